@@ -1,0 +1,3 @@
+from otterbench.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""The `otterbench` command line: parse, build a config, call one library function.
+
+Every command lives in `otterbench/commands/<area>.py` and works from Python too; this file only wires them.
+Exit codes: 0 ok, 1 an arm failed or a check regressed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from otterbench.commands import bench, distill, envinfo, plan, report, run, sweep
+
+app = typer.Typer(
+    name="otterbench",
+    help=(
+        "Measure Otter (parameters inserted into a frozen LLM that predict a steering signal in the same "
+        "forward pass) against steering with separate models (ARGS reward model, DExperts experts).\n\n"
+        "Exit codes: 0 ok, 1 an arm failed or a check found a regression, 2 bad input."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("run")(run.run)
+app.command("suites")(run.suites)
+app.command("env")(envinfo.env)
+app.command("distill")(distill.distill)
+app.command("bench-insert")(bench.bench_insert)
+app.command("report")(report.report)
+app.command("compare")(report.compare)
+app.command("check")(report.check)
+app.command("export")(report.export)
+app.command("sweep")(sweep.sweep)
+app.command("plan")(plan.plan)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

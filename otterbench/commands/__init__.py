@@ -1,0 +1,1 @@
+"""Thin Typer commands; each parses options, builds a config and calls the library."""

@@ -1,0 +1,3 @@
+"""(being written)"""
+def bench_insert() -> None:
+    """(being written)"""

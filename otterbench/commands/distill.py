@@ -1,0 +1,3 @@
+"""(being written)"""
+def distill() -> None:
+    """(being written)"""

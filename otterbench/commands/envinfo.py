@@ -1,0 +1,3 @@
+"""(being written)"""
+def env() -> None:
+    """(being written)"""

@@ -1,0 +1,3 @@
+"""(being written)"""
+def plan() -> None:
+    """(being written)"""

@@ -1,0 +1,7 @@
+"""(being written)"""
+def run() -> None:
+    """(being written)"""
+
+
+def suites() -> None:
+    """(being written)"""

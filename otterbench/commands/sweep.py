@@ -1,0 +1,3 @@
+"""(being written)"""
+def sweep() -> None:
+    """(being written)"""
