@@ -1,0 +1,214 @@
+"""The fused layout: one standard widened checkpoint of the base model's family.
+
+Every projection becomes the block matrix `[[W, 0], [A, B]]` (hidden d+dx, heads h+hx, kv heads g+gx, FFN
+m+mx); the only non-standard piece is the norm taking its variance over the first d channels — the one-line
+change an inference engine makes (`PrefixRMSNorm`). One GEMM per projection, but the zero blocks are stored
+and multiplied, and the wider reductions can change float summation order: its deviation from the base is
+measured (`measure_disruption`), never assumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModelForCausalLM
+
+from otterbench.compat import cache_kwargs, output_cache
+from otterbench.otter.model import OtterOutput, check_supported
+
+CONFIG_FIELD = "otter_original_hidden_size"
+SIGNAL_FILE = "otter_signal_head.safetensors"
+
+
+class PrefixRMSNorm(nn.Module):
+    """RMSNorm over d+dx channels whose variance is taken over the first d only (the one-line change)."""
+
+    def __init__(self, weight: torch.Tensor, eps: float, original_size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone())
+        self.variance_epsilon = eps
+        self.original_size = original_size
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.to(torch.float32)
+        variance = hidden_states[..., : self.original_size].pow(2).mean(-1, keepdim=True)  # the change
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+
+def apply_prefix_norms(model: nn.Module, original_size: int) -> None:
+    """Swap every RMSNorm of a widened checkpoint for PrefixRMSNorm (same weights)."""
+    inner = model.model
+    norms = [(inner, "norm")]
+    for layer in inner.layers:
+        norms += [(layer, "input_layernorm"), (layer, "post_attention_layernorm")]
+    for parent, name in norms:
+        norm = getattr(parent, name)
+        eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", 1e-6))
+        setattr(parent, name, PrefixRMSNorm(norm.weight, eps, original_size))
+
+
+class FusedOtterModel(nn.Module):
+    """A widened standard causal LM (`.model`) plus the signal head reading the extra channels."""
+
+    def __init__(self, model: nn.Module, signal_head: nn.Linear, original_size: int) -> None:
+        super().__init__()
+        self.model = model
+        self.signal_head = signal_head
+        self.original_size = original_size
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
+    ) -> OtterOutput:
+        """Logits from the widened lm_head `[W_lm | 0]`, signal from the extra channels."""
+        out = self.model.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=use_cache,
+            **cache_kwargs(past_key_values),
+        )
+        hidden = out.last_hidden_state
+        return OtterOutput(
+            logits=self.model.lm_head(hidden),
+            signal=self.signal_head(hidden[..., self.original_size :]),
+            past_key_values=output_cache(out) if use_cache else None,
+        )
+
+    def num_stored_extra_parameters(self, base_parameters: int) -> int:
+        """Parameters stored beyond the base model's, zero blocks included."""
+        return sum(p.numel() for p in self.parameters()) - base_parameters
+
+
+def _block(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    """[[W, 0], [A, B]] from W [out, in] and the inserted rows [A|B] of shape [out_x, in+in_x]."""
+    zeros = top.new_zeros(top.shape[0], bottom.shape[1] - top.shape[1])
+    return torch.cat([torch.cat([top, zeros], dim=1), bottom], dim=0)
+
+
+def _cat_bias(base: nn.Linear, extra: nn.Linear) -> torch.Tensor | None:
+    if base.bias is None:
+        return None
+    return torch.cat([base.bias, extra.bias])
+
+
+def _fused_config(otter: nn.Module) -> Any:
+    dims, spec = otter.dims, otter.spec
+    config = copy.deepcopy(otter.config)
+    config.hidden_size = dims.hidden_size + spec.extra_hidden_size
+    config.num_attention_heads = dims.num_heads + spec.query_heads_for(dims)
+    config.num_key_value_heads = dims.num_kv_heads + spec.extra_kv_heads
+    config.intermediate_size = dims.intermediate_size + spec.extra_intermediate_size
+    config.head_dim = dims.head_dim
+    config.tie_word_embeddings = False  # the fused lm_head is [W_lm | 0], no longer the widened embedding
+    setattr(config, CONFIG_FIELD, dims.hidden_size)
+    config.otter_signal = spec.signal
+    config._attn_implementation = otter.config._attn_implementation
+    return config
+
+
+def _fused_state_dict(otter: nn.Module) -> dict[str, torch.Tensor]:
+    base, extra = otter.base_model.model, otter.inserted
+    state = {"model.embed_tokens.weight": torch.cat([base.embed_tokens.weight, extra.embed.weight], dim=1)}
+    state["model.norm.weight"] = torch.cat([base.norm.weight, extra.norm])
+    lm = otter.base_model.lm_head.weight
+    state["lm_head.weight"] = torch.cat([lm, lm.new_zeros(lm.shape[0], otter.spec.extra_hidden_size)], dim=1)
+    for i, (layer, ex) in enumerate(zip(base.layers, extra.layers)):
+        prefix = f"model.layers.{i}."
+        attn, mlp = layer.self_attn, layer.mlp
+        pairs = {
+            "self_attn.q_proj": (attn.q_proj, ex.q),
+            "self_attn.k_proj": (attn.k_proj, ex.k),
+            "self_attn.v_proj": (attn.v_proj, ex.v),
+            "self_attn.o_proj": (attn.o_proj, ex.o),
+            "mlp.gate_proj": (mlp.gate_proj, ex.gate),
+            "mlp.up_proj": (mlp.up_proj, ex.up),
+            "mlp.down_proj": (mlp.down_proj, ex.down),
+        }
+        for name, (original, inserted) in pairs.items():
+            state[prefix + name + ".weight"] = _block(original.weight, inserted.weight)
+            bias = _cat_bias(original, inserted)
+            if bias is not None:
+                state[prefix + name + ".bias"] = bias
+        state[prefix + "input_layernorm.weight"] = torch.cat([layer.input_layernorm.weight, ex.input_norm])
+        state[prefix + "post_attention_layernorm.weight"] = torch.cat(
+            [layer.post_attention_layernorm.weight, ex.post_norm]
+        )
+    return state
+
+
+@torch.no_grad()
+def fuse(otter: nn.Module) -> FusedOtterModel:
+    """Build the fused layout of a split OtterModel (new tensors; the split model is left as it was)."""
+    reference = otter.base_model.lm_head.weight
+    config = _fused_config(otter)
+    with torch.device(reference.device):
+        model = type(otter.base_model)(config)
+    model.to(dtype=reference.dtype).eval()
+    model.load_state_dict(_fused_state_dict(otter), strict=True)
+    apply_prefix_norms(model, otter.dims.hidden_size)
+    head = otter.inserted.signal_head
+    signal_head = nn.Linear(head.in_features, head.out_features, bias=False)
+    signal_head.to(device=reference.device, dtype=reference.dtype).weight.copy_(head.weight)
+    fused = FusedOtterModel(model, signal_head, otter.dims.hidden_size)
+    return fused.train(otter.training)
+
+
+def save_fused(fused: FusedOtterModel, directory: str | Path) -> Path:
+    """Write the fused model as a normal checkpoint of its family plus the signal head."""
+    config = fused.model.config
+    if config.hidden_size % config.num_attention_heads:
+        extra_heads = config.num_attention_heads - fused.original_size // config.head_dim
+        raise ValueError(
+            f"cannot save the fused layout as a standard checkpoint: transformers requires hidden_size "
+            f"({config.hidden_size}) to be a multiple of num_attention_heads ({config.num_attention_heads}); "
+            f"choose extra_hidden_size = extra_query_heads * head_dim (= {extra_heads * config.head_dim})"
+        )
+    directory = Path(directory)
+    fused.model.save_pretrained(directory, safe_serialization=True)
+    save_file({"weight": fused.signal_head.weight.detach().contiguous().cpu()}, str(directory / SIGNAL_FILE))
+    return directory
+
+
+def load_fused(
+    directory: str | Path, *, device: str | torch.device = "cpu", dtype: Any = None
+) -> FusedOtterModel:
+    """One call: load a fused checkpoint, restore the variance-over-d norm change and the signal head."""
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file() or not (directory / SIGNAL_FILE).is_file():
+        raise ValueError(
+            f"{directory} is not a fused Otter checkpoint: config.json or {SIGNAL_FILE} is missing"
+        )
+    original_size = json.loads(config_path.read_text()).get(CONFIG_FIELD)
+    if not isinstance(original_size, int):
+        raise ValueError(
+            f"{config_path} lacks the integer field {CONFIG_FIELD!r}: not a fused Otter checkpoint"
+        )
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, **kwargs)
+    check_supported(model)
+    apply_prefix_norms(model, original_size)
+    weight = load_file(str(directory / SIGNAL_FILE))["weight"]
+    signal_head = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    with torch.no_grad():
+        signal_head.weight.copy_(weight)
+    model_dtype = next(model.parameters()).dtype
+    fused = FusedOtterModel(model, signal_head.to(model_dtype), original_size)
+    return fused.to(device).eval()

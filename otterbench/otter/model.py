@@ -1,0 +1,175 @@
+"""insert_otter and OtterModel: the split layout (wrappers around untouched original modules).
+
+The base model object is never modified: the wrappers live in a shallow clone of its module tree that shares
+every parameter and buffer (see `wrappers.shallow_clone`), so `otter.base_model(x)` still runs the original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import DynamicCache
+
+from otterbench.compat import cache_kwargs
+from otterbench.otter.params import InsertedParameters, initialise
+from otterbench.otter.spec import BaseDims, OtterSpec
+from otterbench.otter.wrappers import (
+    OtterAttention,
+    OtterEmbedding,
+    OtterMLP,
+    OtterRMSNorm,
+    RuntimeState,
+    shallow_clone,
+)
+
+SUPPORTED_CLASSES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM")
+SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
+
+
+@dataclass
+class OtterOutput:
+    """logits: the base model's [B,T,V]; signal: [B,T,V] ("vocab") or [B,T,1] ("scalar")."""
+
+    logits: torch.Tensor
+    signal: torch.Tensor
+    past_key_values: Any = None
+
+
+def new_dynamic_cache(config: Any) -> DynamicCache:
+    """A DynamicCache laid out for `config` (sliding layers included) on any supported release."""
+    try:
+        return DynamicCache(config=config)
+    except TypeError:  # releases whose DynamicCache takes no config
+        return DynamicCache()
+
+
+class OtterCache:
+    """The base model's own KV cache beside the inserted heads' cache; pass it back on the next call."""
+
+    def __init__(self, config: Any) -> None:
+        self.base = new_dynamic_cache(config)
+        self.extra = new_dynamic_cache(config)
+
+    def get_seq_length(self) -> int:
+        return self.base.get_seq_length()
+
+    def crop(self, length: int) -> None:
+        self.base.crop(length)
+        self.extra.crop(length)
+
+
+def check_supported(model: nn.Module) -> None:
+    """Refuse architectures whose module structure Otter does not know."""
+    name = type(model).__name__
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    known = any(cls.__name__ in SUPPORTED_CLASSES for cls in type(model).__mro__)
+    if not known and model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"insert_otter does not support {name} (model_type={model_type!r}); "
+            f"supported: {', '.join(SUPPORTED_CLASSES)} and models sharing their module structure"
+        )
+    if not hasattr(model, "model") or not hasattr(model, "lm_head"):
+        raise ValueError(f"{name} lacks the .model/.lm_head structure of {', '.join(SUPPORTED_CLASSES)}")
+
+
+def _build_runtime(
+    base_lm: nn.Module, inserted: InsertedParameters, d: int, state: RuntimeState
+) -> nn.Module:
+    """A clone of base_lm.model whose embedding, norms, attention and MLP are Otter wrappers."""
+    inner = base_lm.model
+    runtime = shallow_clone(inner)
+    runtime.embed_tokens = OtterEmbedding(inner.embed_tokens, inserted.embed)
+    runtime.norm = OtterRMSNorm(inner.norm, inserted.norm, d)
+    layers = shallow_clone(inner.layers)
+    for index, (layer, extra) in enumerate(zip(inner.layers, inserted.layers)):
+        clone = shallow_clone(layer)
+        clone.input_layernorm = OtterRMSNorm(layer.input_layernorm, extra.input_norm, d)
+        clone.post_attention_layernorm = OtterRMSNorm(layer.post_attention_layernorm, extra.post_norm, d)
+        clone.self_attn = OtterAttention(layer.self_attn, extra, d, state)
+        clone.mlp = OtterMLP(layer.mlp, extra, d)
+        layers[index] = clone
+    runtime.layers = layers
+    return runtime
+
+
+class OtterModel(nn.Module):
+    """A frozen base causal LM plus inserted parameters predicting `signal` alongside its logits."""
+
+    def __init__(self, base_model: nn.Module, spec: OtterSpec) -> None:
+        super().__init__()
+        check_supported(base_model)
+        self.dims = BaseDims.from_config(base_model.config)
+        spec.validate_for(self.dims)
+        self.spec = spec
+        self.base_model = base_model
+        base_model.requires_grad_(False)
+        reference = base_model.model.embed_tokens.weight
+        self.inserted = InsertedParameters(self.dims, spec).to(device=reference.device, dtype=reference.dtype)
+        initialise(self.inserted, base_model, self.dims, spec)
+        self._state = RuntimeState()
+        # not registered as a child: it shares the base's tensors and would list them twice
+        object.__setattr__(
+            self, "_runtime", _build_runtime(base_model, self.inserted, self.dims.hidden_size, self._state)
+        )
+        self.train(base_model.training)
+
+    @property
+    def config(self) -> Any:
+        return self.base_model.config
+
+    def train(self, mode: bool = True) -> OtterModel:
+        super().train(mode)
+        self._runtime.train(mode)
+        return self
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: OtterCache | None = None,
+        use_cache: bool = False,
+        position_ids: torch.Tensor | None = None,
+    ) -> OtterOutput:
+        """One pass: the base model's logits, the inserted signal and (with use_cache) the updated cache."""
+        if use_cache and past_key_values is None:
+            past_key_values = OtterCache(self.config)
+        self._state.extra_cache = past_key_values.extra if past_key_values is not None else None
+        try:
+            out = self._runtime(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=use_cache,
+                **cache_kwargs(past_key_values.base if past_key_values is not None else None),
+            )
+        finally:
+            self._state.extra_cache = None
+        hidden = out.last_hidden_state  # [B, T, d+dx], already normed
+        d = self.dims.hidden_size
+        logits = self.base_model.lm_head(hidden[..., :d].contiguous())
+        signal = self.inserted.signal_head(hidden[..., d:])
+        return OtterOutput(
+            logits=logits, signal=signal, past_key_values=past_key_values if use_cache else None
+        )
+
+    def num_inserted_parameters(self) -> int:
+        """How many parameters the insertion added (the split layout stores no zero blocks)."""
+        return sum(p.numel() for p in self.inserted.parameters())
+
+    def inserted_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the inserted tensors, keyed by their names under `inserted`."""
+        return dict(self.inserted.state_dict())
+
+    def to_fused(self) -> nn.Module:
+        """The fused layout: a standard widened checkpoint plus the variance-over-d norm change."""
+        from otterbench.otter.fused import fuse
+
+        return fuse(self)
+
+
+def insert_otter(model: nn.Module, spec: OtterSpec) -> OtterModel:
+    """Insert Otter's parameters beside a Llama/Qwen2/Mistral causal LM (the model itself stays untouched)."""
+    return OtterModel(model, spec)

@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny seeded models built from configs (no downloads), and the GPU switch for tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def left_padded_batch(vocab: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three prompts of lengths 9, 6 and 3, left-padded with id 0, and their attention mask."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab, (3, 9), generator=generator)
+    mask = torch.ones_like(ids)
+    for row, pad in enumerate((0, 3, 6)):
+        ids[row, :pad] = 0
+        mask[row, :pad] = 0
+    return ids, mask
