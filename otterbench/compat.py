@@ -29,3 +29,9 @@ def cache_from_kwargs(kwargs: dict[str, Any]) -> Any:
     """The cache an attention module received, under either name (None when absent)."""
     cache = kwargs.get("cache")
     return cache if cache is not None else kwargs.get("past_key_values")
+
+
+def drop_last_tokens(cache: Any, count: int) -> None:
+    """Remove the newest `count` positions from a cache (negative `crop` means this in every release)."""
+    if count > 0:
+        cache.crop(-count)

@@ -1,3 +1,96 @@
-"""(being written)"""
-def bench_insert() -> None:
-    """(being written)"""
+"""`otterbench bench-insert`: decode-step cost of the split and fused layouts against the base model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+PRESETS = {
+    "tiny": {},
+    "1b": {
+        "hidden_size": 2048,
+        "num_layers": 16,
+        "num_heads": 32,
+        "num_kv_heads": 8,
+        "intermediate_size": 8192,
+        "vocab_size": 32000,
+    },
+}
+
+
+def bench_insert(
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (GPU)"),
+    preset: str = typer.Option(
+        "tiny", help="model shape: tiny (CPU-friendly) or 1b (a Llama-1B-like shape, GPU)"
+    ),
+    batch_size: int = typer.Option(1, min=1, help="sequences decoded together"),
+    context: int = typer.Option(128, min=1, help="tokens already in the KV cache"),
+    ratio: float = typer.Option(0.125, help="insertion ratio (dx=d*r, mx=m*r, gx=max(1, g*r))"),
+    repeats: int = typer.Option(30, min=1, help="timed rounds (each layout once per round, interleaved)"),
+    warmup: int = typer.Option(5, min=0, help="untimed rounds first"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
+) -> None:
+    """Time one cached decode step of base, split and fused side by side; print extra time vs extra FLOPs."""
+    from otterbench.bench_insert import BenchShape
+    from otterbench.bench_insert import bench_insert as run_bench
+    from otterbench.env import resolve_device, resolve_dtype
+
+    console = Console(stderr=json_output)
+    if preset not in PRESETS:
+        console.print(f"[red]error:[/] --preset={preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        raise typer.Exit(2)
+    try:
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        shape = BenchShape(**PRESETS[preset], batch_size=batch_size, context=context, ratio=ratio)
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    with Progress(console=console, transient=True, disable=json_output) as bar:
+        task = bar.add_task(f"decode steps on {torch_device}", total=warmup + repeats)
+        timings = run_bench(
+            shape,
+            torch_device,
+            torch_dtype,
+            warmup=warmup,
+            repeats=repeats,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "shape": asdict(shape),
+                    "device": str(torch_device),
+                    "dtype": dtype,
+                    "layouts": [asdict(t) for t in timings],
+                }
+            )
+        )
+        return
+    table = Table(
+        title=f"decode step, {preset} shape, batch {batch_size}, context {context}, {dtype}, {torch_device}"
+    )
+    for column in ("layout", "median step", "extra time", "extra FLOPs (analytic)", "time/FLOPs ratio", "n"):
+        table.add_column(column, justify="right")
+    for t in timings:
+
+        def pct(value: float | None) -> str:
+            return "-" if value is None else f"{100 * value:+.1f}%"
+
+        table.add_row(
+            t.layout,
+            f"{t.median_s * 1e3:.3f} ms",
+            pct(t.extra_time_share),
+            pct(t.extra_flops_share),
+            "-" if t.ratio is None else f"{t.ratio:.2f}",
+            str(len(t.step_s)),
+        )
+    console.print(table)
+    console.print("ratio = extra time share / extra FLOPs share; goal on GPU: <= 1.25 for the better layout.")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from otterbench.compat import cache_kwargs
+from otterbench.compat import cache_kwargs, drop_last_tokens
 from otterbench.otter.params import InsertedParameters, initialise
 from otterbench.otter.spec import BaseDims, OtterSpec
 from otterbench.otter.wrappers import (
@@ -56,9 +56,10 @@ class OtterCache:
     def get_seq_length(self) -> int:
         return self.base.get_seq_length()
 
-    def crop(self, length: int) -> None:
-        self.base.crop(length)
-        self.extra.crop(length)
+    def drop_last_tokens(self, count: int) -> None:
+        """Remove the newest `count` positions from both caches."""
+        drop_last_tokens(self.base, count)
+        drop_last_tokens(self.extra, count)
 
 
 def check_supported(model: nn.Module) -> None:
