@@ -1,0 +1,279 @@
+"""report.md rendered from results dicts: the claim, measured savings, arms, non-disruption, caveats."""
+
+from __future__ import annotations
+
+PAPER_CLAIM = (
+    'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
+    'extra time" against steering with separate models. *Extra* is the cost over the base LLM alone: '
+    "`extra(arm) = X(arm) - X(base)` and `saved = 100 * (1 - extra(otter) / extra(separate))`, with X the "
+    "peak memory (space) or the median total time of the workload (time)."
+)
+
+
+def format_bytes(value: float | None) -> str:
+    """Bytes as MiB/GiB text, or n/a."""
+    if value is None:
+        return "n/a"
+    return f"{value / (1 << 30):.2f} GiB" if abs(value) >= (1 << 30) else f"{value / (1 << 20):.1f} MiB"
+
+
+def format_seconds(value: float | None) -> str:
+    """Seconds as ms below one second, or n/a."""
+    if value is None:
+        return "n/a"
+    return f"{value * 1e3:.2f} ms" if abs(value) < 1 else f"{value:.3f} s"
+
+
+def _pct(value: float | None, ci: list[float] | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def baseline_kind(separate_arm: str) -> str:
+    """'faithful' (as the method's reference code) or 'optimized' (the best separate-model engineering)."""
+    return "faithful" if separate_arm.endswith("faithful") else "optimized"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _headline(savings: list[dict]) -> list[str]:
+    """One sentence per baseline kind: the best measured savings, set beside the paper's figures."""
+    lines = []
+    for kind in ("faithful", "optimized"):
+        chosen = [s for s in savings if baseline_kind(s["separate_arm"]) == kind]
+        space = [s["extra_space_saved_pct"] for s in chosen if s["extra_space_saved_pct"] is not None]
+        time = [s["extra_time_saved_pct"] for s in chosen if s["extra_time_saved_pct"] is not None]
+        if chosen:
+            lines.append(
+                f"- Against the {kind} separate-model arm(s): up to {_pct(max(space, default=None))} extra "
+                f"space and {_pct(max(time, default=None))} extra time saved (paper: 86.5% and 98.5%)."
+            )
+    return [*lines, ""] if lines else []
+
+
+def savings_section(results: dict) -> list[str]:
+    """Measured savings against each separate arm, faithful and optimized, with CI95 and null reasons."""
+    rows = []
+    for s in results["savings"]:
+        rows.append(
+            [
+                s["otter_arm"],
+                s["separate_arm"],
+                baseline_kind(s["separate_arm"]),
+                _pct(s["extra_space_saved_pct"]),
+                _pct(s["extra_time_saved_pct"], s["extra_time_saved_ci95"]),
+                "; ".join(s.get("notes") or []) or "-",
+            ]
+        )
+    if not rows:
+        return [
+            "## Measured savings",
+            "",
+            "No separate/Otter pair ran in this suite: no saving to report.",
+            "",
+        ]
+    header = [
+        "Otter arm",
+        "separate arm",
+        "baseline",
+        "extra space saved",
+        "extra time saved [CI95]",
+        "notes",
+    ]
+    return [
+        "## Measured savings",
+        "",
+        *_headline(results["savings"]),
+        *_table(header, rows),
+        "",
+        "Time CI95: bootstrap over repeats (base, separate and Otter total-time samples resampled "
+        "independently). Space has no interval: peak memory is one reading per arm. Negative means Otter "
+        "costs more extra than the separate arm.",
+        "",
+    ]
+
+
+def arms_section(results: dict) -> list[str]:
+    """Per-arm table: status, tokens, memory, latency summaries (median, p90, n), energy."""
+    rows = []
+    for arm in results["arms"]:
+        memory, latency = arm["memory"] or {}, arm["latency"]
+        energy = (arm["energy"] or {}).get("j_per_token")
+        if latency is None:
+            timing = ["n/a"] * 3
+        else:
+            tpot, total = latency["tpot_s"], latency["total_s"]
+            timing = [
+                format_seconds(latency["ttft_s"]["median"]),
+                f"{format_seconds(tpot['median'])} / {format_seconds(tpot['p90'])}",
+                f"{format_seconds(total['median'])} (n={total['n']})",
+            ]
+        status = arm["status"] if arm["status"] == "ok" else f"**{arm['status']}**: {arm['error']}"
+        rows.append(
+            [
+                arm["name"],
+                arm["role"],
+                status,
+                str(arm["new_tokens"]),
+                format_bytes(memory.get("peak_bytes")),
+                format_bytes(memory.get("weights_bytes")),
+                *timing,
+                "n/a" if energy is None else f"{energy:.3g} J",
+            ]
+        )
+    header = [
+        "arm",
+        "role",
+        "status",
+        "new tokens/prompt",
+        "peak memory",
+        "weights",
+        "TTFT median",
+        "per-token p50 / p90",
+        "total median",
+        "energy/token",
+    ]
+    return ["## Arms", "", *_table(header, rows), ""]
+
+
+def non_disruption_section(results: dict) -> list[str]:
+    """Whether the Otter model's original logits equal the base model's."""
+    nd = results["non_disruption"]
+    verdict = (
+        "bit-for-bit equal to the base model's (`torch.equal`)"
+        if nd["exact"]
+        else f"NOT bit-for-bit equal: max |logit diff| {nd['max_abs_logit_diff']:.3g}"
+    )
+    return [
+        "## Non-disruption",
+        "",
+        f"Layout `{nd['layout']}`: the Otter model's original logits are {verdict}; greedy-token agreement "
+        f"{100 * nd['argmax_agreement']:.2f}%.",
+        "",
+    ]
+
+
+def environment_section(results: dict) -> list[str]:
+    """Environment and the config fields that shape the workload."""
+    env, config = results["environment"], results["config"]
+    rows = [[key, f"`{value}`"] for key, value in env.items()]
+    keys = (
+        "profile",
+        "arms",
+        "num_prompts",
+        "batch_size",
+        "max_new_tokens",
+        "k",
+        "weight",
+        "alpha",
+        "dtype",
+        "device",
+        "seed",
+        "repeats",
+        "warmup",
+    )
+    rows += [[f"config.{key}", f"`{config[key]}`"] for key in keys]
+    rows += [["isolation", f"`{results['isolation']}`"], ["run status", f"`{results['status']}`"]]
+    return ["## Environment and config", "", *_table(["field", "value"], rows), ""]
+
+
+def caveats(results: dict) -> list[str]:
+    """Plain statements of what limits these numbers, derived from the results themselves."""
+    config, notes = results["config"], []
+    if config["profile"] == "tiny":
+        notes.append(
+            "Tiny profile: models have random weights and toy sizes; the figures show the mechanics, "
+            "not the paper-scale savings, and the generated text means nothing."
+        )
+    if not results["otter"]["distilled"]:
+        notes.append(
+            "Undistilled Otter: the inserted parameters were not trained, so the steering signal is "
+            "noise; time and memory are still the real cost of the architecture."
+        )
+    if str(config["device"]).startswith("cpu"):
+        notes.append(
+            "CPU timings: relative costs on a CPU differ from a GPU's (no kernel-launch overhead, "
+            "compute-bound matrix products); do not read them as GPU figures."
+        )
+    if results["isolation"] == "inline":
+        notes.append(
+            "Inline isolation: all arms ran in one process, so allocator caches and warm state carry "
+            "from arm to arm; peak memory in particular may be off."
+        )
+    methods = {(arm["memory"] or {}).get("method") for arm in results["arms"]} - {None}
+    if "rss" in methods:
+        notes.append(
+            "Memory by process RSS: includes the Python runtime and allocator slack, not only tensors."
+        )
+    if results["environment"]["git_dirty"]:
+        notes.append("Uncommitted changes: the code that produced these numbers is not exactly `git_commit`.")
+    if results["status"] != "complete":
+        notes.append(f"Run status `{results['status']}`: not every arm finished.")
+    for arm in results["arms"]:
+        if arm["status"] != "ok":
+            notes.append(f"Arm `{arm['name']}` {arm['status'].replace('_', ' ')}: {arm['error']}")
+    return notes
+
+
+def render_run(results: dict, figures: list[str]) -> str:
+    """The full report.md of one run; `figures` are image file names relative to the report."""
+    lines = [
+        f"# otterbench report: suite `{results['suite']}`, run `{results['run_id']}`",
+        "",
+        f"Created {results['created_utc']}; rebuilt from results.json only.",
+        "",
+        "## The claim",
+        "",
+        PAPER_CLAIM,
+        "",
+        *savings_section(results),
+        *arms_section(results),
+        *non_disruption_section(results),
+        *environment_section(results),
+        "## Caveats",
+        "",
+        *([f"- {note}" for note in caveats(results)] or ["- None detected from the results file."]),
+        "",
+        "## Figures",
+        "",
+        *[f"![{name}]({name})" for name in figures],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_sweep(runs: list[dict], field: str | None, run_links: dict[str, str], figures: list[str]) -> str:
+    """report.md over several runs: one row per run and pair, ordered by the swept field."""
+    rows = []
+    for run in runs:
+        for s in run["savings"]:
+            rows.append(
+                [
+                    f"[{run['run_id']}]({run_links[run['run_id']]})",
+                    str(run["config"].get(field, "-")) if field else "-",
+                    f"{s['otter_arm']} vs {s['separate_arm']}",
+                    _pct(s["extra_space_saved_pct"]),
+                    _pct(s["extra_time_saved_pct"], s["extra_time_saved_ci95"]),
+                ]
+            )
+    header = ["run", field or "swept field", "pair", "extra space saved", "extra time saved [CI95]"]
+    varying = f"The runs vary `{field}`." if field else "No swept config field varies among these runs."
+    lines = [
+        f"# otterbench report: {len(runs)} runs of suite(s) {sorted({run['suite'] for run in runs})}",
+        "",
+        PAPER_CLAIM,
+        "",
+        varying,
+        "",
+        *_table(header, rows),
+        "",
+        "Each run's own report (arms, non-disruption, environment, caveats) is linked from its run id.",
+        "",
+        *[f"![{name}]({name})" for name in figures],
+        "",
+    ]
+    return "\n".join(lines)

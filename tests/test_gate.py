@@ -1,0 +1,144 @@
+"""check / compare / export through the CLI: exit codes, named metrics, refused mismatches, one-line errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from factories import make_results, scale_otter_latency, write_run
+from typer.testing import CliRunner
+
+from otterbench.cli import app
+from otterbench.gate import check_runs, parse_thresholds
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return make_results()
+
+
+@pytest.fixture
+def baseline_dir(tmp_path: Path, results: dict) -> Path:
+    return write_run(tmp_path, results, "baseline")
+
+
+def _check(run_dir: Path, baseline_dir: Path, *extra: str) -> object:
+    return runner.invoke(app, ["check", str(run_dir), "--baseline", str(baseline_dir), *extra])
+
+
+def test_check_run_against_itself_passes(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    outcome = _check(write_run(tmp_path, copy.deepcopy(results), "same"), baseline_dir)
+    assert outcome.exit_code == 0, outcome.output
+    assert "PASS" in outcome.output
+
+
+def test_inflated_otter_latency_fails_naming_the_metric(
+    tmp_path: Path, results: dict, baseline_dir: Path
+) -> None:
+    slow = write_run(tmp_path, scale_otter_latency(results, 1.3), "slow")
+    outcome = _check(slow, baseline_dir, "--json")
+    assert outcome.exit_code == 1, outcome.output
+    report = json.loads(outcome.output)
+    regressed = {(f["metric"], f["subject"]) for f in report["findings"] if f["regressed"]}
+    assert ("otter_tpot", "otter-args") in regressed
+    assert ("extra_time_saved", "args-optimized->otter-args") in regressed
+    human = _check(slow, baseline_dir)
+    assert human.exit_code == 1 and "otter_tpot (otter-args)" in human.output
+
+
+def test_small_noise_does_not_fail(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    # 3% slower Otter: significant on thousands of steps but below the 10% threshold
+    outcome = _check(write_run(tmp_path, scale_otter_latency(results, 1.03), "noise"), baseline_dir)
+    assert outcome.exit_code == 0, outcome.output
+
+
+def test_per_metric_threshold_override(results: dict) -> None:
+    slow = scale_otter_latency(results, 1.3)
+    loose = check_runs(slow, results, parse_thresholds(["otter_tpot=50%", "extra_time_saved=40"]), n_boot=300)
+    assert loose.passed
+    strict = check_runs(slow, results, parse_thresholds(["otter_tpot=5%"]), max_regression=40.0, n_boot=300)
+    assert [f.metric for f in strict.regressions] == ["otter_tpot"]
+
+
+def test_lost_exactness_fails(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    inexact = copy.deepcopy(results)
+    inexact["non_disruption"].update(exact=False, max_abs_logit_diff=3e-6)
+    outcome = _check(write_run(tmp_path, inexact, "inexact"), baseline_dir)
+    assert outcome.exit_code == 1 and "exactness" in outcome.output
+
+
+def test_failed_arm_that_was_ok_fails(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    broken = copy.deepcopy(results)
+    broken["arms"][3].update(
+        status="failed", error="CUDA out of memory", latency=None, memory=None, energy=None
+    )
+    outcome = _check(write_run(tmp_path, broken, "failed"), baseline_dir, "--json")
+    assert outcome.exit_code == 1
+    regressed = [f for f in json.loads(outcome.output)["findings"] if f["regressed"]]
+    assert [(f["metric"], f["subject"]) for f in regressed] == [("arm_status", "otter-args")]
+
+
+def test_mismatched_workload_refused_unless_allowed(tmp_path: Path, baseline_dir: Path) -> None:
+    other = write_run(tmp_path, make_results(batch_size=8), "other")
+    refused = _check(other, baseline_dir)
+    assert refused.exit_code == 2
+    assert "batch_size: 4 vs 8" in refused.output
+    allowed = _check(other, baseline_dir, "--allow-mismatch")
+    assert allowed.exit_code == 0, allowed.output
+    assert "batch_size: 4 vs 8" in allowed.output
+    assert runner.invoke(app, ["compare", str(baseline_dir), str(other)]).exit_code == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "schema"])
+def test_bad_results_file_is_one_line_exit_2(
+    tmp_path: Path, baseline_dir: Path, damage: str, results: dict
+) -> None:
+    run_dir = write_run(tmp_path, copy.deepcopy(results), "damaged")
+    path = run_dir / "results.json"
+    if damage == "truncated":
+        path.write_text(path.read_text()[:500])
+    else:
+        data = json.loads(path.read_text())
+        data["arms"][0]["latency"]["tpot_s"]["samples"] = "fast"
+        path.write_text(json.dumps(data))
+    outcome = _check(run_dir, baseline_dir)
+    assert outcome.exit_code == 2
+    lines = [line for line in outcome.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(path) in lines[0]
+    assert ("not valid JSON" if damage == "truncated" else "$.arms[0].latency.tpot_s.samples") in lines[0]
+
+
+def test_bad_threshold_is_exit_2(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    outcome = _check(baseline_dir, baseline_dir, "--threshold", "latency=5%")
+    assert outcome.exit_code == 2 and "otter_tpot" in outcome.output
+    assert _check(baseline_dir, baseline_dir, "--max-regression", "ten").exit_code == 2
+
+
+def test_compare_shows_ratios(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
+    slow = write_run(tmp_path, scale_otter_latency(results, 1.3), "slow")
+    outcome = runner.invoke(app, ["compare", str(baseline_dir), str(slow)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "otter-args" in outcome.output and "1.3" in outcome.output
+
+
+def test_export_github_is_valid_smaller_is_better_json(
+    tmp_path: Path, results: dict, baseline_dir: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    outcome = runner.invoke(app, ["export", str(baseline_dir), "--format", "github", "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    entries = json.loads(out.read_text())
+    assert entries and all({"name", "unit", "value"} <= set(e) for e in entries)
+    assert all(isinstance(e["value"], float) for e in entries)
+    assert len({e["name"] for e in entries}) == len(entries)
+    remaining = next(
+        e
+        for e in entries
+        if e["name"] == "safety/otter-args vs args-faithful (faithful) extra time remaining"
+    )
+    assert remaining["value"] == pytest.approx(100 - results["savings"][0]["extra_time_saved_pct"])
+    assert runner.invoke(app, ["export", str(baseline_dir), "--format", "csv"]).exit_code == 2
