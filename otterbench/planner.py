@@ -1,0 +1,343 @@
+"""Predict each arm's space and time at paper scale from configs alone: meta-device models, closed forms.
+
+Notation (per model): P parameters (tied weights once), P_lin the parameters of its Linear layers (the
+matmuls; embedding tables and norms are lookups and scalings), L layers, h query heads, g kv heads, hd head
+dim, b bytes per element of `dtype`, T the context, B the batch, k the ARGS candidates.
+- KV cache per token and sequence: `2*L*g*hd*b`.
+- Decode FLOPs per generated token: `2*P_lin + 4*L*h*hd*T` (QK^T and AV each `2*h*hd*T` per layer).
+- Prefill FLOPs per prompt token: `2*P_lin + 2*L*h*hd*T` (causal: a prompt token sees T/2 keys on average).
+- Recompute without a cache (dexperts-faithful): each new token re-runs the T-token sequence, `T*prefill`.
+- Otter (split layout) adds `count_inserted_parameters`; its matmuls are those minus the extra embedding
+  table `V*dx` and norms `(2L+1)*dx`, its attention `4*L*hx*hd*T`, its cache `2*L*gx*hd*b`.
+- Bytes moved per decode step: every weight read once per step + the KV cache read at B x T.
+Which bound: an arm's decode intensity is `B*decode_flops / bytes_per_step`, about
+`2*B*P_lin / (b*P + B*T*kv)`. At batch 1 that is ~1 FLOP/byte in bf16, far below a GPU's ridge point
+(`ridge_flops_per_byte`, default H100 SXM: 989 dense bf16 TFLOP/s / 3.35 TB/s = 295), so batch-1 decode is
+memory-bound and the bytes model predicts its time. Large batches amortise the weights but not the KV reads,
+so decode turns compute-bound (the FLOPs model) only when `B` is large and `T*kv` small against `P_lin`;
+prefill and no-cache recompute are compute-bound. `roofline_bytes = max(flops/ridge, bytes)` picks per arm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+from transformers import PretrainedConfig
+
+from otterbench.arms.names import ARM_ROLES, OTTER_COUNTERPART
+from otterbench.otter.spec import (
+    BaseDims,
+    OtterSpec,
+    count_fused_extra_parameters,
+    count_inserted_parameters,
+)
+from otterbench.planner_shapes import (
+    DTYPE_BYTES,
+    ModelShape,
+    PlanError,
+    config_from_dict,
+    model_shape,
+    read_config,
+)
+
+H100_RIDGE_FLOPS_PER_BYTE = 989e12 / 3.35e12
+Task = Literal["args", "dexperts"]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What to plan: the models, the Otter insertion and the workload, validated once here."""
+
+    base: str
+    task: Task = "args"
+    reward_model: str | None = None  # None: a reward model of the base's size and shape
+    expert: str | None = None  # None: the base's shape
+    anti_expert: str | None = None  # None: the base's shape
+    ratio: float = 0.125
+    extra_hidden: int | None = None  # overrides ratio for dx
+    extra_kv_heads: int | None = None  # overrides ratio for gx
+    extra_ffn: int | None = None  # overrides ratio for mx
+    signal: Literal["vocab", "scalar"] = "vocab"
+    k: int = 10
+    batch_size: int = 1
+    context: int = 1024
+    dtype: str = "bfloat16"
+    ridge_flops_per_byte: float = H100_RIDGE_FLOPS_PER_BYTE
+
+    def __post_init__(self) -> None:
+        if self.task not in ("args", "dexperts"):
+            raise PlanError(f"task={self.task!r} is invalid: expected 'args' or 'dexperts'")
+        if self.dtype not in DTYPE_BYTES:
+            raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
+        for name in ("k", "batch_size", "context"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PlanError(f"{name}={value!r} is invalid: expected an integer >= 1")
+        if self.task == "dexperts" and self.signal != "vocab":
+            raise PlanError(
+                f"signal={self.signal!r} is invalid for dexperts: its signal shifts logits, use vocab"
+            )
+        if not self.ridge_flops_per_byte > 0:
+            raise PlanError(f"ridge_flops_per_byte={self.ridge_flops_per_byte!r} is invalid: expected > 0")
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One model's share of an arm; fields add up across the models an arm runs."""
+
+    parameters: int
+    decode_flops: float  # per generated token
+    prefill_flops: float  # per prompt token
+    kv_bytes_per_token: int  # held, per sequence and context token
+    kv_moved_bytes_per_token: int  # read or copied each decode step, per sequence and context token
+    kv_transient_bytes: int  # written each step, per sequence, independent of context
+
+    def __add__(self, other: _Term) -> _Term:
+        return _Term(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+def _cached(
+    shape: ModelShape,
+    b: int,
+    context: int,
+    rows: int = 1,
+    cache_rows: int = 1,
+    moved_rows: int = 1,
+    prefills: int = 1,
+    transient_rows: int = 0,
+) -> _Term:
+    kv = shape.kv_bytes_per_token(b)
+    return _Term(
+        parameters=shape.parameters,
+        decode_flops=rows * shape.decode_flops(context),
+        prefill_flops=prefills * shape.prefill_flops(context),
+        kv_bytes_per_token=cache_rows * kv,
+        kv_moved_bytes_per_token=moved_rows * kv,
+        kv_transient_bytes=transient_rows * kv,
+    )
+
+
+def _uncached(shape: ModelShape, context: int) -> _Term:
+    # no cache: every new token re-runs the whole T-token sequence
+    flops = shape.prefill_flops(context)
+    return _Term(shape.parameters, context * flops, flops, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ArmCost:
+    """Predicted cost of one arm; bytes, FLOPs and FLOPs/byte as named."""
+
+    name: str
+    role: str
+    parameters: int
+    weights_bytes: int
+    weights_bytes_by_dtype: dict[str, int]
+    kv_bytes_per_token: int  # per sequence and context token
+    kv_transient_bytes: int  # per sequence, each step
+    space_bytes: int  # weights + KV at context x batch + transient
+    flops_per_token: float  # decode, per generated token
+    prefill_flops_per_token: float
+    bytes_per_step: int  # decode, at batch
+    arithmetic_intensity: float  # batch * flops_per_token / bytes_per_step
+    bound: str  # "memory" or "compute" against the ridge point
+    roofline_bytes: float  # max(flops/ridge, bytes): step time in units of bytes at full bandwidth
+
+
+@dataclass(frozen=True)
+class Savings:
+    """Predicted share of a separate arm's extra cost (over base) that its Otter counterpart saves, in %."""
+
+    separate_arm: str
+    otter_arm: str
+    space_pct: float | None
+    time_flops_pct: float | None  # compute-bound (large batch)
+    time_bytes_pct: float | None  # memory-bound (batch 1 decode)
+    time_roofline_pct: float | None  # whichever bound each arm sits at, at this batch
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Every arm's predicted cost and each separate arm's predicted savings, with the inputs behind them."""
+
+    inputs: PlanInputs
+    spec: OtterSpec
+    inserted_parameters: int  # split layout: what Otter adds, no zero blocks
+    fused_extra_parameters: int  # fused layout: what the engine-ready checkpoint stores beyond the base
+    arms: list[ArmCost]
+    savings: list[Savings]
+    notes: list[str] = field(default_factory=list)
+
+    def arm(self, name: str) -> ArmCost:
+        """The arm called `name`."""
+        return next(arm for arm in self.arms if arm.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: inputs, the Otter insertion, arms, savings, notes."""
+        b = DTYPE_BYTES[self.inputs.dtype]
+        otter = {
+            "spec": self.spec.to_dict(),
+            "inserted_parameters": self.inserted_parameters,
+            "fused_extra_parameters": self.fused_extra_parameters,
+            "fused_extra_weights_bytes": self.fused_extra_parameters * b,
+        }
+        return {
+            "inputs": asdict(self.inputs),
+            "otter": otter,
+            "arms": [asdict(arm) for arm in self.arms],
+            "savings": [asdict(saving) for saving in self.savings],
+            "notes": list(self.notes),
+        }
+
+
+def _spec(inputs: PlanInputs, base_config: PretrainedConfig) -> OtterSpec:
+    spec = OtterSpec.from_ratio(base_config, inputs.ratio, signal=inputs.signal)
+    overrides = {
+        "extra_hidden_size": inputs.extra_hidden,
+        "extra_kv_heads": inputs.extra_kv_heads,
+        "extra_intermediate_size": inputs.extra_ffn,
+    }
+    spec = replace(spec, **{name: value for name, value in overrides.items() if value is not None})
+    spec.validate_for(BaseDims.from_config(base_config))
+    return spec
+
+
+def _inserted_shape(dims: BaseDims, spec: OtterSpec, parameters: int) -> ModelShape:
+    # the extra embedding table (V*dx) and the norms ((2L+1)*dx) are not matmuls
+    dx = spec.extra_hidden_size
+    return ModelShape(
+        source="otter-inserted",
+        head="split",
+        parameters=parameters,
+        linear_parameters=parameters - dims.vocab_size * dx - (2 * dims.num_layers + 1) * dx,
+        num_layers=dims.num_layers,
+        num_heads=spec.query_heads_for(dims),
+        num_kv_heads=spec.extra_kv_heads,
+        head_dim=dims.head_dim,
+        vocab_size=dims.vocab_size,
+    )
+
+
+def _same_vocab(base: ModelShape, other: ModelShape, role: str) -> None:
+    if other.vocab_size != base.vocab_size:
+        raise PlanError(
+            f"{role} {other.source}: vocab_size={other.vocab_size} differs from the base's "
+            f"{base.vocab_size}; DExperts shifts the base logits, so the experts must share its vocabulary"
+        )
+
+
+def _arm_terms(inputs: PlanInputs, base: ModelShape, inserted: ModelShape) -> dict[str, _Term]:
+    b, t, k = DTYPE_BYTES[inputs.dtype], inputs.context, inputs.k
+    base_term = _cached(base, b, t)
+    otter_term = base_term + _cached(inserted, b, t)
+    if inputs.task == "args":
+        rm = model_shape(inputs.reward_model or inputs.base, "reward")
+        return {
+            "base": base_term,
+            # k RM rows per step, its cache re-expanded to k rows (read k rows, write the k-row copy),
+            # the prompt prefilled k times
+            "args-faithful": base_term
+            + _cached(rm, b, t, rows=k, cache_rows=k, moved_rows=2 * k, prefills=k),
+            # one shared RM prefix cache; the k candidates are k positions over it, their KV transient
+            "args-optimized": base_term + _cached(rm, b, t, rows=k, transient_rows=k),
+            "otter-args": otter_term,
+        }
+    expert = model_shape(inputs.expert or inputs.base, "causal-lm")
+    anti = model_shape(inputs.anti_expert or inputs.base, "causal-lm")
+    _same_vocab(base, expert, "expert")
+    _same_vocab(base, anti, "anti-expert")
+    return {
+        "base": base_term,
+        "dexperts-faithful": _uncached(base, t) + _uncached(expert, t) + _uncached(anti, t),
+        "dexperts-cached": base_term + _cached(expert, b, t) + _cached(anti, b, t),
+        "otter-dexperts": otter_term,
+    }
+
+
+def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
+    b, batch, context = DTYPE_BYTES[inputs.dtype], inputs.batch_size, inputs.context
+    weights = term.parameters * b
+    transient = batch * term.kv_transient_bytes
+    bytes_per_step = weights + batch * context * term.kv_moved_bytes_per_token + transient
+    flops_per_step = batch * term.decode_flops
+    intensity = flops_per_step / bytes_per_step
+    return ArmCost(
+        name=name,
+        role=ARM_ROLES[name],
+        parameters=term.parameters,
+        weights_bytes=weights,
+        weights_bytes_by_dtype={dtype: term.parameters * size for dtype, size in DTYPE_BYTES.items()},
+        kv_bytes_per_token=term.kv_bytes_per_token,
+        kv_transient_bytes=term.kv_transient_bytes,
+        space_bytes=weights + batch * context * term.kv_bytes_per_token + transient,
+        flops_per_token=term.decode_flops,
+        prefill_flops_per_token=term.prefill_flops,
+        bytes_per_step=bytes_per_step,
+        arithmetic_intensity=intensity,
+        bound="compute" if intensity >= inputs.ridge_flops_per_byte else "memory",
+        roofline_bytes=max(flops_per_step / inputs.ridge_flops_per_byte, bytes_per_step),
+    )
+
+
+def saved_pct(base: float, separate: float, otter: float) -> float | None:
+    """100*(1 - extra(otter)/extra(separate)), extra = arm - base; None when the separate arm adds nothing."""
+    extra_separate = separate - base
+    return None if extra_separate <= 0 else 100 * (1 - (otter - base) / extra_separate)
+
+
+def _saving(base: ArmCost, separate: ArmCost, otter: ArmCost) -> Savings:
+    def pct(metric: str) -> float | None:
+        return saved_pct(getattr(base, metric), getattr(separate, metric), getattr(otter, metric))
+
+    return Savings(
+        separate_arm=separate.name,
+        otter_arm=otter.name,
+        space_pct=pct("space_bytes"),
+        time_flops_pct=pct("flops_per_token"),
+        time_bytes_pct=pct("bytes_per_step"),
+        time_roofline_pct=pct("roofline_bytes"),
+    )
+
+
+def _savings(arms: dict[str, ArmCost]) -> list[Savings]:
+    separate = [name for name in arms if name in OTTER_COUNTERPART]
+    return [_saving(arms["base"], arms[name], arms[OTTER_COUNTERPART[name]]) for name in separate]
+
+
+def plan_costs(inputs: PlanInputs) -> PlanResult:
+    """Predict every arm's parameters, bytes and FLOPs, and Otter's savings, from configs alone."""
+    base_config = config_from_dict(read_config(inputs.base))
+    dims = BaseDims.from_config(base_config)
+    spec = _spec(inputs, base_config)
+    inserted = count_inserted_parameters(dims, spec)
+    base = model_shape(inputs.base, "causal-lm")
+    terms = _arm_terms(inputs, base, _inserted_shape(dims, spec, inserted))
+    arms = {name: _arm_cost(name, term, inputs) for name, term in terms.items()}
+    tied = bool(getattr(base_config, "tie_word_embeddings", False))
+    return PlanResult(
+        inputs=inputs,
+        spec=spec,
+        inserted_parameters=inserted,
+        fused_extra_parameters=count_fused_extra_parameters(dims, spec, tied),
+        arms=list(arms.values()),
+        savings=_savings(arms),
+        notes=_notes(inputs),
+    )
+
+
+def _notes(inputs: PlanInputs) -> list[str]:
+    notes = []
+    separate = {"args": [inputs.reward_model], "dexperts": [inputs.expert, inputs.anti_expert]}[inputs.task]
+    if any(source is None for source in separate):
+        notes.append(f"separate model(s) not given: planned with the base's shape ({inputs.base})")
+    if inputs.task == "dexperts":
+        notes.append("dexperts-faithful keeps no KV cache: it recomputes the whole context every token")
+    if inputs.signal == "scalar":
+        notes.append("scalar signal scores the prefix, not each of the k candidates; counted as one forward")
+    return notes
+
+
+def sweep_ratios(inputs: PlanInputs, ratios: list[float]) -> list[PlanResult]:
+    """One plan per insertion ratio (explicit extra sizes are dropped so the ratio decides them)."""
+    plain = replace(inputs, extra_hidden=None, extra_kv_heads=None, extra_ffn=None)
+    return [plan_costs(replace(plain, ratio=ratio)) for ratio in ratios]
