@@ -1,0 +1,235 @@
+"""One entry point for every model otterbench runs: the tiny profile or real models by local path or hub id.
+
+Nothing is ever downloaded: real models load with `local_files_only=True`, and a model that is not on this
+machine raises `ModelUnavailableError` with one line saying how to get it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import transformers
+from packaging.version import Version
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from otterbench.models.tiny import ROLES, build_tiny_model
+from otterbench.models.tokenizer import load_tokenizer
+
+Role = Literal["base", "reward_model", "expert", "anti_expert"]
+TINY = "tiny"
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+# transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype`
+_DTYPE_ARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+# config fields that fix a model's shape; the fingerprint hashes these and the parameter count
+_ARCHITECTURE_FIELDS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "tie_word_embeddings",
+)
+
+
+class ModelUnavailableError(ValueError):
+    """A model named by id or path is not on this machine (otterbench never downloads)."""
+
+
+@dataclass
+class ModelSet:
+    """The models one run needs; roles the chosen arms do not need are None."""
+
+    base: Any
+    tokenizer: Any
+    reward_model: Any | None = None
+    expert: Any | None = None
+    anti_expert: Any | None = None
+    profile: str = TINY
+    sources: dict[str, str] = field(default_factory=dict)  # role -> "tiny", hub id or local path
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A torch dtype from a torch dtype or one of the names float32, float16, bfloat16."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported: use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _unavailable(role: str, source: str, why: str) -> ModelUnavailableError:
+    flag = f"--{role.replace('_', '-')}"
+    if _looks_like_path(source):
+        fix = f"check the path, pass {flag} with a directory that holds the model, or use --profile tiny"
+    else:
+        fix = (
+            f"download it with `hf download {source}` on a machine with network, pass {flag} /local/path, "
+            "or use --profile tiny"
+        )
+    return ModelUnavailableError(f"{role} model {source!r} is not available offline ({why}): {fix}")
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().exists()
+
+
+def load_config(source: str, role: str) -> Any:
+    """A real model's config, offline, without its weights; a missing model raises ModelUnavailableError."""
+    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+        raise _unavailable(role, source, "no such directory")
+    try:
+        return AutoConfig.from_pretrained(str(Path(source).expanduser()), local_files_only=True)
+    except (OSError, ValueError):
+        # transformers' own message talks about connecting to the hub; offline, the cause is simpler
+        raise _unavailable(
+            role, source, "not in the local Hugging Face cache or not a model directory"
+        ) from None
+
+
+_load_config = load_config  # the private name runprep.py imported first; drop once it uses load_config
+
+
+def load_model(
+    source: str,
+    role: Role,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | str = "float32",
+    device_map: str | None = None,
+    tiny_seed: int = 0,
+) -> Any:
+    """Load one model in eval mode: `source` is "tiny", a local directory or a hub id already cached."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    torch_dtype = resolve_dtype(dtype)
+    if source == TINY:
+        return build_tiny_model(role, tiny_seed).to(device=device, dtype=torch_dtype).eval()
+    config = load_config(source, role)
+    if role == "reward_model" and config.num_labels != 1:
+        raise ValueError(
+            f"reward_model {source!r} has num_labels {config.num_labels}: ARGS needs a one-label reward "
+            "model (a scalar score per sequence); pass a different --reward-model"
+        )
+    auto_class = AutoModelForSequenceClassification if role == "reward_model" else AutoModelForCausalLM
+    kwargs: dict[str, Any] = {_DTYPE_ARG: torch_dtype, "local_files_only": True}
+    if device_map is not None:
+        # accelerate places the layers (models too big for one device); moving it afterwards would undo that
+        kwargs["device_map"] = device_map
+    try:
+        model = auto_class.from_pretrained(str(Path(source).expanduser()), config=config, **kwargs)
+    except OSError:
+        raise _unavailable(role, source, "its config is here but its weights are not") from None
+    if device_map is None:
+        model = model.to(device)
+    return model.eval()
+
+
+def load_real_tokenizer(source: str) -> Any:
+    """The base model's own tokenizer, offline, padding on the left, pad = eos when it has no pad token."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(Path(source).expanduser()), local_files_only=True)
+    except (OSError, ValueError):
+        raise _unavailable("base", source, "its tokenizer files are missing") from None
+    tokenizer.padding_side = "left"  # a batch of prompts must end where generation continues
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _vocab_size(model: Any) -> int:
+    return model.get_input_embeddings().num_embeddings
+
+
+def _check_shared_vocab(models: dict[str, Any]) -> None:
+    base_vocab = _vocab_size(models["base"])
+    for role, model in models.items():
+        if role != "base" and _vocab_size(model) != base_vocab:
+            task = "ARGS" if role == "reward_model" else "DExperts"
+            noun = role.replace("_", " ")
+            raise ValueError(
+                f"{task} needs the {noun} to share the LLM's token ids: base vocab {base_vocab}, "
+                f"{noun} vocab {_vocab_size(model)}"
+            )
+
+
+def _profile_sources(
+    profile: str, needs: set[str], table: dict[str, Any], overrides: dict[str, str]
+) -> dict[str, str]:
+    unknown_roles = sorted(set(needs) - set(ROLES))
+    if unknown_roles:
+        raise ValueError(f"needs names unknown roles {unknown_roles}: use roles from {', '.join(ROLES)}")
+    sources = {}
+    for role in ("base", *sorted(set(needs) - {"base"}, key=ROLES.index)):
+        source = overrides.get(role, table.get(role))
+        if not source:
+            raise ValueError(
+                f"profile {profile!r} names no {role} model: pass one (--{role.replace('_', '-')} "
+                f"ID_OR_PATH) or add `{role} = ...` to the profile"
+            )
+        sources[role] = source
+    return sources
+
+
+def load_model_set(
+    profile: str,
+    *,
+    needs: set[str],
+    overrides: dict[str, str] | None = None,
+    profiles: dict[str, dict[str, Any]],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | str | None = None,
+    device_map: str | None = None,
+    tiny_seed: int = 0,
+) -> ModelSet:
+    """Load the base model and the roles in `needs`; dtype and device_map default to the profile's."""
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}: known profiles are {', '.join(sorted(profiles))}")
+    table = profiles[profile]
+    sources = _profile_sources(profile, needs, table, overrides or {})
+    torch_dtype = resolve_dtype(dtype if dtype is not None else table.get("dtype", "float32"))
+    device_map = device_map if device_map is not None else table.get("device_map")
+    models = {
+        role: load_model(
+            source, role, device=device, dtype=torch_dtype, device_map=device_map, tiny_seed=tiny_seed
+        )
+        for role, source in sources.items()
+    }
+    _check_shared_vocab(models)
+    tokenizer = load_tokenizer() if sources["base"] == TINY else load_real_tokenizer(sources["base"])
+    return ModelSet(
+        tokenizer=tokenizer,
+        profile=profile,
+        sources=sources,
+        device=str(device),
+        dtype=_dtype_name(torch_dtype),
+        **models,
+    )
+
+
+def model_fingerprint(model: Any) -> str:
+    """A short stable hash of the config's architecture fields and the parameter count."""
+    config = model.config
+    fields = {name: getattr(config, name, None) for name in _ARCHITECTURE_FIELDS}
+    fields["class"] = type(model).__name__  # not config.architectures: unset until a model is saved
+    fields["num_labels"] = config.num_labels if "SequenceClassification" in type(model).__name__ else None
+    fields["parameters"] = sum(p.numel() for p in model.parameters())
+    payload = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]

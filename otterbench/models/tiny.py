@@ -1,0 +1,66 @@
+"""The embedded "tiny" profile: small seeded Llama models that share the shipped tokenizer.
+
+Random weights: text is not meaningful; they exist to measure cost and check that arms agree.
+Built offline from configs (no download, no files), each role from its own fixed seed, so two builds with
+the same seed are parameter-for-parameter equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from transformers import LlamaForCausalLM, LlamaForSequenceClassification
+
+from otterbench.models.build import make_causal_lm, make_reward_model
+
+Role = Literal["base", "reward_model", "expert", "anti_expert"]
+ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert")
+
+# Llama family, vocab = the shipped tokenizer's 4096 tokens. Sized so that the safety suite (32 prompts x 16
+# new tokens, the ARGS arms with k=10 reward-model rows per step) runs on 2 CPU cores in seconds; measured
+# figures are in docs/tiny-profile.md. GQA (4 query heads over 2 kv heads) as in current Llama releases.
+TINY_SIZES: dict[str, int] = {
+    "vocab_size": 4096,
+    "hidden_size": 128,
+    "num_layers": 4,
+    "num_heads": 4,
+    "num_kv_heads": 2,
+    "intermediate_size": 384,
+}
+
+
+def tiny_seed(role: Role, seed: int = 0) -> int:
+    """The torch seed of `role`'s weights for profile seed `seed`: distinct for every (role, seed) pair."""
+    return seed * len(ROLES) + ROLES.index(role)
+
+
+def build_tiny_model(role: Role, seed: int = 0) -> Any:
+    """One tiny model (random weights): a one-label reward model for `reward_model`, else a causal LM."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if role == "reward_model":
+        # the same size as the base: the ARGS paper pairs a 7B LLM with a 7B reward model
+        return make_reward_model(seed=tiny_seed(role, seed), **TINY_SIZES)
+    return make_causal_lm("llama", seed=tiny_seed(role, seed), **TINY_SIZES)
+
+
+@dataclass
+class TinyModels:
+    """The four tiny models (random weights: text is not meaningful; they measure cost and agreement)."""
+
+    base: LlamaForCausalLM
+    reward_model: LlamaForSequenceClassification
+    expert: LlamaForCausalLM
+    anti_expert: LlamaForCausalLM
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of each role's model."""
+        return {role: sum(p.numel() for p in getattr(self, role).parameters()) for role in ROLES}
+
+
+def build_tiny_models(seed: int = 0) -> TinyModels:
+    """All four tiny models for profile seed `seed`, in eval mode on the CPU in float32."""
+    with torch.no_grad():
+        return TinyModels(**{role: build_tiny_model(role, seed) for role in ROLES})
