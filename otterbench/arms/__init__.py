@@ -1,0 +1,88 @@
+"""The decoding arms of a matched workload: `build_arm(name, models, otter)` and what each arm returns.
+
+Every arm generates exactly N new tokens per prompt (no stop on EOS), greedily, over left-padded batches,
+and counts its forward calls per model; see docs/arms.md for each arm's definition and counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otterbench.arms.args import args_faithful, args_optimized
+from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
+from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
+from otterbench.arms.greedy import BaseArm
+from otterbench.arms.names import ARM_NAMES, ARM_ROLES, OTTER_COUNTERPART
+from otterbench.arms.otter import OtterArm
+
+# the models each arm needs, by ModelSet attribute ("otter" is the separate `otter` argument)
+ARM_NEEDS: dict[str, tuple[str, ...]] = {
+    "base": ("base",),
+    "args-faithful": ("base", "reward_model"),
+    "args-optimized": ("base", "reward_model"),
+    "otter-args": ("otter",),
+    "dexperts-faithful": ("base", "expert", "anti_expert"),
+    "dexperts-cached": ("base", "expert", "anti_expert"),
+    "otter-dexperts": ("otter",),
+}
+
+__all__ = [
+    "ARM_NAMES",
+    "ARM_NEEDS",
+    "ARM_ROLES",
+    "CALL_KEYS",
+    "OTTER_COUNTERPART",
+    "Arm",
+    "ArmOutput",
+    "NullObserver",
+    "StepObserver",
+    "build_arm",
+]
+
+
+def _vocab(model: Any) -> int:
+    return int(model.config.vocab_size)
+
+
+def _gather(name: str, models: Any, otter: Any) -> dict[str, Any]:
+    found = {role: otter if role == "otter" else getattr(models, role, None) for role in ARM_NEEDS[name]}
+    missing = [role for role, model in found.items() if model is None]
+    if missing:
+        fix = (
+            "pass otter=insert_otter(base, spec)" if missing == ["otter"] else "load a model set that has it"
+        )
+        raise ValueError(f"arm {name} needs model(s) {', '.join(missing)}, which are missing: {fix}")
+    return found
+
+
+def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
+    sizes = {role: _vocab(model) for role, model in found.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"arm {name} needs models sharing one vocabulary; got vocab sizes {sizes}")
+
+
+def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
+    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+    if name not in ARM_NAMES:
+        raise ValueError(f"unknown arm {name!r}: choose one of {', '.join(ARM_NAMES)}")
+    found = _gather(name, models, otter)
+    _check_shared_vocab(name, found)
+    if "otter" in found and getattr(otter.spec, "signal", "vocab") != "vocab":
+        raise ValueError(
+            f"arm {name} needs OtterSpec.signal='vocab', got {otter.spec.signal!r}: re-insert with it"
+        )
+    arm: Arm
+    if name == "base":
+        arm = BaseArm(found["base"])
+    elif name == "args-faithful":
+        arm = args_faithful(found["base"], found["reward_model"])
+    elif name == "args-optimized":
+        arm = args_optimized(found["base"], found["reward_model"])
+    elif name == "dexperts-faithful":
+        arm = DExpertsFaithfulArm(found["base"], found["expert"], found["anti_expert"])
+    elif name == "dexperts-cached":
+        arm = DExpertsCachedArm(found["base"], found["expert"], found["anti_expert"])
+    else:
+        arm = OtterArm(name, otter)
+    arm.vocab_size = _vocab(next(iter(found.values())))
+    return arm
