@@ -113,8 +113,8 @@ def _check_exactness(run: dict, baseline: dict) -> Finding:
         str(now),
         None,
         None,
-        f"max |logit diff| now {diff:.3g}",
-        regressed=was and not now,
+        "not measured (no Otter arm finished)" if diff is None else f"max |logit diff| now {diff:.3g}",
+        regressed=bool(was) and now is not True,
     )
 
 

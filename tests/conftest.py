@@ -24,3 +24,12 @@ def left_padded_batch(vocab: int = 256, seed: int = 0) -> tuple[torch.Tensor, to
         ids[row, :pad] = 0
         mask[row, :pad] = 0
     return ids, mask
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models are bound by per-op overhead: one thread avoids OpenMP spin-waits on a shared 2-core box."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

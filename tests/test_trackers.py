@@ -135,7 +135,7 @@ def test_memory_tracker_refuses_nested_and_repeated_phases() -> None:
 
 
 def _expected_bytes(model: torch.nn.Module) -> int:
-    tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    tensors = {id(t): t for t in model.parameters()}
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
@@ -153,8 +153,7 @@ def test_weights_bytes_counts_tied_weights_once() -> None:
 def test_weights_bytes_follows_dtype() -> None:
     model = make_causal_lm(seed=0).to(torch.bfloat16)
     n_params = sum(p.numel() for p in model.parameters())
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    assert weights_bytes(model) == 2 * n_params + buffer_bytes
+    assert weights_bytes(model) == 2 * n_params
 
 
 def test_energy_tracker_on_cpu_is_unsupported_with_none() -> None:

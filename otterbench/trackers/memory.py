@@ -57,11 +57,14 @@ class MemoryRecord:
 
 
 def weights_bytes(*modules: torch.nn.Module) -> int:
-    """Exact bytes of the unique parameters and buffers of `modules` (tied or shared tensors once)."""
+    """Exact bytes of the unique parameters of `modules` (tied or shared tensors once).
+
+    Buffers (RoPE frequencies and the like) are derived state, not weights: they count in measured peaks only.
+    """
     seen: set[Any] = set()
     total = 0
     for module in modules:
-        for tensor in (*module.parameters(), *module.buffers()):
+        for tensor in module.parameters():
             if tensor.device.type == "meta":  # no storage to compare: object identity is all there is
                 key: Any = id(tensor)
             else:  # distinct tensor objects viewing one storage region are one weight

@@ -1,0 +1,174 @@
+"""RunConfig: one suite plus the command line's overrides, validated where it enters, saved with results."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otterbench.arms.names import ARM_NAMES
+from otterbench.measure import ArmJob
+from otterbench.suites import SuiteConfig, load_suite
+
+ISOLATIONS = ("process", "inline")
+LAYOUTS = ("split", "fused")
+
+
+class RunInputError(ValueError):
+    """A bad value for a run; the message names the option, the value and the fix (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run: the suite, the models, the workload knobs and where results go."""
+
+    suite: SuiteConfig
+    profile: str
+    out_dir: Path
+    device: str = "auto"
+    overrides: dict[str, str] = field(default_factory=dict)  # role -> id/path from --base etc.
+    otter_path: str | None = None
+    otter_ratio: float = 0.125
+    layout: str = "split"
+    isolation: str = "process"
+    device_map: str | None = None
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        return self.suite.arms
+
+    @property
+    def repeats(self) -> int:
+        return self.suite.repeats
+
+    @property
+    def warmup(self) -> int:
+        return self.suite.warmup
+
+    @property
+    def dtype(self) -> str:
+        return self.suite.profile_dtype(self.profile)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as saved in results.json (flat suite fields plus the run's own)."""
+        suite = self.suite.to_dict()
+        return {
+            **{
+                key: suite[key]
+                for key in (
+                    "k",
+                    "weight",
+                    "alpha",
+                    "max_new_tokens",
+                    "batch_size",
+                    "seed",
+                    "repeats",
+                    "warmup",
+                    "num_prompts",
+                    "task",
+                    "description",
+                )
+            },
+            "suite": self.suite.name,
+            "arms": list(self.arms),
+            "profile": self.profile,
+            "models": {role: self.source(role) for role in ("base", "reward_model", "expert", "anti_expert")},
+            "dtype": self.dtype,
+            "device": self.device,
+            "prompts": suite["prompts_path"],
+            "otter_path": self.otter_path,
+            "otter_ratio": self.otter_ratio,
+            "layout": self.layout,
+            "isolation": self.isolation,
+            "device_map": self.device_map,
+        }
+
+    def source(self, role: str) -> str | None:
+        """The id/path (or "tiny") a role loads from: --base etc. first, then the profile."""
+        return self.overrides.get(role) or self.suite.profiles[self.profile].get(role)
+
+    def arm_job(self, arm: str, workload: Any) -> ArmJob:
+        """The job one arm's process runs."""
+        return ArmJob(
+            arm=arm,
+            workload=workload,
+            profile=self.profile,
+            profiles=self.suite.profiles,
+            overrides=self.overrides,
+            device=self.device,
+            dtype=self.dtype,
+            repeats=self.repeats,
+            warmup=self.warmup,
+            otter_path=self.otter_path,
+            otter_ratio=self.otter_ratio,
+            layout=self.layout,
+            device_map=self.device_map,
+        )
+
+
+def _fail(option: str, value: Any, fix: str) -> RunInputError:
+    return RunInputError(f"{option}={value!r} {fix}")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    probe = out_dir
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise _fail(
+            "--out", str(out_dir), f"is not writable ({probe} is not a writable folder); pass another"
+        )
+
+
+def resolve_run_config(
+    suite_name: str,
+    *,
+    out_dir: Path,
+    profile: str | None = None,
+    suite_overrides: dict[str, Any] | None = None,
+    arms: list[str] | None = None,
+    prompts: Path | None = None,
+    **run_fields: Any,
+) -> RunConfig:
+    """Load a suite, apply the command line's values, validate everything once."""
+    suite = load_suite(suite_name)
+    changes = {key: value for key, value in (suite_overrides or {}).items() if value is not None}
+    if arms:
+        unknown = [arm for arm in arms if arm not in ARM_NAMES]
+        if unknown:
+            raise _fail(
+                "--arms",
+                ",".join(arms),
+                f"names unknown arm(s) {unknown}: choose from {', '.join(ARM_NAMES)}",
+            )
+        changes["arms"] = tuple(arms)
+    if prompts is not None:
+        if not Path(prompts).is_file():
+            raise _fail(
+                "--prompts", str(prompts), 'is not a file: pass a JSONL file of {"prompt": ...} lines'
+            )
+        changes["prompts_path"] = Path(prompts)
+        changes.setdefault("num_prompts", None)
+    suite = dataclasses.replace(suite, **changes)  # SuiteConfig re-validates every field
+    profile = profile or suite.default_profile
+    if profile not in suite.profiles:
+        raise _fail(
+            "--profile",
+            profile,
+            f"is unknown for suite {suite.name}: choose from {', '.join(suite.profiles)}",
+        )
+    config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **run_fields)
+    if config.isolation not in ISOLATIONS:
+        raise _fail("--isolation", config.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
+    if config.layout not in LAYOUTS:
+        raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+    if not 0 < config.otter_ratio <= 1:
+        raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
+    if config.otter_path is not None and not Path(config.otter_path).is_dir():
+        raise _fail(
+            "--otter", config.otter_path, "is not a folder: pass a directory written by `otterbench distill`"
+        )
+    _check_out_dir(Path(out_dir))
+    return config

@@ -1,0 +1,259 @@
+"""run_suite: every arm of a suite on one workload, each in a freshly spawned process, results kept as they come.
+
+The parent builds the workload once (prompts -> token ids), hands the same object to each arm's process,
+and rewrites results.json + arms.csv atomically after every arm, so a crash or Ctrl-C keeps what finished.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue as queue_module
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from otterbench.arms import ARM_ROLES
+from otterbench.measure import ArmJob, measure_arm
+from otterbench.results import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
+from otterbench.runconfig import RunConfig
+from otterbench.stats import summarize
+
+SCHEMA_VERSION = 1
+EXIT_OK, EXIT_ARM_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Reporter:
+    """What the runner tells its caller as it goes (the CLI draws progress bars; Python callers may ignore)."""
+
+    def arm_started(self, arm: str, total_steps: int) -> None: ...
+
+    def arm_progress(self, arm: str, done: int, total: int) -> None: ...
+
+    def arm_finished(self, arm: str, record: dict[str, Any]) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    """Where the run was written, what it holds and the exit code it earns."""
+
+    run_dir: Path
+    results: dict[str, Any]
+    exit_code: int
+    notes: list[str] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    """<UTC time>-<short random id>, sortable by time."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _child_main(job: ArmJob, messages: Any, result_path: str) -> None:
+    """Entry point of an arm's spawned process: measure, write the record, report progress on the queue."""
+    record = measure_arm(job, progress=lambda done, total: messages.put((done, total)))
+    write_json_atomic(Path(result_path), record)
+
+
+def _run_spawned(job: ArmJob, result_path: Path, reporter: Reporter) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    process = context.Process(target=_child_main, args=(job, messages, str(result_path)), daemon=True)
+    process.start()
+    try:
+        while process.is_alive() or not messages.empty():
+            try:
+                done, total = messages.get(timeout=0.1)
+                reporter.arm_progress(job.arm, done, total)
+            except queue_module.Empty:
+                continue
+        process.join()
+    except BaseException:
+        process.terminate()
+        process.join()
+        raise
+    if not result_path.is_file():
+        return {
+            "name": job.arm,
+            "role": ARM_ROLES[job.arm],
+            "status": "failed",
+            "error": f"the arm's process exited with code {process.exitcode} before writing its result",
+        }
+    return json.loads(result_path.read_text())
+
+
+def _not_run(arm: str, reason: str) -> dict[str, Any]:
+    return {
+        "name": arm,
+        "role": ARM_ROLES[arm],
+        "status": "not_run",
+        "error": reason,
+        "new_tokens": None,
+        "token_ids_hash": None,
+        "latency": None,
+        "memory": None,
+        "energy": None,
+    }
+
+
+def _energy_entry(raw: list[dict[str, Any]], total_new_tokens: int) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    joules = [r["energy_j"] for r in raw if r.get("energy_j") is not None]
+    supported = bool(joules) and all(r.get("supported") for r in raw)
+    summary = summarize(joules, unit="J") if supported else None
+    return {
+        "energy_j": summary,
+        "j_per_token": summary["median"] / total_new_tokens if summary else None,
+        "supported": supported,
+        "note": raw[0].get("note", ""),
+    }
+
+
+def schema_arm(record: dict[str, Any]) -> dict[str, Any]:
+    """A measured record in results.json's arm shape: latency summaries with raw samples, memory, energy."""
+    if record.get("status") != "ok":
+        failed = _not_run(record["name"], record.get("error") or "failed")
+        failed.update(status=record.get("status", "failed"))
+        if record.get("traceback"):
+            failed["traceback"] = record["traceback"]
+        return failed
+    raw = record["raw_latency"]
+    entry = {
+        key: record[key]
+        for key in (
+            "name",
+            "role",
+            "status",
+            "error",
+            "new_tokens",
+            "token_ids_hash",
+            "memory",
+            "calls",
+            "rows_scored",
+            "deterministic",
+        )
+    }
+    entry["latency"] = {key: summarize(raw[key]) for key in ("ttft_s", "tpot_s", "total_s")}
+    entry["timer"] = raw["method"]  # cuda_events or perf_counter
+    entry["energy"] = _energy_entry(record.get("raw_energy", []), record["total_new_tokens"])
+    return entry
+
+
+def _otter_block(records: list[dict[str, Any]], config: RunConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The insertion that ran, and its non-disruption measured in the run (from the Otter arm's process)."""
+    info = next((r["otter"] for r in records if r.get("otter")), None)
+    if info is None:
+        otter = {
+            "layout": config.layout,
+            "distilled": None,
+            "path": config.otter_path,
+            "spec": None,
+            "inserted_parameters": None,
+        }
+        return otter, {
+            "layout": config.layout,
+            "exact": None,
+            "max_abs_logit_diff": None,
+            "argmax_agreement": None,
+            "measured": False,
+        }
+    nd = info["non_disruption"]
+    otter = {key: info[key] for key in ("layout", "distilled", "path", "spec", "inserted_parameters")}
+    return otter, {
+        "layout": nd["layout"],
+        "exact": nd["exact"],
+        "max_abs_logit_diff": nd["max_abs_logit_diff"],
+        "argmax_agreement": nd["argmax_agreement"],
+        "positions": nd["positions"],
+        "measured": True,
+    }
+
+
+def assemble_results(
+    config: RunConfig, run_id: str, status: str, records: list[dict[str, Any]], prelude: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole results.json document for the arms measured so far."""
+    arms = [schema_arm(r) for r in records]
+    otter, non_disruption = _otter_block(records, config)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_utc": prelude["created_utc"],
+        "suite": config.suite.name,
+        "status": status,
+        "isolation": config.isolation,
+        "config": config.to_dict(),
+        "workload": prelude["workload"],
+        "environment": prelude["environment"],
+        "otter": otter,
+        "non_disruption": non_disruption,
+        "arms": arms,
+        "savings": compute_savings(arms),
+    }
+
+
+def write_run_files(run_dir: Path, results: dict[str, Any]) -> None:
+    """results.json and arms.csv, each replaced atomically."""
+    write_json_atomic(run_dir / "results.json", results)
+    write_csv_atomic(run_dir / "arms.csv", arms_frame(results))
+
+
+def _measure(job: ArmJob, run_dir: Path, config: RunConfig, reporter: Reporter) -> dict[str, Any]:
+    if config.isolation == "inline":
+        return measure_arm(job, progress=lambda done, total: reporter.arm_progress(job.arm, done, total))
+    raw_dir = run_dir / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    return _run_spawned(job, raw_dir / f"{job.arm}.json", reporter)
+
+
+def run_suite(
+    config: RunConfig,
+    reporter: Reporter | None = None,
+    on_prelude: Callable[[dict[str, Any]], None] | None = None,
+) -> RunOutcome:
+    """Run every arm of `config`, writing results as each arm finishes; never loses a finished arm."""
+    from otterbench.runprep import prepare_run
+
+    reporter = reporter or Reporter()
+    prelude, workload = prepare_run(config, reporter)
+    run_id = new_run_id()
+    run_dir = config.out_dir / config.suite.name / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    if on_prelude:
+        on_prelude({"run_dir": str(run_dir), **prelude})
+    records: list[dict[str, Any]] = []
+    pending = list(config.arms)
+    write_run_files(
+        run_dir,
+        assemble_results(config, run_id, "partial", [_not_run(a, "pending") for a in pending], prelude),
+    )
+    try:
+        while pending:
+            arm = pending[0]
+            reporter.arm_started(arm, config.warmup + config.repeats)
+            record = _measure(config.arm_job(arm, workload), run_dir, config, reporter)
+            records.append(record)
+            pending.pop(0)
+            reporter.arm_finished(arm, record)
+            status = "partial" if pending else "complete"
+            remaining = [_not_run(a, "pending") for a in pending]
+            write_run_files(run_dir, assemble_results(config, run_id, status, records + remaining, prelude))
+    except KeyboardInterrupt:
+        remaining = [_not_run(a, "interrupted before this arm finished") for a in pending]
+        results = assemble_results(config, run_id, "interrupted", records + remaining, prelude)
+        write_run_files(run_dir, results)
+        return RunOutcome(run_dir, results, EXIT_INTERRUPTED)
+    results = assemble_results(config, run_id, "complete", records, prelude)
+    failed = any(arm["status"] != "ok" for arm in results["arms"])
+    return RunOutcome(run_dir, results, EXIT_ARM_FAILED if failed else EXIT_OK)
+
+
+def default_results_dir() -> Path:
+    """results/ under the working directory, unless OTTERBENCH_RESULTS_DIR says otherwise."""
+    return Path(os.environ.get("OTTERBENCH_RESULTS_DIR", "results"))

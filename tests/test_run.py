@@ -1,0 +1,146 @@
+"""otterbench run: matched arms, valid results files, failures and interruptions kept, bad input refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from otterbench import measure, runner
+from otterbench.cli import app
+from otterbench.results import load_run
+from otterbench.runconfig import resolve_run_config
+
+SMALL = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 2, "warmup": 0, "k": 4}
+
+
+def small_config(tmp_path: Path, **run_fields):
+    return resolve_run_config("safety", out_dir=tmp_path, suite_overrides=SMALL, **run_fields)
+
+
+@pytest.fixture(scope="module")
+def inline_run(tmp_path_factory):
+    config = small_config(tmp_path_factory.mktemp("run"), isolation="inline", device="cpu")
+    return runner.run_suite(config)
+
+
+def test_inline_run_writes_valid_matched_results(inline_run) -> None:
+    results = load_run(inline_run.run_dir)  # validates against the JSON schema
+    assert inline_run.exit_code == 0 and results["status"] == "complete"
+    assert [a["name"] for a in results["arms"]] == ["base", "args-faithful", "args-optimized", "otter-args"]
+    assert all(a["status"] == "ok" and a["new_tokens"] == 3 for a in results["arms"])
+    hashes = {a["name"]: a["token_ids_hash"] for a in results["arms"]}
+    assert hashes["args-faithful"] == hashes["args-optimized"]
+    assert {s["separate_arm"] for s in results["savings"]} == {"args-faithful", "args-optimized"}
+    assert results["non_disruption"]["exact"] is True and results["otter"]["distilled"] is False
+    for arm in results["arms"]:
+        latency = arm["latency"]
+        assert latency["total_s"]["n"] == 2 and latency["ttft_s"]["n"] == 2 * 2  # 2 batches x 2 repeats
+        assert latency["tpot_s"]["n"] == 2 * 2 * 2  # (N-1) steps per batch
+        assert set(arm["memory"]["by_phase"]) == {"runtime", "load", "prefill", "decode"}
+    csv = (inline_run.run_dir / "arms.csv").read_text().splitlines()
+    assert len(csv) == 1 + 4
+
+
+def test_failing_arm_is_recorded_and_others_kept(tmp_path, monkeypatch) -> None:
+    real_build = measure.build_arm
+
+    def build(name, models, otter=None):
+        if name == "args-optimized":
+            raise RuntimeError("deliberate failure for the test")
+        return real_build(name, models, otter)
+
+    monkeypatch.setattr(measure, "build_arm", build)
+    outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
+    results = load_run(outcome.run_dir)
+    statuses = {a["name"]: (a["status"], a["error"]) for a in results["arms"]}
+    assert outcome.exit_code == 1
+    assert statuses["args-optimized"] == ("failed", "RuntimeError: deliberate failure for the test")
+    assert all(status == "ok" for name, (status, _) in statuses.items() if name != "args-optimized")
+    saving = {s["separate_arm"]: s for s in results["savings"]}["args-optimized"]
+    assert saving["extra_time_saved_pct"] is None and saving["notes"]
+
+
+def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
+    real_measure = measure.measure_arm
+
+    def measure_then_interrupt(job, progress=None):
+        if job.arm == "args-optimized":
+            raise KeyboardInterrupt
+        return real_measure(job, progress)
+
+    monkeypatch.setattr(runner, "measure_arm", measure_then_interrupt)
+    outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
+    results = load_run(outcome.run_dir)
+    assert outcome.exit_code == runner.EXIT_INTERRUPTED and results["status"] == "interrupted"
+    assert [a["status"] for a in results["arms"]] == ["ok", "ok", "not_run", "not_run"]
+    assert not list(outcome.run_dir.glob("*.tmp*"))
+
+
+def test_cli_run_in_spawned_processes(tmp_path) -> None:
+    args = [
+        "run",
+        "--suite",
+        "safety",
+        "--arms",
+        "base,otter-args",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--num-prompts",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.stdout)
+    assert results["isolation"] == "process"
+    assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
+    run_dir = next((tmp_path / "safety").iterdir())
+    assert load_run(run_dir)["run_id"] == results["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suite", "nope"], "unknown suite 'nope': known suites are"),
+        (["--device", "cuda:7"], "cuda"),
+        (["--dtype", "float64"], "dtype"),
+        (["--repeats", "0"], "repeats"),
+        (["--arms", "base,frobnicate"], "frobnicate"),
+        (["--profile", "huge"], "--profile='huge' is unknown"),
+        (
+            ["--reward-model", "/nonexistent/rm"],
+            "reward_model model '/nonexistent/rm' is not available offline",
+        ),
+        (["--k", "0"], "k"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["run", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_unwritable_out_and_malformed_suite_file(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["run", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "--out" in result.output
+    suite = tmp_path / "broken.toml"
+    suite.write_text(
+        'description = "x"\ntask = "args"\narms = ["base"]\nprompts = "p.jsonl"\nmax_new_tokens = "many"\n'
+        'batch_size = 1\nseed = 0\n[profiles.tiny]\nbase = "tiny"\n'
+    )
+    result = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "max_new_tokens" in result.output
