@@ -101,12 +101,9 @@ def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[
     if ARM_ROLES[job.arm] != "otter":
         return build_arm(job.arm, models), components, {}
     otter, info = _build_otter(models.base, job)
-    info["non_disruption"] = {
-        **_non_disruption(models.base, otter, job.workload, device),
-        "layout": job.layout,
-    }
     if job.layout == "fused":
         otter_like = otter.to_fused()
+        # checked now, while the base still exists (it is freed next); split is checked after measuring
         info["non_disruption"] = {
             **_non_disruption(models.base, otter_like, job.workload, device),
             "layout": "fused",
@@ -164,6 +161,14 @@ def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]
                 arm.run(dataclasses.replace(job.workload, max_new_tokens=1), device, NullObserver())
             with tracker.phase("decode"):
                 runs = _measured_runs(arm, job, device, progress)
+        if (
+            otter_info and "non_disruption" not in otter_info
+        ):  # outside the measured phases: a check, not serving
+            otter = arm.otter
+            otter_info["non_disruption"] = {
+                **_non_disruption(otter.base_model, otter, job.workload, device),
+                "layout": "split",
+            }
         result.update(_arm_record(job, runs, tracker.record(), components, otter_info))
     except Exception as error:  # noqa: BLE001 — an arm's failure is data, recorded with its traceback
         result["error"] = f"{type(error).__name__}: {error}"

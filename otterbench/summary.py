@@ -36,9 +36,7 @@ def non_disruption_line(results: dict[str, Any]) -> str:
     )
 
 
-def print_summary(console: Console, results: dict[str, Any], run_dir: Path | None = None) -> None:
-    """Print the per-arm table, the savings and the non-disruption verdict."""
-    savings = {s["separate_arm"]: s for s in results["savings"]}
+def _arms_table(results: dict[str, Any]) -> Table:
     memory_method = next((a["memory"]["method"] for a in results["arms"] if a.get("memory")), "-")
     table = Table(title=f"{results['suite']} — {results['run_id']} ({results['status']})")
     columns = (
@@ -49,16 +47,12 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
         "TPOT p50 ms",
         "TPOT p90 ms",
         "total ms",
-        "extra space saved",
-        "extra time saved",
     )
     for column in columns:
-        table.add_column(column, justify="left" if column == "arm" else "right")
+        table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
     for arm in results["arms"]:
         latency, memory = arm.get("latency") or {}, arm.get("memory") or {}
-        saving = savings.get(arm["name"], {})
         name = arm["name"] if arm["status"] == "ok" else f"{arm['name']} [red]({arm['status']})[/]"
-        vs = f" (otter vs {arm['name']})" if saving else ""
         table.add_row(
             name,
             _mib(memory.get("peak_bytes")),
@@ -67,12 +61,31 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
             _ms(latency.get("tpot_s")),
             _ms(latency.get("tpot_s"), "p90"),
             _ms(latency.get("total_s")),
-            _pct(saving.get("extra_space_saved_pct"), saving.get("extra_space_saved_ci95")) if saving else "",
-            _pct(saving.get("extra_time_saved_pct"), saving.get("extra_time_saved_ci95")) + vs
-            if saving
-            else "",
         )
-    console.print(table)
+    return table
+
+
+def _savings_table(results: dict[str, Any]) -> Table:
+    table = Table(
+        title="Otter's savings of the separate model's extra cost (CI95 from bootstrap over repeats)"
+    )
+    for column in ("Otter arm", "vs separate arm", "extra space saved", "extra time saved"):
+        table.add_column(column, no_wrap=True)
+    for saving in results["savings"]:
+        table.add_row(
+            saving["otter_arm"],
+            saving["separate_arm"],
+            _pct(saving["extra_space_saved_pct"], saving.get("extra_space_saved_ci95")),
+            _pct(saving["extra_time_saved_pct"], saving.get("extra_time_saved_ci95")),
+        )
+    return table
+
+
+def print_summary(console: Console, results: dict[str, Any], run_dir: Path | None = None) -> None:
+    """Print the per-arm table, the savings table and the non-disruption verdict."""
+    console.print(_arms_table(results))
+    if results["savings"]:
+        console.print(_savings_table(results))
     console.print(non_disruption_line(results))
     otter = results.get("otter") or {}
     if otter.get("distilled") is False:

@@ -142,7 +142,10 @@ def run(
     else:
         from otterbench.summary import print_summary
 
-        print_summary(Console(), outcome.results, outcome.run_dir)
+        out_console = Console()
+        if not out_console.is_terminal:
+            out_console = Console(width=160)  # logs and pipes: keep each table row on one line
+        print_summary(out_console, outcome.results, outcome.run_dir)
     raise typer.Exit(outcome.exit_code)
 
 
