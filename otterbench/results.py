@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 
@@ -49,6 +48,8 @@ def _check_sample_counts(data: dict) -> str | None:
 
 def validate_results(data: Any, source: str = RESULTS_FILE) -> None:
     """Raise ResultsError naming `source`, the JSON path and the problem unless `data` fits the schema."""
+    import jsonschema  # only validation needs it; writing results does not
+
     validator = jsonschema.Draft202012Validator(results_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
