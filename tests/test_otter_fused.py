@@ -90,6 +90,7 @@ def test_save_pretrained_and_load_fused_give_the_same_outputs(tmp_path) -> None:
     a, b = fused(ids, attention_mask=mask), loaded(ids, attention_mask=mask)
     assert torch.equal(a.logits, b.logits)
     assert torch.equal(a.signal, b.signal)
+    assert loaded.spec == fused.spec
 
 
 def test_load_fused_refuses_a_plain_checkpoint(tmp_path) -> None:

@@ -79,6 +79,16 @@ def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
     assert not list(outcome.run_dir.glob("*.tmp*"))
 
 
+def test_fused_layout_run_measures_its_deviation(tmp_path) -> None:
+    config = small_config(
+        tmp_path, isolation="inline", device="cpu", layout="fused", arms=["base", "otter-args"]
+    )
+    results = load_run(runner.run_suite(config).run_dir)
+    assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
+    assert results["otter"]["layout"] == results["non_disruption"]["layout"] == "fused"
+    assert results["non_disruption"]["argmax_agreement"] == 1.0
+
+
 def test_cli_run_in_spawned_processes(tmp_path) -> None:
     args = [
         "run",

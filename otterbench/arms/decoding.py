@@ -14,6 +14,7 @@ import torch
 
 from otterbench.arms.base import Tally
 from otterbench.compat import cache_kwargs, output_cache
+from otterbench.otter import FusedOtterModel, OtterModel
 from otterbench.workload import Batch, positions_from_mask
 
 
@@ -30,8 +31,9 @@ class CachedLM:
         self.model = model
         self.role = role  # the key counted in Tally.calls
         self.tally = tally
-        # OtterModel takes `past_key_values` by name on every release; transformers models use compat's name
-        self.is_otter = hasattr(model, "inserted") and hasattr(model, "base_model")
+        # Otter models (split or fused layout) take `past_key_values` by name on every release;
+        # transformers models use compat's name
+        self.is_otter = isinstance(model, (OtterModel, FusedOtterModel))
         self.cache: Any = None
         self.mask: torch.Tensor | None = None
 

@@ -21,6 +21,7 @@ from transformers import AutoModelForCausalLM
 
 from otterbench.compat import cache_kwargs, output_cache
 from otterbench.otter.model import OtterOutput, check_supported
+from otterbench.otter.spec import OtterSpec
 
 CONFIG_FIELD = "otter_original_hidden_size"
 SIGNAL_FILE = "otter_signal_head.safetensors"
@@ -58,11 +59,12 @@ def apply_prefix_norms(model: nn.Module, original_size: int) -> None:
 class FusedOtterModel(nn.Module):
     """A widened standard causal LM (`.model`) plus the signal head reading the extra channels."""
 
-    def __init__(self, model: nn.Module, signal_head: nn.Linear, original_size: int) -> None:
+    def __init__(self, model: nn.Module, signal_head: nn.Linear, original_size: int, spec: OtterSpec) -> None:
         super().__init__()
         self.model = model
         self.signal_head = signal_head
         self.original_size = original_size
+        self.spec = spec
 
     @property
     def config(self) -> Any:
@@ -118,7 +120,7 @@ def _fused_config(otter: nn.Module) -> Any:
     config.head_dim = dims.head_dim
     config.tie_word_embeddings = False  # the fused lm_head is [W_lm | 0], no longer the widened embedding
     setattr(config, CONFIG_FIELD, dims.hidden_size)
-    config.otter_signal = spec.signal
+    config.otter_spec = spec.to_dict()
     config._attn_implementation = otter.config._attn_implementation
     return config
 
@@ -166,7 +168,7 @@ def fuse(otter: nn.Module) -> FusedOtterModel:
     head = otter.inserted.signal_head
     signal_head = nn.Linear(head.in_features, head.out_features, bias=False)
     signal_head.to(device=reference.device, dtype=reference.dtype).weight.copy_(head.weight)
-    fused = FusedOtterModel(model, signal_head, otter.dims.hidden_size)
+    fused = FusedOtterModel(model, signal_head, otter.dims.hidden_size, otter.spec)
     return fused.train(otter.training)
 
 
@@ -196,8 +198,9 @@ def load_fused(
         raise ValueError(
             f"{directory} is not a fused Otter checkpoint: config.json or {SIGNAL_FILE} is missing"
         )
-    original_size = json.loads(config_path.read_text()).get(CONFIG_FIELD)
-    if not isinstance(original_size, int):
+    saved = json.loads(config_path.read_text())
+    original_size = saved.get(CONFIG_FIELD)
+    if not isinstance(original_size, int) or not isinstance(saved.get("otter_spec"), dict):
         raise ValueError(
             f"{config_path} lacks the integer field {CONFIG_FIELD!r}: not a fused Otter checkpoint"
         )
@@ -210,5 +213,7 @@ def load_fused(
     with torch.no_grad():
         signal_head.weight.copy_(weight)
     model_dtype = next(model.parameters()).dtype
-    fused = FusedOtterModel(model, signal_head.to(model_dtype), original_size)
+    fused = FusedOtterModel(
+        model, signal_head.to(model_dtype), original_size, OtterSpec.from_dict(saved["otter_spec"])
+    )
     return fused.to(device).eval()
