@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command("run")(run.run)
+app.command("run", help=run.RUN_HELP)(run.run)
 app.command("suites")(run.suites)
 app.command("env")(envinfo.env)
 app.command("distill")(distill.distill)
@@ -31,7 +31,7 @@ app.command("report")(report.report)
 app.command("compare")(report.compare)
 app.command("check")(report.check)
 app.command("export")(report.export)
-app.command("sweep")(sweep.sweep)
+app.command("sweep", help=sweep.SWEEP_HELP)(sweep.sweep)
 app.command("plan")(plan.plan)
 
 

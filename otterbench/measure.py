@@ -48,6 +48,7 @@ class ArmJob:
     otter_ratio: float = 0.125
     layout: str = "split"
     device_map: str | None = None
+    cpu_threads: int = 1  # torch intra-op threads for CPU runs; 0 keeps torch's default
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,6 +152,10 @@ def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]
     result: dict[str, Any] = {"name": job.arm, "role": ARM_ROLES.get(job.arm, "base"), "status": "failed"}
     try:
         device = resolve_device(job.device)
+        if device.type == "cpu" and job.cpu_threads > 0:
+            torch.set_num_threads(
+                job.cpu_threads
+            )  # fewer OpenMP spin-waits on shared cores: steadier timings
         tracker = MemoryTracker(device)
         with tracker:
             with tracker.phase("runtime"):

@@ -34,6 +34,7 @@ class RunConfig:
     layout: str = "split"
     isolation: str = "process"
     device_map: str | None = None
+    cpu_threads: int = 1
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -83,6 +84,7 @@ class RunConfig:
             "layout": self.layout,
             "isolation": self.isolation,
             "device_map": self.device_map,
+            "cpu_threads": self.cpu_threads,
         }
 
     def source(self, role: str) -> str | None:
@@ -105,6 +107,7 @@ class RunConfig:
             otter_ratio=self.otter_ratio,
             layout=self.layout,
             device_map=self.device_map,
+            cpu_threads=self.cpu_threads,
         )
 
 
@@ -162,6 +165,14 @@ def resolve_run_config(
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **run_fields)
     if config.isolation not in ISOLATIONS:
         raise _fail("--isolation", config.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
+    if (
+        isinstance(config.cpu_threads, bool)
+        or not isinstance(config.cpu_threads, int)
+        or config.cpu_threads < 0
+    ):
+        raise _fail(
+            "--cpu-threads", config.cpu_threads, "is invalid: use 0 (torch's default) or a positive count"
+        )
     if config.layout not in LAYOUTS:
         raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
     if not 0 < config.otter_ratio <= 1:

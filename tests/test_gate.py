@@ -142,3 +142,33 @@ def test_export_github_is_valid_smaller_is_better_json(
     )
     assert remaining["value"] == pytest.approx(100 - results["savings"][0]["extra_time_saved_pct"])
     assert runner.invoke(app, ["export", str(baseline_dir), "--format", "csv"]).exit_code == 2
+
+
+def _with_otter_peak(results: dict, extra_bytes: int) -> dict:
+    """A copy whose Otter arm peaks `extra_bytes` higher, savings recomputed from the arms."""
+    from otterbench.results import compute_savings
+
+    changed = copy.deepcopy(results)
+    for arm in changed["arms"]:
+        if arm["role"] == "otter":
+            arm["memory"]["peak_bytes"] += extra_bytes
+    changed["savings"] = compute_savings(changed["arms"])
+    return changed
+
+
+def _space_findings(run: dict, baseline: dict, **kwargs: object) -> list:
+    return [f for f in check_runs(run, baseline, **kwargs).findings if f.metric == "extra_space_saved"]
+
+
+def test_space_regression_needs_growth_beyond_the_noise_floor(results: dict) -> None:
+    base_peak = next(a for a in results["arms"] if a["name"] == "base")["memory"]["peak_bytes"]
+    separate_extra = min(
+        a["memory"]["peak_bytes"] - base_peak for a in results["arms"] if a["role"] == "separate"
+    )
+    grown = _with_otter_peak(results, int(0.5 * separate_extra))  # the saving drops by ~50 points
+    above_floor = _space_findings(grown, results, space_noise_pct=1.0)
+    assert all(-f.change > 10 for f in above_floor)
+    assert all(f.regressed for f in above_floor) and "noise floor" in above_floor[0].evidence
+    generous = 200 * separate_extra / base_peak  # a floor twice the growth: the same drop is not evidence
+    below_floor = _space_findings(grown, results, space_noise_pct=generous)
+    assert all(-f.change > 10 for f in below_floor) and not any(f.regressed for f in below_floor)

@@ -19,6 +19,7 @@ from rich.table import Table
 from otterbench.export import github_benchmark_entries
 from otterbench.gate import (
     DEFAULT_ALPHA,
+    DEFAULT_SPACE_NOISE_PCT,
     CheckResult,
     Finding,
     WorkloadMismatch,
@@ -148,6 +149,12 @@ def check(
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = DEFAULT_ALPHA,
     allow_mismatch: Annotated[bool, typer.Option(help="Gate even if the workloads differ.")] = False,
+    space_noise: Annotated[
+        float,
+        typer.Option(
+            help="Peak-memory noise floor, % of the base arm's peak: smaller growth is not a regression."
+        ),
+    ] = DEFAULT_SPACE_NOISE_PCT,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
     """CI gate: exit 1 when a monitored figure regresses beyond its threshold, significantly."""
@@ -157,7 +164,11 @@ def check(
         overrides = parse_thresholds(threshold or [])
         if not 0 < alpha < 1:
             raise ValueError(f"--alpha={alpha} must lie in (0, 1)")
-        result = check_runs(current, base, overrides, limit, alpha, allow_mismatch)
+        if space_noise < 0:
+            raise ValueError(f"--space-noise={space_noise} must be >= 0")
+        result = check_runs(
+            current, base, overrides, limit, alpha, allow_mismatch, space_noise_pct=space_noise
+        )
     except ValueError as exc:
         raise _fail_input(str(exc)) from None
     if json_output:

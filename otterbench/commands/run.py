@@ -13,22 +13,21 @@ from rich.table import Table
 
 from otterbench.commands.common import fail
 
-RUN_HELP = """Run every arm of a suite on one matched workload and measure memory and latency.
-
-Each arm (base LLM alone, LLM + separate model(s), Otter-inserted LLM) runs in its own freshly spawned
-process on the same prompts, seed and settings; results go to OUT/<suite>/<UTC time>-<id>/ as results.json
-(schema: otterbench/schema/results.schema.json) and arms.csv, rewritten after every arm.
-
-Exit codes: 0 every arm ok; 1 an arm failed (the others are kept); 2 bad input; 130 interrupted
-(finished arms are kept, status "interrupted").
-"""
+RUN_HELP = (
+    "Run every arm of a suite on one matched workload and measure memory and latency.\n\n"
+    "Each arm (base LLM alone, LLM + separate model(s), Otter-inserted LLM) runs in its own freshly spawned "
+    "process on the same prompts, seed and settings; results go to OUT/<suite>/<UTC time>-<id>/ as "
+    "results.json (schema: otterbench/schema/results.schema.json) and arms.csv, rewritten after every arm.\n\n"
+    "Exit codes: 0 every arm ok; 1 an arm failed (the others are kept); 2 bad input; 130 interrupted "
+    '(finished arms are kept, status "interrupted").'
+)
 
 
 def _options_to_overrides(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class _BarReporter:
+class BarReporter:
     """Draws one progress bar per arm (warm-up + measured runs) and collects warnings."""
 
     def __init__(self, progress: Progress, console: Console) -> None:
@@ -88,6 +87,9 @@ def run(
     device_map: str = typer.Option(
         None, help='e.g. "auto": let accelerate place a model too big for one GPU'
     ),
+    cpu_threads: int = typer.Option(
+        1, help="torch threads per arm process on CPU (1: steady timings on shared cores; 0: torch's default)"
+    ),
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
     from otterbench.runconfig import resolve_run_config
@@ -121,6 +123,7 @@ def run(
             layout=layout,
             isolation=isolation,
             device_map=device_map,
+            cpu_threads=cpu_threads,
         )
         with Progress(
             TextColumn("{task.description}"),
@@ -132,7 +135,7 @@ def run(
         ) as progress:
             outcome = run_suite(
                 config,
-                _BarReporter(progress, console),
+                BarReporter(progress, console),
                 on_prelude=None if json_output else lambda p: _print_prelude(console, config, p),
             )
     except ValueError as error:  # every input error of the library is a ValueError with one line

@@ -14,16 +14,13 @@ from rich.table import Table
 
 from otterbench.commands.common import fail
 
-SWEEP_HELP = """Run a suite once per point of a grid (--vary FIELD=V1,V2,... ; several --vary multiply).
-
-Results go to OUT/<suite>/sweeps/<sweep_id>/: index.json (the grid and each point's run folder and status)
-and one run folder per point. Re-running the same command resumes: points whose run is complete are
-skipped, the others are run (again). --sweep-id names the sweep; without it the id is a hash of the suite,
-the grid and the other options.
-
-Exit codes: 0 every point complete; 1 a point had a failed arm or could not run; 2 bad input; 130
-interrupted (index.json and the finished points are kept; run the same command to resume).
-"""
+SWEEP_HELP = "\n\n".join(
+    [
+        "Run a suite once per point of a grid (--vary FIELD=V1,V2,... ; several --vary multiply).",
+        "Results go to OUT/<suite>/sweeps/<sweep_id>/: index.json (the grid and each point's run folder and status) and one run folder per point. Re-running the same command resumes: points whose run is complete are skipped, the others are run (again). --sweep-id names the sweep; without it the id is a hash of the suite, the grid and the other options.",
+        "Exit codes: 0 every point complete; 1 a point had a failed arm or could not run; 2 bad input; 130 interrupted (index.json and the finished points are kept; run the same command to resume).",
+    ]
+)
 
 _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -31,7 +28,7 @@ _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
     """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
     from otterbench import runner
-    from otterbench.commands.run import _BarReporter
+    from otterbench.commands.run import BarReporter
 
     started: list[bool] = []
 
@@ -42,7 +39,7 @@ def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
         console.print(f"[bold]point {point.index + 1}/{total}[/] {point.label}")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            return runner.run_suite(config, _BarReporter(progress, console), on_prelude=on_prelude)
+            return runner.run_suite(config, BarReporter(progress, console), on_prelude=on_prelude)
 
     return run_point
 
