@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,20 @@ class ArmJob:
     device_map: str | None = None
     cpu_threads: int = 1  # torch intra-op threads for CPU runs; 0 keeps torch's default
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pin_cpu_threads(count: int) -> list[int] | None:
+    """Use `count` torch threads pinned to the first `count` allowed cores; returns the cores (Linux only).
+
+    Every arm's process then runs on the same cores: unpinned processes migrate between cores and their
+    timings wander by up to 2x from run to run on a shared 2-core machine; pinned, they agree within a few %.
+    """
+    torch.set_num_threads(count)
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))[:count]
+    os.sched_setaffinity(0, cores)
+    return cores
 
 
 def token_ids_hash(token_ids: list[list[int]]) -> str:
