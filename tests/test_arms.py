@@ -18,15 +18,6 @@ N, K = 6, 5
 PROMPT_LENGTHS = (5, 9, 3)  # different lengths: batches are left padded
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads ran these tiny models ~40x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def models() -> SimpleNamespace:
     return SimpleNamespace(

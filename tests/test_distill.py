@@ -24,15 +24,6 @@ def prompts(count: int = 24) -> list[list[int]]:
     return [torch.randint(3, 256, (n,), generator=generator).tolist() for n in lengths]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two spinning threads ran these tiny models ~40x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def args_report():
     models = SimpleNamespace(base=make_causal_lm(seed=0), reward_model=make_reward_model(seed=1))

@@ -138,6 +138,14 @@ class OtterSpec:
         return cls(**data)
 
 
+def _inserted_biases(dims: BaseDims, spec: OtterSpec) -> int:
+    """Bias entries of one layer's inserted rows, where the base's projections carry biases."""
+    hx, gx, hd = spec.query_heads_for(dims), spec.extra_kv_heads, dims.head_dim
+    count = (hx * hd + 2 * gx * hd) if dims.attention_bias else 0
+    count += spec.extra_hidden_size if dims.o_bias else 0
+    return count + ((2 * spec.extra_intermediate_size + spec.extra_hidden_size) if dims.mlp_bias else 0)
+
+
 def count_inserted_parameters(dims: BaseDims, spec: OtterSpec) -> int:
     """Closed-form count of what the split layout adds (no zero blocks).
 
@@ -158,12 +166,7 @@ def count_inserted_parameters(dims: BaseDims, spec: OtterSpec) -> int:
         + 2 * mx * wide
         + dx * (dims.intermediate_size + mx)
     )
-    if dims.attention_bias:
-        per_layer += hx * hd + 2 * gx * hd
-    if dims.o_bias:
-        per_layer += dx
-    if dims.mlp_bias:
-        per_layer += 2 * mx + dx
+    per_layer += _inserted_biases(dims, spec)
     once = dims.vocab_size * dx + dx + dx * spec.signal_size(dims)
     return dims.num_layers * per_layer + once
 
@@ -190,12 +193,7 @@ def count_fused_extra_parameters(dims: BaseDims, spec: OtterSpec, tied_embedding
         + 2 * grow(m, mx, d, dx)
         + grow(d, dx, m, mx)
     )
-    if dims.attention_bias:
-        per_layer += hx * hd + 2 * gx * hd
-    if dims.o_bias:
-        per_layer += dx
-    if dims.mlp_bias:
-        per_layer += 2 * mx + dx
+    per_layer += _inserted_biases(dims, spec)
     lm_head = V * (d + dx) if tied_embeddings else V * dx
     once = V * dx + dx + lm_head + dx * spec.signal_size(dims)
     return dims.num_layers * per_layer + once
