@@ -133,67 +133,96 @@ def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[
     return build_arm(job.arm, models, otter_like), components, info
 
 
-def _measured_runs(arm: Any, job: ArmJob, device: torch.device, progress: Progress | None) -> dict[str, Any]:
-    total_steps = job.warmup + job.repeats
-    for index in range(job.warmup):
-        arm.run(job.workload, device, NullObserver())
-        if progress:
-            progress(index + 1, total_steps)
-    ttft, tpot, totals, energies, hashes, output = [], [], [], [], [], None
-    for index in range(job.repeats):
-        with EnergyTracker(device) as energy, StepTimer(device) as timer:
-            output = arm.run(job.workload, device, timer)
-        latency = timer.record()
-        ttft += latency.ttft_s
-        tpot += latency.tpot_s
-        totals.append(latency.total_s)
-        energies.append(energy.record())
-        hashes.append(token_ids_hash(output.token_ids))
-        if progress:
-            progress(job.warmup + index + 1, total_steps)
+class ArmSession:
+    """One arm in its process, driven step by step: load, prefill, then warm-up and measured repeats.
+
+    `otterbench run` drives sessions one after another (sequential) or round-robin across live processes
+    (interleaved: every round runs each arm once, so a slow spell of a shared machine hits all arms alike).
+    """
+
+    def __init__(self, job: ArmJob) -> None:
+        self.job = job
+        self.device = resolve_device(job.device)
+        if self.device.type == "cpu" and job.cpu_threads > 0:
+            pin_cpu_threads(job.cpu_threads)
+        self.tracker = MemoryTracker(self.device)
+        self.tracker.__enter__()
+        with self.tracker.phase("runtime"):
+            pass  # the process before any model: interpreter, torch and transformers (the floor)
+        with self.tracker.phase("load"):
+            self.arm, self.components, self.otter_info = _load(job, self.device)
+        self.runs: dict[str, Any] = {
+            "ttft": [],
+            "tpot": [],
+            "total": [],
+            "energy": [],
+            "hashes": [],
+            "output": None,
+            "method": None,
+        }
+        self._decode: Any = None
+
+    def prefill(self) -> None:
+        """A run of one new token per prompt: prefill plus the first pick (its own memory phase)."""
+        with self.tracker.phase("prefill"):
+            self.arm.run(
+                dataclasses.replace(self.job.workload, max_new_tokens=1), self.device, NullObserver()
+            )
+        self._decode = self.tracker.phase("decode")
+        self._decode.__enter__()
+
+    def warmup(self) -> None:
+        self.arm.run(self.job.workload, self.device, NullObserver())
+
+    def repeat(self) -> None:
+        """One measured run of the whole workload: step latency, energy, the tokens chosen."""
+        with EnergyTracker(self.device) as energy, StepTimer(self.device) as timer:
+            output = self.arm.run(self.job.workload, self.device, timer)
+        latency, runs = timer.record(), self.runs
+        runs["ttft"] += latency.ttft_s
+        runs["tpot"] += latency.tpot_s
+        runs["total"].append(latency.total_s)
+        runs["energy"].append(energy.record())
+        runs["hashes"].append(token_ids_hash(output.token_ids))
+        runs["output"], runs["method"] = output, latency.method
+
+    def finish(self) -> dict[str, Any]:
+        """Close the memory phases, check non-disruption (outside them), and return the arm's record."""
+        self._decode.__exit__(None, None, None)
+        self.tracker.__exit__(None, None, None)
+        if self.runs["output"] is None:
+            raise RuntimeError("no measured repeat finished")
+        if self.otter_info and "non_disruption" not in self.otter_info:  # a check, not serving
+            otter = self.arm.otter
+            nd = _non_disruption(otter.base_model, otter, self.job.workload, self.device)
+            self.otter_info["non_disruption"] = {**nd, "layout": "split"}
+        return _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
+
+
+def failure_record(arm: str, error: BaseException) -> dict[str, Any]:
+    """An arm that raised: status "failed", its error in one line and a short traceback."""
     return {
-        "ttft": ttft,
-        "tpot": tpot,
-        "total": totals,
-        "energy": energies,
-        "hashes": hashes,
-        "output": output,
-        "method": latency.method,
+        "name": arm,
+        "role": ARM_ROLES.get(arm, "base"),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error, limit=8)),
     }
 
 
 def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]:
-    """Run and measure one arm; never raises: a failure comes back as status "failed" with its error."""
-    result: dict[str, Any] = {"name": job.arm, "role": ARM_ROLES.get(job.arm, "base"), "status": "failed"}
+    """Run and measure one arm start to finish; never raises: a failure comes back as status "failed"."""
     try:
-        device = resolve_device(job.device)
-        if device.type == "cpu" and job.cpu_threads > 0:
-            torch.set_num_threads(
-                job.cpu_threads
-            )  # fewer OpenMP spin-waits on shared cores: steadier timings
-        tracker = MemoryTracker(device)
-        with tracker:
-            with tracker.phase("runtime"):
-                pass  # the process before any model: interpreter, torch and transformers (the floor)
-            with tracker.phase("load"):
-                arm, components, otter_info = _load(job, device)
-            with tracker.phase("prefill"):
-                arm.run(dataclasses.replace(job.workload, max_new_tokens=1), device, NullObserver())
-            with tracker.phase("decode"):
-                runs = _measured_runs(arm, job, device, progress)
-        if (
-            otter_info and "non_disruption" not in otter_info
-        ):  # outside the measured phases: a check, not serving
-            otter = arm.otter
-            otter_info["non_disruption"] = {
-                **_non_disruption(otter.base_model, otter, job.workload, device),
-                "layout": "split",
-            }
-        result.update(_arm_record(job, runs, tracker.record(), components, otter_info))
+        session = ArmSession(job)
+        session.prefill()
+        total = job.warmup + job.repeats
+        for index in range(total):
+            session.warmup() if index < job.warmup else session.repeat()
+            if progress:
+                progress(index + 1, total)
+        return {"name": job.arm, "role": ARM_ROLES[job.arm], **session.finish()}
     except Exception as error:  # noqa: BLE001 — an arm's failure is data, recorded with its traceback
-        result["error"] = f"{type(error).__name__}: {error}"
-        result["traceback"] = traceback.format_exc(limit=8)
-    return result
+        return failure_record(job.arm, error)
 
 
 def _arm_record(

@@ -13,6 +13,7 @@ from otterbench.measure import ArmJob
 from otterbench.suites import SuiteConfig, load_suite
 
 ISOLATIONS = ("process", "inline")
+SCHEDULES = ("auto", "interleaved", "sequential")
 LAYOUTS = ("split", "fused")
 
 
@@ -35,6 +36,7 @@ class RunConfig:
     isolation: str = "process"
     device_map: str | None = None
     cpu_threads: int = 1
+    schedule: str = "auto"
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -173,6 +175,8 @@ def resolve_run_config(
         raise _fail(
             "--cpu-threads", config.cpu_threads, "is invalid: use 0 (torch's default) or a positive count"
         )
+    if config.schedule not in SCHEDULES:
+        raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
     if config.layout not in LAYOUTS:
         raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
     if not 0 < config.otter_ratio <= 1:

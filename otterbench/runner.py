@@ -188,7 +188,7 @@ def assemble_results(
         "suite": config.suite.name,
         "status": status,
         "isolation": config.isolation,
-        "config": config.to_dict(),
+        "config": {**config.to_dict(), "schedule": prelude.get("schedule", "sequential")},
         "workload": prelude["workload"],
         "environment": prelude["environment"],
         "otter": otter,
@@ -212,44 +212,80 @@ def _measure(job: ArmJob, run_dir: Path, config: RunConfig, reporter: Reporter) 
     return _run_spawned(job, raw_dir / f"{job.arm}.json", reporter)
 
 
+def resolve_schedule(config: RunConfig) -> str:
+    """interleaved on CPU (shared cores drift), sequential on GPUs (all arms' models at once may not fit)."""
+    if config.isolation == "inline":
+        return "sequential"
+    if config.schedule != "auto":
+        return config.schedule
+    from otterbench.env import resolve_device
+
+    return "interleaved" if resolve_device(config.device).type == "cpu" else "sequential"
+
+
+def _run_sequential(
+    config: RunConfig,
+    workload: Any,
+    run_dir: Path,
+    reporter: Reporter,
+    write: Callable[[list[dict[str, Any]], list[str], str], None],
+) -> tuple[list[dict[str, Any]], bool]:
+    records: list[dict[str, Any]] = []
+    pending = list(config.arms)
+    try:
+        while pending:
+            arm = pending[0]
+            reporter.arm_started(arm, config.warmup + config.repeats)
+            records.append(_measure(config.arm_job(arm, workload), run_dir, config, reporter))
+            pending.pop(0)
+            reporter.arm_finished(arm, records[-1])
+            write(records, pending, "partial" if pending else "complete")
+    except KeyboardInterrupt:
+        return records, True
+    return records, False
+
+
 def run_suite(
     config: RunConfig,
     reporter: Reporter | None = None,
     on_prelude: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
-    """Run every arm of `config`, writing results as each arm finishes; never loses a finished arm."""
+    """Run every arm of `config`, writing results as arms finish; never loses a finished arm."""
+    from otterbench.interleave import run_interleaved
     from otterbench.runprep import prepare_run
 
     reporter = reporter or Reporter()
     prelude, workload = prepare_run(config, reporter)
+    schedule = resolve_schedule(config)
+    prelude["schedule"] = schedule
     run_id = new_run_id()
     run_dir = config.out_dir / config.suite.name / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     if on_prelude:
         on_prelude({"run_dir": str(run_dir), **prelude})
-    records: list[dict[str, Any]] = []
-    pending = list(config.arms)
-    write_run_files(
-        run_dir,
-        assemble_results(config, run_id, "partial", [_not_run(a, "pending") for a in pending], prelude),
-    )
-    try:
-        while pending:
-            arm = pending[0]
-            reporter.arm_started(arm, config.warmup + config.repeats)
-            record = _measure(config.arm_job(arm, workload), run_dir, config, reporter)
-            records.append(record)
-            pending.pop(0)
-            reporter.arm_finished(arm, record)
-            status = "partial" if pending else "complete"
-            remaining = [_not_run(a, "pending") for a in pending]
-            write_run_files(run_dir, assemble_results(config, run_id, status, records + remaining, prelude))
-    except KeyboardInterrupt:
-        remaining = [_not_run(a, "interrupted before this arm finished") for a in pending]
-        results = assemble_results(config, run_id, "interrupted", records + remaining, prelude)
+
+    def write(
+        records: list[dict[str, Any]], pending: list[str], status: str, reason: str = "pending"
+    ) -> dict:
+        results = assemble_results(
+            config, run_id, status, records + [_not_run(a, reason) for a in pending], prelude
+        )
         write_run_files(run_dir, results)
+        return results
+
+    write([], list(config.arms), "partial")
+    if schedule == "interleaved":
+        records, interrupted = run_interleaved(
+            [config.arm_job(arm, workload) for arm in config.arms], reporter
+        )
+    else:
+        records, interrupted = _run_sequential(config, workload, run_dir, reporter, write)
+    done = {record["name"] for record in records}
+    pending = [arm for arm in config.arms if arm not in done]
+    if interrupted:
+        results = write(records, pending, "interrupted", "interrupted before this arm finished")
         return RunOutcome(run_dir, results, EXIT_INTERRUPTED)
-    results = assemble_results(config, run_id, "complete", records, prelude)
+    results = write(records, pending, "complete")
     failed = any(arm["status"] != "ok" for arm in results["arms"])
     return RunOutcome(run_dir, results, EXIT_ARM_FAILED if failed else EXIT_OK)
 

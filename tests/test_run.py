@@ -154,3 +154,45 @@ def test_unwritable_out_and_malformed_suite_file(tmp_path) -> None:
     )
     result = CliRunner().invoke(app, ["run", "--suite", str(suite), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "max_new_tokens" in result.output
+
+
+def test_interleaved_arm_that_cannot_load_fails_alone(tmp_path) -> None:
+    """A reward model whose config exists but whose weights do not: its arms fail, the others finish."""
+    from otterbench.models.tiny import build_tiny_model
+
+    build_tiny_model("reward_model").config.save_pretrained(tmp_path / "rm-without-weights")
+    args = [
+        "run",
+        "--suite",
+        "safety",
+        "--reward-model",
+        str(tmp_path / "rm-without-weights"),
+        "--out",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+        "--schedule",
+        "interleaved",
+        "--num-prompts",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--repeats",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    results = json.loads(result.stdout)
+    assert results["config"]["schedule"] == "interleaved"
+    statuses = {a["name"]: a["status"] for a in results["arms"]}
+    assert statuses == {
+        "base": "ok",
+        "args-faithful": "failed",
+        "args-optimized": "failed",
+        "otter-args": "ok",
+    }
+    assert "weights are not" in next(a for a in results["arms"] if a["name"] == "args-faithful")["error"]
+    assert all(a["latency"]["total_s"]["n"] == 2 for a in results["arms"] if a["status"] == "ok")

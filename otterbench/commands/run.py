@@ -90,6 +90,11 @@ def run(
     cpu_threads: int = typer.Option(
         1, help="torch threads per arm process on CPU (1: steady timings on shared cores; 0: torch's default)"
     ),
+    schedule: str = typer.Option(
+        "auto",
+        help="interleaved (arms in live processes, measured round-robin: drift hits all alike), sequential "
+        "(one arm after another), or auto (interleaved on CPU, sequential on GPU)",
+    ),
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
     from otterbench.runconfig import resolve_run_config
@@ -124,6 +129,7 @@ def run(
             isolation=isolation,
             device_map=device_map,
             cpu_threads=cpu_threads,
+            schedule=schedule,
         )
         with Progress(
             TextColumn("{task.description}"),
