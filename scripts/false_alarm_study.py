@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.gate import DEFAULT_ALPHA, DEFAULT_MAX_REGRESSION_PCT, THRESHOLD_METRICS, Finding, check_runs
+from otterbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, THRESHOLD_METRICS, Finding, check_runs
 from otterbench.results import load_run, write_json_atomic
 from otterbench.runconfig import resolve_run_config
 from otterbench.runner import EXIT_OK, run_suite
@@ -198,7 +198,7 @@ def main() -> None:
             "settings": {
                 key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
             },
-            "defaults": {"max_regression_pct": DEFAULT_MAX_REGRESSION_PCT, "alpha": DEFAULT_ALPHA},
+            "defaults": {"thresholds": DEFAULT_THRESHOLDS, "alpha": DEFAULT_ALPHA},
             "run_dirs": [str(path) for path in run_dirs],
             "runs": [run_summary(run) for run in runs],
             "per_metric": rows,
