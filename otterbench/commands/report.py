@@ -145,7 +145,7 @@ def check(
         str | None,
         typer.Option(
             help="One threshold for every metric (% for latency, points for savings); "
-            "default: otter_tpot 20%, extra_time_saved and extra_space_saved 10 points."
+            "default: otter_tpot 25%, extra_time_saved and extra_space_saved 10 points."
         ),
     ] = None,
     threshold: Annotated[
