@@ -15,6 +15,7 @@ import time
 
 from otterbench.arms import build_arm
 from otterbench.env import resolve_device
+from otterbench.measure import pin_cpu_threads
 from otterbench.models.loading import load_model_set
 from otterbench.otter import OtterSpec, insert_otter
 from otterbench.suites import load_prompts, load_suite
@@ -31,6 +32,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        pin_cpu_threads(1)  # as `otterbench run` does on CPU
     suite = load_suite("safety")
     models = load_model_set("tiny", needs={"base", "reward_model"}, profiles=suite.profiles, device=device)
     workload = build_workload(
