@@ -217,7 +217,10 @@ def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]
         session.prefill()
         total = job.warmup + job.repeats
         for index in range(total):
-            session.warmup() if index < job.warmup else session.repeat()
+            if index < job.warmup:
+                session.warmup()
+            else:
+                session.repeat()
             if progress:
                 progress(index + 1, total)
         return {"name": job.arm, "role": ARM_ROLES[job.arm], **session.finish()}
