@@ -3,7 +3,7 @@
 A shared machine has slow spells lasting seconds; measured one arm after another, whichever arm runs during
 one looks slower and the savings (ratios of arms) swing from run to run. Round-robin, each round runs every
 arm once, so a slow spell lands on all arms alike. Each process still holds only its own arm's models, so
-memory stays isolated per arm; only one process computes at a time. Loading is sequential too.
+memory stays isolated per arm; only one process computes at a time. Loading is sequential too. The sequential schedule runs each arm through the same process handle alone.
 """
 
 from __future__ import annotations
@@ -75,6 +75,27 @@ class _ArmProcess:
         return self.record
 
 
+def _command(index: int, warmup: int) -> str:
+    return "warmup" if index < warmup else "repeat"
+
+
+def measure_spawned(job: ArmJob, reporter: Any) -> dict[str, Any]:
+    """One arm start to finish in a fresh process (the sequential schedule); Ctrl-C discards it."""
+    arm = _ArmProcess(multiprocessing.get_context("spawn"), job)
+    total = job.warmup + job.repeats
+    try:
+        if arm.wait_ready() and arm.ask("prefill"):
+            for index in range(total):
+                if not arm.ask(_command(index, job.warmup)):
+                    break
+                reporter.arm_progress(job.arm, index + 1, total)
+    except BaseException:
+        arm.process.terminate()
+        arm.process.join()
+        raise
+    return arm.finish()
+
+
 def run_interleaved(jobs: list[ArmJob], reporter: Any) -> tuple[list[dict[str, Any]], bool]:
     """Measure every job round-robin; returns the arms' records and whether Ctrl-C cut the rounds short.
 
@@ -92,7 +113,7 @@ def run_interleaved(jobs: list[ArmJob], reporter: Any) -> tuple[list[dict[str, A
                 arm.ask("prefill")
         rounds = jobs[0].warmup + jobs[0].repeats if jobs else 0
         for index in range(rounds):
-            command = "warmup" if index < jobs[0].warmup else "repeat"
+            command = _command(index, jobs[0].warmup)
             for arm in arms:
                 if arm.record is None and arm.ask(command):
                     reporter.arm_progress(arm.job.arm, index + 1, rounds)

@@ -6,10 +6,7 @@ and rewrites results.json + arms.csv atomically after every arm, so a crash or C
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
-import queue as queue_module
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.arms import ARM_ROLES
+from otterbench.interleave import measure_spawned
 from otterbench.measure import ArmJob, measure_arm
 from otterbench.results import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
 from otterbench.runconfig import RunConfig
@@ -52,39 +50,6 @@ class RunOutcome:
 def new_run_id() -> str:
     """<UTC time>-<short random id>, sortable by time."""
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def _child_main(job: ArmJob, messages: Any, result_path: str) -> None:
-    """Entry point of an arm's spawned process: measure, write the record, report progress on the queue."""
-    record = measure_arm(job, progress=lambda done, total: messages.put((done, total)))
-    write_json_atomic(Path(result_path), record)
-
-
-def _run_spawned(job: ArmJob, result_path: Path, reporter: Reporter) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    process = context.Process(target=_child_main, args=(job, messages, str(result_path)), daemon=True)
-    process.start()
-    try:
-        while process.is_alive() or not messages.empty():
-            try:
-                done, total = messages.get(timeout=0.1)
-                reporter.arm_progress(job.arm, done, total)
-            except queue_module.Empty:
-                continue
-        process.join()
-    except BaseException:
-        process.terminate()
-        process.join()
-        raise
-    if not result_path.is_file():
-        return {
-            "name": job.arm,
-            "role": ARM_ROLES[job.arm],
-            "status": "failed",
-            "error": f"the arm's process exited with code {process.exitcode} before writing its result",
-        }
-    return json.loads(result_path.read_text())
 
 
 def _not_run(arm: str, reason: str) -> dict[str, Any]:
@@ -204,12 +169,10 @@ def write_run_files(run_dir: Path, results: dict[str, Any]) -> None:
     write_csv_atomic(run_dir / "arms.csv", arms_frame(results))
 
 
-def _measure(job: ArmJob, run_dir: Path, config: RunConfig, reporter: Reporter) -> dict[str, Any]:
+def _measure(job: ArmJob, config: RunConfig, reporter: Reporter) -> dict[str, Any]:
     if config.isolation == "inline":
         return measure_arm(job, progress=lambda done, total: reporter.arm_progress(job.arm, done, total))
-    raw_dir = run_dir / "raw"
-    raw_dir.mkdir(exist_ok=True)
-    return _run_spawned(job, raw_dir / f"{job.arm}.json", reporter)
+    return measure_spawned(job, reporter)
 
 
 def resolve_schedule(config: RunConfig) -> str:
@@ -226,7 +189,6 @@ def resolve_schedule(config: RunConfig) -> str:
 def _run_sequential(
     config: RunConfig,
     workload: Any,
-    run_dir: Path,
     reporter: Reporter,
     write: Callable[[list[dict[str, Any]], list[str], str], None],
 ) -> tuple[list[dict[str, Any]], bool]:
@@ -236,7 +198,7 @@ def _run_sequential(
         while pending:
             arm = pending[0]
             reporter.arm_started(arm, config.warmup + config.repeats)
-            records.append(_measure(config.arm_job(arm, workload), run_dir, config, reporter))
+            records.append(_measure(config.arm_job(arm, workload), config, reporter))
             pending.pop(0)
             reporter.arm_finished(arm, records[-1])
             write(records, pending, "partial" if pending else "complete")
@@ -279,7 +241,7 @@ def run_suite(
             [config.arm_job(arm, workload) for arm in config.arms], reporter
         )
     else:
-        records, interrupted = _run_sequential(config, workload, run_dir, reporter, write)
+        records, interrupted = _run_sequential(config, workload, reporter, write)
     done = {record["name"] for record in records}
     pending = [arm for arm in config.arms if arm not in done]
     if interrupted:

@@ -89,7 +89,8 @@ def test_fused_layout_run_measures_its_deviation(tmp_path) -> None:
     assert results["non_disruption"]["argmax_agreement"] == 1.0
 
 
-def test_cli_run_in_spawned_processes(tmp_path) -> None:
+@pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
+def test_cli_run_in_spawned_processes(tmp_path, schedule: str) -> None:
     args = [
         "run",
         "--suite",
@@ -108,12 +109,14 @@ def test_cli_run_in_spawned_processes(tmp_path) -> None:
         "1",
         "--warmup",
         "0",
+        "--schedule",
+        schedule,
         "--json",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads(result.stdout)
-    assert results["isolation"] == "process"
+    assert results["isolation"] == "process" and results["config"]["schedule"] == schedule
     assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
     run_dir = next((tmp_path / "safety").iterdir())
     assert load_run(run_dir)["run_id"] == results["run_id"]
