@@ -1,7 +1,7 @@
 """How often would the CI gate cry wolf? Gate repeated runs of one commit and configuration against each other.
 
 Runs the same suite N times (same commit, same settings, same machine), then calls
-`otterbench.gate.check_runs(run, baseline)` on every ordered pair (i, j), i != j, at the default thresholds.
+`otterbench.results.gate.check_runs(run, baseline)` on every ordered pair (i, j), i != j, at the default thresholds.
 Every such failure is a false alarm: nothing changed between the runs but the noise. Next to the gate's own
 verdict (threshold AND significance) it counts how often each monitored figure would have fired on the
 threshold alone, from the same Finding fields (`change`, `threshold`), to show what the significance test buys.
@@ -24,10 +24,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, THRESHOLD_METRICS, Finding, check_runs
-from otterbench.results import load_run, write_json_atomic
-from otterbench.runconfig import resolve_run_config
-from otterbench.runner import EXIT_OK, run_suite
+from otterbench.results.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, THRESHOLD_METRICS, Finding, check_runs
+from otterbench.results.files import load_run, write_json_atomic
+from otterbench.run.config import resolve_run_config
+from otterbench.run.pipeline import EXIT_OK, run_suite
 
 METRICS = (*THRESHOLD_METRICS, "exactness", "arm_status")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from otterbench.arms.names import ARM_ROLES
-from otterbench.results import (
+from otterbench.arms.registry import ARM_ROLES
+from otterbench.results.files import (
     ARMS_FILE,
     RESULTS_FILE,
     arms_frame,
@@ -16,7 +16,7 @@ from otterbench.results import (
     write_csv_atomic,
     write_json_atomic,
 )
-from otterbench.stats import summarize
+from otterbench.results.stats import summarize
 
 SAFETY_ARMS = ("base", "args-faithful", "args-optimized", "otter-args")
 GiB = 1 << 30

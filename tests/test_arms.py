@@ -12,7 +12,7 @@ from otterbench.arms.args import FaithfulRewardScorer, SharedPrefixRewardScorer
 from otterbench.arms.base import Tally
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.workload import Workload, build_workload
+from otterbench.run.workload import Workload, build_workload
 
 N, K = 6, 5
 PROMPT_LENGTHS = (5, 9, 3)  # different lengths: batches are left padded

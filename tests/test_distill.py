@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from otterbench.distill import average_ranks, distill_otter, save_distilled, spearman, split_prompts
+from otterbench.tools.distill import average_ranks, distill_otter, save_distilled, spearman, split_prompts
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.otter import load_otter
 

@@ -11,7 +11,7 @@ from factories import make_results, scale_otter_latency, write_run
 from typer.testing import CliRunner
 
 from otterbench.cli import app
-from otterbench.gate import check_runs, parse_thresholds
+from otterbench.results.gate import check_runs, parse_thresholds
 
 runner = CliRunner()
 
@@ -146,7 +146,7 @@ def test_export_github_is_valid_smaller_is_better_json(
 
 def _with_otter_peak(results: dict, extra_bytes: int) -> dict:
     """A copy whose Otter arm peaks `extra_bytes` higher, savings recomputed from the arms."""
-    from otterbench.results import compute_savings
+    from otterbench.results.files import compute_savings
 
     changed = copy.deepcopy(results)
     for arm in changed["arms"]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from otterbench.cli import app
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.planner import PlanInputs, plan_costs
+from otterbench.plan.costs import PlanInputs, plan_costs
 from otterbench.trackers.memory import weights_bytes
 
 PEAK_TOLERANCE = 0.15  # documented in docs/planner.md: at tiny scale the runtime floor dominates the peak

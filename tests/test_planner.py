@@ -11,12 +11,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 from typer.testing import CliRunner
 
-from otterbench.arms.names import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES
 from otterbench.cli import app
 from otterbench.models.build import make_config
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters, count_inserted_parameters
-from otterbench.planner import PlanInputs, plan_costs, saved_pct, sweep_ratios
-from otterbench.planner_shapes import (
+from otterbench.plan.costs import PlanInputs, plan_costs, saved_pct, sweep_ratios
+from otterbench.plan.shapes import (
     SHIPPED_CONFIGS,
     config_from_dict,
     instantiate_meta,

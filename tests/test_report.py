@@ -10,10 +10,10 @@ from factories import make_results, write_run
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
-import otterbench.report
+import otterbench.results.report
 from otterbench.cli import app
-from otterbench.report.markdown import caveats, render_run
-from otterbench.report.plots import (
+from otterbench.results.report.markdown import caveats, render_run
+from otterbench.results.report.plots import (
     arm_colour,
     plot_cost_growth,
     plot_latency,
@@ -104,7 +104,7 @@ def test_several_runs_add_cost_growth_curves(tmp_path: Path, monkeypatch: pytest
     dirs = [write_run(tmp_path, run) for run in runs]
     # per-run reports are covered above; here only which ones the sweep asks for, to keep the test fast
     asked = []
-    monkeypatch.setattr(otterbench.report, "write_run_report", lambda run, out: asked.append(out) or [])
+    monkeypatch.setattr(otterbench.results.report, "write_run_report", lambda run, out: asked.append(out) or [])
     outcome = runner.invoke(app, ["report", *map(str, dirs), "--out", str(tmp_path / "sweep")])
     assert outcome.exit_code == 0, outcome.output
     assert (tmp_path / "sweep" / "cost_growth.png").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from factories import make_results, write_run
 
-from otterbench.results import (
+from otterbench.results.files import (
     ResultsError,
     arms_frame,
     compute_savings,
@@ -20,7 +20,7 @@ from otterbench.results import (
     workload_signature,
     write_json_atomic,
 )
-from otterbench.stats import summarize
+from otterbench.results.stats import summarize
 
 
 @pytest.fixture(scope="module")

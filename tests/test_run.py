@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from otterbench import measure, runner
+from otterbench.run import pipeline as runner
+from otterbench.run import session as measure
 from otterbench.cli import app
-from otterbench.results import load_run
-from otterbench.runconfig import resolve_run_config
+from otterbench.results.files import load_run
+from otterbench.run.config import resolve_run_config
 
 SMALL = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 2, "warmup": 0, "k": 4}
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from otterbench.stats import (
+from otterbench.results.stats import (
     bootstrap_ratio_ci,
     bootstrap_saved_ci,
     bootstrap_saved_delta_ci,

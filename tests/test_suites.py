@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otterbench.arms.names import ARM_NAMES
-from otterbench.suites import (
+from otterbench.arms.registry import ARM_NAMES
+from otterbench.run.suite import (
     SuiteError,
     list_suites,
     load_prompts,

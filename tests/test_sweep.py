@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from otterbench import runner
+from otterbench.run import pipeline as runner
 from otterbench.cli import app
-from otterbench.results import load_run
-from otterbench.sweep import SweepInputError, expand_grid, parse_vary, run_sweep
+from otterbench.results.files import load_run
+from otterbench.run.sweep import SweepInputError, expand_grid, parse_vary, run_sweep
 
 TINY = ["--arms", "base,otter-args", "--device", "cpu", "--isolation", "inline", "--num-prompts", "2"]
 TINY += ["--max-new-tokens", "2", "--repeats", "1", "--warmup", "0"]

@@ -12,7 +12,7 @@ from otterbench.arms.args import args_faithful, args_optimized
 from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
 from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
 from otterbench.arms.greedy import BaseArm
-from otterbench.arms.names import ARM_NAMES, ARM_ROLES, OTTER_COUNTERPART
+from otterbench.arms.registry import ARM_NAMES, ARM_ROLES, OTTER_COUNTERPART
 from otterbench.arms.otter import OtterArm
 
 # the models each arm needs, by ModelSet attribute ("otter" is the separate `otter` argument)

@@ -24,7 +24,7 @@ import torch
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, args_choice, grow_mask
 from otterbench.compat import cache_kwargs, output_cache
-from otterbench.workload import Batch, Workload, positions_from_mask
+from otterbench.run.workload import Batch, Workload, positions_from_mask
 
 
 class RewardScorer(Protocol):

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 
-from otterbench.workload import Batch, Workload
+from otterbench.run.workload import Batch, Workload
 
 CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
 

@@ -15,7 +15,7 @@ import torch
 from otterbench.arms.base import Tally
 from otterbench.compat import cache_kwargs, output_cache
 from otterbench.otter import FusedOtterModel, OtterModel
-from otterbench.workload import Batch, positions_from_mask
+from otterbench.run.workload import Batch, positions_from_mask
 
 
 def grow_mask(attention_mask: torch.Tensor, columns: int = 1) -> torch.Tensor:

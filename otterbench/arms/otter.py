@@ -13,7 +13,7 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, args_choice, greedy
-from otterbench.workload import Batch, Workload
+from otterbench.run.workload import Batch, Workload
 
 
 class OtterArm(Arm):

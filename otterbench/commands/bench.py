@@ -37,8 +37,8 @@ def bench_insert(
     json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
 ) -> None:
     """Time one cached decode step of base, split and fused side by side; print extra time vs extra FLOPs."""
-    from otterbench.bench_insert import BenchShape
-    from otterbench.bench_insert import bench_insert as run_bench
+    from otterbench.tools.bench_insert import BenchShape
+    from otterbench.tools.bench_insert import bench_insert as run_bench
     from otterbench.env import resolve_device, resolve_dtype
 
     console = Console(stderr=json_output)

@@ -1,4 +1,4 @@
-"""`otterbench distill`: a thin wrapper over `otterbench.distill.distill_otter` for one suite's prompts."""
+"""`otterbench distill`: a thin wrapper over `otterbench.tools.distill.distill_otter` for one suite's prompts."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _summary(report: Any, out: Path) -> Table:
 def _load(suite_name: str, profile: str | None, device: str) -> tuple[Any, Any, list[str], Any]:
     from otterbench.env import resolve_device
     from otterbench.models.loading import load_model_set
-    from otterbench.suites import load_prompts, load_suite, roles_for_arms
+    from otterbench.run.suite import load_prompts, load_suite, roles_for_arms
 
     suite = load_suite(suite_name)
     profile = profile or suite.default_profile
@@ -73,7 +73,7 @@ def distill(
 
     Exit codes: 0 ok, 2 bad input.
     """
-    from otterbench.distill import distill_otter, save_distilled
+    from otterbench.tools.distill import distill_otter, save_distilled
     from otterbench.otter import OtterSpec
 
     console = Console()

@@ -11,7 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.planner import (
+from otterbench.plan.costs import (
     H100_RIDGE_FLOPS_PER_BYTE,
     PlanError,
     PlanInputs,
@@ -80,7 +80,7 @@ def plan(
         )
         result = plan_costs(inputs)
         if plot is not None:
-            from otterbench.planner_plot import DEFAULT_RATIOS, plot_savings
+            from otterbench.plan.plot import DEFAULT_RATIOS, plot_savings
 
             plot_savings(sweep_ratios(inputs, list(DEFAULT_RATIOS)), plot)
     except (PlanError, ValueError) as error:

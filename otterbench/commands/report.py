@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.export import github_benchmark_entries
-from otterbench.gate import (
+from otterbench.results.export import github_benchmark_entries
+from otterbench.results.gate import (
     DEFAULT_ALPHA,
     DEFAULT_SPACE_NOISE_PCT,
     CheckResult,
@@ -29,9 +29,9 @@ from otterbench.gate import (
     parse_percent,
     parse_thresholds,
 )
-from otterbench.report import build_report
-from otterbench.report.markdown import format_seconds
-from otterbench.results import ResultsError, describe_mismatch, load_run, write_json_atomic
+from otterbench.results.report import build_report
+from otterbench.results.report.markdown import format_seconds
+from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
 
 _errors = Console(stderr=True)
 

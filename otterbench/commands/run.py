@@ -1,4 +1,4 @@
-"""`otterbench run` and `otterbench suites`: thin wrappers over `otterbench.runner.run_suite`."""
+"""`otterbench run` and `otterbench suites`: thin wrappers over `otterbench.run.pipeline.run_suite`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ RUN_HELP = (
     "Run every arm of a suite on one matched workload and measure memory and latency.\n\n"
     "Each arm (base LLM alone, LLM + separate model(s), Otter-inserted LLM) runs in its own freshly spawned "
     "process on the same prompts, seed and settings; results go to OUT/<suite>/<UTC time>-<id>/ as "
-    "results.json (schema: otterbench/schema/results.schema.json) and arms.csv, rewritten after every arm.\n\n"
+    "results.json (schema: otterbench/results/schema/results.schema.json) and arms.csv, rewritten after every arm.\n\n"
     "Exit codes: 0 every arm ok; 1 an arm failed (the others are kept); 2 bad input; 130 interrupted "
     '(finished arms are kept, status "interrupted").'
 )
@@ -97,8 +97,8 @@ def run(
     ),
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
-    from otterbench.runconfig import resolve_run_config
-    from otterbench.runner import EXIT_BAD_INPUT, default_results_dir, run_suite
+    from otterbench.run.config import resolve_run_config
+    from otterbench.run.pipeline import EXIT_BAD_INPUT, default_results_dir, run_suite
 
     console = Console(stderr=True)
     try:
@@ -149,7 +149,7 @@ def run(
     if json_output:
         typer.echo(json.dumps(outcome.results))
     else:
-        from otterbench.summary import print_summary
+        from otterbench.results.summary import print_summary
 
         out_console = Console()
         if not out_console.is_terminal:
@@ -182,7 +182,7 @@ def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> No
 
 def suites() -> None:
     """List the suites and what each measures."""
-    from otterbench.suites import list_suites
+    from otterbench.run.suite import list_suites
 
     table = Table(title="suites")
     table.add_column("name")

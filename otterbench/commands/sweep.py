@@ -1,4 +1,4 @@
-"""`otterbench sweep`: a thin wrapper over `otterbench.sweep.run_sweep` with progress bars and a summary table."""
+"""`otterbench sweep`: a thin wrapper over `otterbench.run.sweep.run_sweep` with progress bars and a summary table."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
     """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
-    from otterbench import runner
+    from otterbench.run import pipeline as runner
     from otterbench.commands.run import BarReporter
 
     started: list[bool] = []
@@ -50,7 +50,7 @@ def _pct(value: float | None) -> str:
 
 def _summary_table(outcome: Any) -> Table:
     """One row per point: its values, status, run id and Otter's savings against each separate arm."""
-    from otterbench.results import load_run
+    from otterbench.results.files import load_run
 
     savings: dict[int, dict[str, dict]] = {}
     for point in outcome.points:
@@ -83,8 +83,8 @@ def _report_target(sweep_dir: Path, label: str) -> Path:
 
 def _print_report_commands(console: Console, outcome: Any, build: bool) -> None:
     """Print (or with `build`, run) one `otterbench report` per group of complete points."""
-    from otterbench.report import build_report
-    from otterbench.sweep import report_groups
+    from otterbench.results.report import build_report
+    from otterbench.run.sweep import report_groups
 
     groups = report_groups(outcome)
     if not groups:
@@ -133,9 +133,9 @@ def sweep(
     out: Path = typer.Option(None, help="results root (default: ./results or $OTTERBENCH_RESULTS_DIR)"),
 ) -> None:
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
-    from otterbench.runner import default_results_dir
-    from otterbench.suites import load_suite
-    from otterbench.sweep import default_sweep_id, expand_grid, parse_vary, run_sweep, sweep_dir_for
+    from otterbench.run.pipeline import default_results_dir
+    from otterbench.run.suite import load_suite
+    from otterbench.run.sweep import default_sweep_id, expand_grid, parse_vary, run_sweep, sweep_dir_for
 
     console = Console(stderr=True)
     base = _base_options(

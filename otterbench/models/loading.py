@@ -104,7 +104,6 @@ def load_config(source: str, role: str) -> Any:
         ) from None
 
 
-_load_config = load_config  # the private name runprep.py imported first; drop once it uses load_config
 
 
 def load_model(

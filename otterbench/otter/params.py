@@ -1,7 +1,7 @@
 """The inserted parameters themselves, and their three initialisations.
 
 Each projection's new rows read the widened input `[n_o ; n_e]` (width d+dx), so one `nn.Linear` holds the
-`[A | B]` block of OTTER.md; output projections read `[attn_o ; attn_e]` / `[a_o ; a_e]` and hold `[C_o | C_e]`.
+`[A | B]` block of docs/otter.md; output projections read `[attn_o ; attn_e]` / `[a_o ; a_e]` and hold `[C_o | C_e]`.
 No zero block is stored: that is what keeps the split layout the smallest.
 """
 

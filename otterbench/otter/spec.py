@@ -1,6 +1,6 @@
 """OtterSpec: how many channels, heads and neurons Otter inserts, validated once where it enters.
 
-Sizes follow ../shared/OTTER.md: extra hidden `dx`, extra kv heads `gx` (extra query heads `hx = gx*h/g`,
+Sizes follow docs/otter.md: extra hidden `dx`, extra kv heads `gx` (extra query heads `hx = gx*h/g`,
 so every fused head group keeps the base model's query-per-kv ratio), extra FFN width `mx`.
 """
 

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from otterbench.planner import PlanResult  # noqa: E402
+from otterbench.plan.costs import PlanResult  # noqa: E402
 
 PAPER_SPACE_PCT = 86.5  # [paper] "saving up to 86.5% extra space"
 PAPER_TIME_PCT = 98.5  # [paper] "... and 98.5% extra time"

@@ -25,14 +25,14 @@ from typing import Any, Literal
 
 from transformers import PretrainedConfig
 
-from otterbench.arms.names import ARM_ROLES, OTTER_COUNTERPART
+from otterbench.arms.registry import ARM_ROLES, OTTER_COUNTERPART
 from otterbench.otter.spec import (
     BaseDims,
     OtterSpec,
     count_fused_extra_parameters,
     count_inserted_parameters,
 )
-from otterbench.planner_shapes import (
+from otterbench.plan.shapes import (
     DTYPE_BYTES,
     ModelShape,
     PlanError,

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from otterbench.arms.names import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES
 
 _PALETTE = ["#7f7f7f", "#b2182b", "#ef8a62", "#2166ac", "#762a83", "#c2a5cf", "#1b7837"]
 _EXTRA_PALETTE = ["#8c510a", "#01665e", "#d6604d", "#4393c3"]

@@ -33,7 +33,7 @@ from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, args_choice, greedy
 from otterbench.arms.dexperts import steer
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
-from otterbench.workload import Batch, Workload, positions_from_mask
+from otterbench.run.workload import Batch, Workload, positions_from_mask
 
 Task = Literal["args", "dexperts"]
 TASKS: tuple[str, ...] = ("args", "dexperts")

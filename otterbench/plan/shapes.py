@@ -24,7 +24,7 @@ from transformers import (
 import otterbench
 from otterbench.otter.spec import BaseDims
 
-SHIPPED_CONFIGS = Path(otterbench.__file__).resolve().parents[1] / "suites" / "configs"
+SHIPPED_CONFIGS = Path(otterbench.__file__).resolve().parent / "suites" / "configs"
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 REQUIRED_FIELDS = (
     "hidden_size",

@@ -27,7 +27,7 @@ from otterbench.models.loading import load_model_set
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import MemoryTracker, weights_bytes
-from otterbench.workload import Workload
+from otterbench.run.workload import Workload
 
 Progress = Callable[[int, int], None]
 

@@ -1,6 +1,6 @@
 """The results files: validate, load and write `results.json` / `arms.csv`, and derive tables from them.
 
-`results.json` follows `otterbench/schema/results.schema.json` (draft 2020-12). Everything downstream
+`results.json` follows `otterbench/results/schema/results.schema.json` (draft 2020-12). Everything downstream
 (report, compare, check, export) is rebuilt from these files alone.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from otterbench.arms.names import OTTER_COUNTERPART
-from otterbench.stats import bootstrap_saved_ci, saved_pct
+from otterbench.arms.registry import OTTER_COUNTERPART
+from otterbench.results.stats import bootstrap_saved_ci, saved_pct
 
 RESULTS_FILE = "results.json"
 ARMS_FILE = "arms.csv"
@@ -33,7 +33,7 @@ class ResultsError(ValueError):
 @cache
 def results_schema() -> dict:
     """The results.json JSON Schema shipped with the package."""
-    text = resources.files("otterbench").joinpath("schema", "results.schema.json").read_text("utf-8")
+    text = resources.files("otterbench").joinpath("results", "schema", "results.schema.json").read_text("utf-8")
     return json.loads(text)
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.names import ARM_NAMES
-from otterbench.measure import ArmJob
-from otterbench.suites import SuiteConfig, load_suite
+from otterbench.arms.registry import ARM_NAMES
+from otterbench.run.session import ArmJob
+from otterbench.run.suite import SuiteConfig, load_suite
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")

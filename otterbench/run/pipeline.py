@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.arms import ARM_ROLES
-from otterbench.interleave import measure_spawned
-from otterbench.measure import ArmJob, measure_arm
-from otterbench.results import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
-from otterbench.runconfig import RunConfig
-from otterbench.stats import summarize
+from otterbench.run.processes import measure_spawned
+from otterbench.run.session import ArmJob, measure_arm
+from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
+from otterbench.run.config import RunConfig
+from otterbench.results.stats import summarize
 
 SCHEMA_VERSION = 1
 EXIT_OK, EXIT_ARM_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -213,8 +213,8 @@ def run_suite(
     on_prelude: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
     """Run every arm of `config`, writing results as arms finish; never loses a finished arm."""
-    from otterbench.interleave import run_interleaved
-    from otterbench.runprep import prepare_run
+    from otterbench.run.processes import run_interleaved
+    from otterbench.run.prepare import prepare_run
 
     reporter = reporter or Reporter()
     prelude, workload = prepare_run(config, reporter)

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from otterbench.results import arm_by_name, describe_mismatch
-from otterbench.stats import bootstrap_saved_delta_ci, mann_whitney_u
+from otterbench.results.files import arm_by_name, describe_mismatch
+from otterbench.results.stats import bootstrap_saved_delta_ci, mann_whitney_u
 
 THRESHOLD_METRICS = ("otter_tpot", "extra_time_saved", "extra_space_saved")
 DEFAULT_MAX_REGRESSION_PCT = 10.0

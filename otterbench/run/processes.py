@@ -12,8 +12,8 @@ import multiprocessing
 import signal
 from typing import Any
 
-from otterbench.arms.names import ARM_ROLES
-from otterbench.measure import ArmJob, ArmSession, failure_record
+from otterbench.arms.registry import ARM_ROLES
+from otterbench.run.session import ArmJob, ArmSession, failure_record
 
 COMMANDS = ("prefill", "warmup", "repeat")
 

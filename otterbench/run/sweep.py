@@ -1,7 +1,7 @@
 """run_sweep: one run per point of a grid of suite settings, resumable, indexed in `index.json`.
 
 Layout: `<out>/<suite>/sweeps/<sweep_id>/index.json` plus the points' run folders under the same folder
-(`<sweep_dir>/<suite>/<run_id>/`, written by `otterbench.runner.run_suite` with the sweep folder as out_dir).
+(`<sweep_dir>/<suite>/<run_id>/`, written by `otterbench.run.pipeline.run_suite` with the sweep folder as out_dir).
 Running the same sweep again resumes it: a point whose recorded run finished with status "complete" is
 skipped; a partial, interrupted or missing one is run again. index.json is rewritten atomically after every
 change, so a crash or Ctrl-C keeps what finished.
@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from otterbench import runner
-from otterbench.results import ResultsError, load_run, write_json_atomic
-from otterbench.runconfig import RunConfig, resolve_run_config
-from otterbench.runner import EXIT_ARM_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunOutcome
+from otterbench.run import pipeline as runner
+from otterbench.results.files import ResultsError, load_run, write_json_atomic
+from otterbench.run.config import RunConfig, resolve_run_config
+from otterbench.run.pipeline import EXIT_ARM_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunOutcome
 
 INDEX_FILE = "index.json"
 SWEEPS_FOLDER = "sweeps"
@@ -213,7 +213,7 @@ class _Index:
 def quiet_point_runner(
     config: RunConfig, point: SweepPoint, on_prelude: Callable[[dict], None]
 ) -> RunOutcome:
-    """The default way to run a point: `otterbench.runner.run_suite` without progress output."""
+    """The default way to run a point: `otterbench.run.pipeline.run_suite` without progress output."""
     return runner.run_suite(config, on_prelude=on_prelude)
 
 
@@ -299,7 +299,7 @@ def run_sweep(
 
 def report_groups(outcome: SweepOutcome) -> list[tuple[str, list[Path]]]:
     """Complete points grouped for cost-growth curves: one group per value of the fields other than the x-axis."""
-    from otterbench.report.plots import SWEEP_FIELDS
+    from otterbench.results.report.plots import SWEEP_FIELDS
 
     x_field = next((name for name in outcome.grid if name in SWEEP_FIELDS), next(iter(outcome.grid)))
     groups: dict[str, list[Path]] = {}

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from otterbench.env import describe_environment, other_gpu_processes, resolve_device, resolve_dtype
-from otterbench.runconfig import RunConfig, RunInputError
-from otterbench.suites import load_prompts
-from otterbench.workload import Workload, build_workload
+from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.suite import load_prompts
+from otterbench.run.workload import Workload, build_workload
 
 TINY = "tiny"
 
@@ -40,7 +40,7 @@ def config_fingerprint(source: str | None, role: str) -> str | None:
 
 
 def _roles(config: RunConfig) -> list[str]:
-    from otterbench.suites import roles_for_arms
+    from otterbench.run.suite import roles_for_arms
 
     return sorted(roles_for_arms(config.arms))
 

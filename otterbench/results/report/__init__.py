@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otterbench.report.markdown import render_run, render_sweep
-from otterbench.report.plots import (
+from otterbench.results.report.markdown import render_run, render_sweep
+from otterbench.results.report.plots import (
     plot_cost_growth,
     plot_latency,
     plot_memory,
@@ -13,7 +13,7 @@ from otterbench.report.plots import (
     save_figure,
     sweep_field,
 )
-from otterbench.results import load_run, results_path
+from otterbench.results.files import load_run, results_path
 
 REPORT_FILE = "report.md"
 

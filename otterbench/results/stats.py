@@ -1,6 +1,6 @@
 """Statistics over raw samples, numpy only: summaries, the extra-cost saving, bootstrap CIs, Mann-Whitney U.
 
-The saving follows ../shared/OTTER.md: `extra(arm) = X(arm) - X(base)` and
+The saving follows docs/otter.md: `extra(arm) = X(arm) - X(base)` and
 `saved_pct = 100 * (1 - extra(otter) / extra(separate))`. Bootstrap CIs are percentile intervals from
 resampling each sample set independently with replacement (the arms ran in separate repeats, so there is
 no pairing to keep).

@@ -1,7 +1,7 @@
 """Suites: a TOML file naming a task, its arms, a prompts file, the workload and the model profiles.
 
 Every value is checked where it enters; each error is one line naming the field, the bad value and the fix.
-The fields are documented in suites/README.md.
+The fields are documented in otterbench/suites/README.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import otterbench
-from otterbench.arms.names import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES
 
 try:
     import tomllib
@@ -200,9 +200,9 @@ def suite_from_dict(raw: dict[str, Any], path: Path) -> SuiteConfig:
 
 
 def suites_dir() -> Path:
-    """The folder of bundled suites: $OTTERBENCH_SUITES_DIR, else the repository's `suites/`."""
+    """The folder of bundled suites: $OTTERBENCH_SUITES_DIR, else the suites shipped inside the package (`otterbench/suites/`)."""
     override = os.environ.get(SUITES_DIR_ENV)
-    return Path(override) if override else Path(otterbench.__file__).resolve().parents[1] / "suites"
+    return Path(override) if override else Path(otterbench.__file__).resolve().parent / "suites"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
