@@ -1,7 +1,7 @@
 """The `otterbench` command line: parse, build a config, call one library function.
 
 Every command lives in `otterbench/commands/<area>.py` and works from Python too; this file only wires them.
-Exit codes: 0 ok, 1 an arm failed or a check regressed, 2 bad input.
+Exit codes: `otterbench.exits.Exit`.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import typer
 
 from otterbench.commands import bench, distill, envinfo, plan, report, run, sweep
+from otterbench.exits import EXIT_HELP
 
 app = typer.Typer(
     name="otterbench",
     help=(
         "Measure Otter (parameters inserted into a frozen LLM that predict a steering signal in the same "
         "forward pass) against steering with separate models (ARGS reward model, DExperts experts).\n\n"
-        "Exit codes: 0 ok, 1 an arm failed or a check found a regression, 2 bad input."
+        + EXIT_HELP
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -20,14 +20,6 @@ from typing import Any
 
 import torch
 
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-}
 PROC_STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -51,16 +43,6 @@ def resolve_device(spec: str) -> torch.device:
             f"device={spec!r} but only {count} CUDA device(s) exist; use cuda:0..cuda:{count - 1}"
         )
     return torch.device("cuda", index)
-
-
-def resolve_dtype(name: str, device: torch.device | None = None) -> torch.dtype:
-    """The torch dtype for float32/float16/bfloat16 (or fp32/fp16/bf16); float16 is refused on CPU."""
-    dtype = _DTYPES.get(name.strip().lower())
-    if dtype is None:
-        raise ValueError(f"dtype={name!r} is not supported; use float32, float16 or bfloat16")
-    if dtype == torch.float16 and device is not None and device.type == "cpu":
-        raise ValueError(f"dtype={name!r} is slow or unsupported on CPU; use float32 or bfloat16 there")
-    return dtype
 
 
 class NvmlUnavailable(RuntimeError):

@@ -24,10 +24,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.results.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, THRESHOLD_METRICS, Finding, check_runs
+from otterbench.exits import Exit
 from otterbench.results.files import load_run, write_json_atomic
+from otterbench.results.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, THRESHOLD_METRICS, Finding, check_runs
 from otterbench.run.config import resolve_run_config
-from otterbench.run.pipeline import EXIT_OK, run_suite
+from otterbench.run.pipeline import run_suite
 
 METRICS = (*THRESHOLD_METRICS, "exactness", "arm_status")
 
@@ -73,7 +74,7 @@ def measure_runs(args: argparse.Namespace, console: Console) -> list[Path]:
         console.print(
             f"run {i + 1}/{args.runs}: {outcome.run_dir} ({elapsed_s:.0f} s, exit {outcome.exit_code})"
         )
-        if outcome.exit_code != EXIT_OK:
+        if outcome.exit_code != Exit.OK:
             raise SystemExit(
                 f"run {outcome.run_dir} did not finish cleanly (exit {outcome.exit_code}); stopping"
             )

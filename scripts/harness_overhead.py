@@ -15,14 +15,14 @@ import time
 
 from otterbench.arms import build_arm
 from otterbench.env import resolve_device
-from otterbench.run.session import pin_cpu_threads
 from otterbench.models.loading import load_model_set
 from otterbench.otter import OtterSpec, insert_otter
+from otterbench.run.session import pin_cpu_threads
 from otterbench.run.suite import load_prompts, load_suite
+from otterbench.run.workload import build_workload
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import MemoryTracker
-from otterbench.run.workload import build_workload
 
 
 def main() -> None:

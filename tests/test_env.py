@@ -9,12 +9,12 @@ import torch
 from typer.testing import CliRunner
 
 from otterbench.cli import app
+from otterbench.dtypes import torch_dtype as resolve_dtype
 from otterbench.env import (
     describe_environment,
     other_gpu_processes,
     probe_capabilities,
     resolve_device,
-    resolve_dtype,
 )
 
 CPU = torch.device("cpu")
@@ -56,19 +56,19 @@ def test_resolve_dtype_names_and_aliases() -> None:
     assert resolve_dtype("float32") is resolve_dtype("fp32") is torch.float32
     assert resolve_dtype("float16") is resolve_dtype("fp16") is torch.float16
     assert resolve_dtype("bfloat16") is resolve_dtype("bf16") is torch.bfloat16
-    assert resolve_dtype("bf16", CPU) is torch.bfloat16
+    assert resolve_dtype("bf16", "cpu") is torch.bfloat16
 
 
 @pytest.mark.parametrize("name", ["float64", "int8", "half-ish", ""])
 def test_resolve_dtype_refuses_unknown_names(name: str) -> None:
-    with pytest.raises(ValueError, match="use float32, float16 or bfloat16") as err:
+    with pytest.raises(ValueError, match="use one of float32, bfloat16, float16") as err:
         resolve_dtype(name)
     assert "\n" not in str(err.value)
 
 
 def test_resolve_dtype_refuses_float16_on_cpu() -> None:
     with pytest.raises(ValueError, match="use float32 or bfloat16"):
-        resolve_dtype("fp16", CPU)
+        resolve_dtype("fp16", "cpu")
 
 
 def test_describe_environment_has_every_key_and_is_json() -> None:

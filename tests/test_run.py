@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from otterbench.cli import app
+from otterbench.exits import Exit
+from otterbench.results.files import load_run
 from otterbench.run import pipeline as runner
 from otterbench.run import session as measure
-from otterbench.cli import app
-from otterbench.results.files import load_run
 from otterbench.run.config import resolve_run_config
 
 SMALL = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 2, "warmup": 0, "k": 4}
@@ -75,7 +76,7 @@ def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(runner, "measure_arm", measure_then_interrupt)
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
     results = load_run(outcome.run_dir)
-    assert outcome.exit_code == runner.EXIT_INTERRUPTED and results["status"] == "interrupted"
+    assert outcome.exit_code == Exit.INTERRUPTED and results["status"] == "interrupted"
     assert [a["status"] for a in results["arms"]] == ["ok", "ok", "not_run", "not_run"]
     assert not list(outcome.run_dir.glob("*.tmp*"))
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from otterbench.arms.registry import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES, model_roles
 from otterbench.run.suite import (
     SuiteError,
     list_suites,
     load_prompts,
     load_suite,
-    roles_for_arms,
     suites_dir,
 )
 
@@ -111,9 +110,9 @@ def test_unknown_suite_lists_known_ones():
         load_suite("nope")
 
 
-def test_roles_for_arms():
-    assert roles_for_arms(["base", "otter-args"]) == {"base"}
-    assert roles_for_arms(["args-optimized", "dexperts-cached"]) == {
+def test_model_roles():
+    assert model_roles(["base", "otter-args"]) == {"base"}
+    assert model_roles(["args-optimized", "dexperts-cached"]) == {
         "base",
         "reward_model",
         "expert",
@@ -137,7 +136,7 @@ def test_roles_for_arms():
         ({"repeats": 0}, "repeats = 0 is too small"),
         ({"warmup": -1}, "warmup = -1 is negative"),
         ({"num_prompts": 0}, "num_prompts = 0 is too small"),
-        ({"dtype": "float64"}, "dtype = 'float64' is not supported: use one of float32, float16, bfloat16"),
+        ({"dtype": "float64"}, "dtype = 'float64' is not supported: use one of float32, bfloat16, float16"),
         ({"task": "summarise"}, "task = 'summarise' is unknown: use one of args, dexperts"),
         ({"k": "10"}, "k = '10' has type str: write an integer"),
         ({"k": True}, "k = True has type bool: write an integer"),

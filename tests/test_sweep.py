@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from otterbench.run import pipeline as runner
 from otterbench.cli import app
+from otterbench.exits import Exit
 from otterbench.results.files import load_run
+from otterbench.run import pipeline as runner
 from otterbench.run.sweep import SweepInputError, expand_grid, parse_vary, run_sweep
 
 TINY = ["--arms", "base,otter-args", "--device", "cpu", "--isolation", "inline", "--num-prompts", "2"]
@@ -90,7 +91,7 @@ def test_interrupted_sweep_resumes_only_the_unfinished_point(tmp_path, monkeypat
     sweep_dir = tmp_path / "sweep"
     outcome = run_sweep("safety", grid, sweep_dir, base)
     index = json.loads((sweep_dir / "index.json").read_text())
-    assert outcome.exit_code == runner.EXIT_INTERRUPTED and index["status"] == "interrupted"
+    assert outcome.exit_code == Exit.INTERRUPTED and index["status"] == "interrupted"
     assert [p["status"] for p in index["points"]] == ["complete", "interrupted"]
     first_run = _run_dirs(sweep_dir)
     assert len(first_run) == 1

@@ -12,19 +12,8 @@ from otterbench.arms.args import args_faithful, args_optimized
 from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
 from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
 from otterbench.arms.greedy import BaseArm
-from otterbench.arms.registry import ARM_NAMES, ARM_ROLES, OTTER_COUNTERPART
 from otterbench.arms.otter import OtterArm
-
-# the models each arm needs, by ModelSet attribute ("otter" is the separate `otter` argument)
-ARM_NEEDS: dict[str, tuple[str, ...]] = {
-    "base": ("base",),
-    "args-faithful": ("base", "reward_model"),
-    "args-optimized": ("base", "reward_model"),
-    "otter-args": ("otter",),
-    "dexperts-faithful": ("base", "expert", "anti_expert"),
-    "dexperts-cached": ("base", "expert", "anti_expert"),
-    "otter-dexperts": ("otter",),
-}
+from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
 
 __all__ = [
     "ARM_NAMES",
@@ -63,8 +52,7 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
 
 def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
     """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
-    if name not in ARM_NAMES:
-        raise ValueError(f"unknown arm {name!r}: choose one of {', '.join(ARM_NAMES)}")
+    arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
     _check_shared_vocab(name, found)
     if "otter" in found and getattr(otter.spec, "signal", "vocab") != "vocab":

@@ -1,23 +1,81 @@
-"""The arm names every part of otterbench agrees on, and each arm's role in a savings comparison."""
+"""The arm registry: every fact about an arm in one place, read by suites, runs, results, report and gate.
+
+An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
+separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
+the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes).
+"""
 
 from __future__ import annotations
 
-# role: "base" (the LLM alone), "separate" (LLM + separate model(s)), "otter" (the inserted LLM)
-ARM_ROLES: dict[str, str] = {
-    "base": "base",
-    "args-faithful": "separate",
-    "args-optimized": "separate",
-    "otter-args": "otter",
-    "dexperts-faithful": "separate",
-    "dexperts-cached": "separate",
-    "otter-dexperts": "otter",
-}
-ARM_NAMES: tuple[str, ...] = tuple(ARM_ROLES)
+from dataclasses import dataclass
+from typing import Literal
 
-# which Otter arm answers which separate-model arm in the savings table
-OTTER_COUNTERPART: dict[str, str] = {
-    "args-faithful": "otter-args",
-    "args-optimized": "otter-args",
-    "dexperts-faithful": "otter-dexperts",
-    "dexperts-cached": "otter-dexperts",
+Role = Literal["base", "separate", "otter"]
+# model roles an arm loads; "otter" is the inserted LLM, built from "base" by the run
+ModelRole = Literal["base", "reward_model", "expert", "anti_expert", "otter"]
+
+
+@dataclass(frozen=True)
+class ArmInfo:
+    """What otterbench knows about one arm without building it."""
+
+    name: str
+    role: Role
+    task: str | None  # the suite task it belongs to; None = every task (the base arm)
+    needs: tuple[ModelRole, ...]
+    counterpart: str | None = None  # separate arms: the Otter arm whose savings are measured against it
+    baseline: str | None = None  # separate arms: "faithful" or "optimized"
+
+
+ARMS: dict[str, ArmInfo] = {
+    info.name: info
+    for info in (
+        ArmInfo("base", "base", None, ("base",)),
+        ArmInfo("args-faithful", "separate", "args", ("base", "reward_model"), "otter-args", "faithful"),
+        ArmInfo("args-optimized", "separate", "args", ("base", "reward_model"), "otter-args", "optimized"),
+        ArmInfo("otter-args", "otter", "args", ("otter",)),
+        ArmInfo(
+            "dexperts-faithful",
+            "separate",
+            "dexperts",
+            ("base", "expert", "anti_expert"),
+            "otter-dexperts",
+            "faithful",
+        ),
+        ArmInfo(
+            "dexperts-cached",
+            "separate",
+            "dexperts",
+            ("base", "expert", "anti_expert"),
+            "otter-dexperts",
+            "optimized",
+        ),
+        ArmInfo("otter-dexperts", "otter", "dexperts", ("otter",)),
+    )
 }
+TASKS: tuple[str, ...] = tuple(dict.fromkeys(info.task for info in ARMS.values() if info.task))
+
+# views of the registry kept for readability at call sites; never edit these, edit ARMS
+ARM_NAMES: tuple[str, ...] = tuple(ARMS)
+ARM_ROLES: dict[str, str] = {name: info.role for name, info in ARMS.items()}
+ARM_NEEDS: dict[str, tuple[str, ...]] = {name: info.needs for name, info in ARMS.items()}
+OTTER_COUNTERPART: dict[str, str] = {
+    name: info.counterpart for name, info in ARMS.items() if info.counterpart
+}
+
+
+def arm_info(name: str) -> ArmInfo:
+    """The registry entry for `name`; unknown names raise ValueError listing the known ones."""
+    if name not in ARMS:
+        raise ValueError(f"unknown arm {name!r}: choose one of {', '.join(ARMS)}")
+    return ARMS[name]
+
+
+def model_roles(arms: tuple[str, ...] | list[str]) -> set[str]:
+    """The models a set of arms loads: always the base, plus every separate model they need."""
+    return {"base"} | {role for arm in arms for role in arm_info(arm).needs if role != "otter"}
+
+
+def baseline_kind(separate_arm: str) -> str:
+    """ "faithful" or "optimized": which kind of baseline a separate arm is."""
+    return arm_info(separate_arm).baseline or "optimized"

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from otterbench.exits import Exit
+
 PRESETS = {
     "tiny": {},
     "1b": {
@@ -37,27 +39,28 @@ def bench_insert(
     json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
 ) -> None:
     """Time one cached decode step of base, split and fused side by side; print extra time vs extra FLOPs."""
+    from otterbench.dtypes import torch_dtype
+    from otterbench.env import resolve_device
     from otterbench.tools.bench_insert import BenchShape
     from otterbench.tools.bench_insert import bench_insert as run_bench
-    from otterbench.env import resolve_device, resolve_dtype
 
     console = Console(stderr=json_output)
     if preset not in PRESETS:
         console.print(f"[red]error:[/] --preset={preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-        raise typer.Exit(2)
+        raise typer.Exit(Exit.BAD_INPUT)
     try:
         torch_device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, torch_device)
+        dtype_ = torch_dtype(dtype, torch_device.type)
         shape = BenchShape(**PRESETS[preset], batch_size=batch_size, context=context, ratio=ratio)
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.BAD_INPUT) from None
     with Progress(console=console, transient=True, disable=json_output) as bar:
         task = bar.add_task(f"decode steps on {torch_device}", total=warmup + repeats)
         timings = run_bench(
             shape,
             torch_device,
-            torch_dtype,
+            dtype_,
             warmup=warmup,
             repeats=repeats,
             progress=lambda done, total: bar.update(task, completed=done),

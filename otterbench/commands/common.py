@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-EXIT_BAD_INPUT = 2
+from otterbench.exits import Exit
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+def fail(message: str, code: int = Exit.BAD_INPUT) -> typer.Exit:
     """Print `error: message` as one line on stderr; return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+    return typer.Exit(int(code))

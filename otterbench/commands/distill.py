@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-EXIT_BAD_INPUT = 2
+from otterbench.exits import Exit
 
 
 def _summary(report: Any, out: Path) -> Table:
@@ -36,14 +36,15 @@ def _summary(report: Any, out: Path) -> Table:
 
 
 def _load(suite_name: str, profile: str | None, device: str) -> tuple[Any, Any, list[str], Any]:
+    from otterbench.arms.registry import model_roles
     from otterbench.env import resolve_device
     from otterbench.models.loading import load_model_set
-    from otterbench.run.suite import load_prompts, load_suite, roles_for_arms
+    from otterbench.run.suite import load_prompts, load_suite
 
     suite = load_suite(suite_name)
     profile = profile or suite.default_profile
     torch_device = resolve_device(device)
-    needs = set(roles_for_arms(suite.arms)) - {"otter"}
+    needs = model_roles(suite.arms) - {"otter"}
     models = load_model_set(profile, needs=needs, profiles=suite.profiles, device=torch_device)
     return suite, models, load_prompts(suite.prompts_path), torch_device
 
@@ -73,8 +74,8 @@ def distill(
 
     Exit codes: 0 ok, 2 bad input.
     """
-    from otterbench.tools.distill import distill_otter, save_distilled
     from otterbench.otter import OtterSpec
+    from otterbench.tools.distill import distill_otter, save_distilled
 
     console = Console()
     try:
@@ -96,6 +97,6 @@ def distill(
             )  # fmt: skip
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise typer.Exit(Exit.BAD_INPUT) from None
     save_distilled(report, out)
     console.print(_summary(report, out))

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.env import environment_report, resolve_device
+from otterbench.exits import Exit
 
 
 def _yes_no(ok: bool, reason: str) -> str:
@@ -62,7 +63,7 @@ def env(
         resolved = resolve_device(device)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.BAD_INPUT) from None
     report = environment_report(resolved)
     if json_output:
         typer.echo(json.dumps(report, indent=2))

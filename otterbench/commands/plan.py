@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.exits import Exit
 from otterbench.plan.costs import (
     H100_RIDGE_FLOPS_PER_BYTE,
     PlanError,
@@ -85,7 +86,7 @@ def plan(
             plot_savings(sweep_ratios(inputs, list(DEFAULT_RATIOS)), plot)
     except (PlanError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(Exit.BAD_INPUT) from None
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
         return

@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.exits import Exit
 from otterbench.results.export import github_benchmark_entries
+from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
 from otterbench.results.gate import (
     DEFAULT_ALPHA,
     DEFAULT_SPACE_NOISE_PCT,
@@ -31,7 +33,6 @@ from otterbench.results.gate import (
 )
 from otterbench.results.report import build_report
 from otterbench.results.report.markdown import format_seconds
-from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
 
 _errors = Console(stderr=True)
 
@@ -44,7 +45,7 @@ def _stdout() -> Console:
 def _fail_input(message: str) -> typer.Exit:
     """Print one line to stderr and return the exit-2 signal to raise."""
     _errors.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(Exit.BAD_INPUT)
 
 
 def report(
@@ -180,7 +181,7 @@ def check(
     else:
         _render_check(result)
     if not result.passed:
-        raise typer.Exit(code=1)
+        raise typer.Exit(Exit.FAILED)
 
 
 def export(

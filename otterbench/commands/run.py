@@ -98,7 +98,7 @@ def run(
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
     from otterbench.run.config import resolve_run_config
-    from otterbench.run.pipeline import EXIT_BAD_INPUT, default_results_dir, run_suite
+    from otterbench.run.pipeline import default_results_dir, run_suite
 
     console = Console(stderr=True)
     try:
@@ -145,7 +145,7 @@ def run(
                 on_prelude=None if json_output else lambda p: _print_prelude(console, config, p),
             )
     except ValueError as error:  # every input error of the library is a ValueError with one line
-        raise fail(str(error), EXIT_BAD_INPUT) from None
+        raise fail(str(error)) from None
     if json_output:
         typer.echo(json.dumps(outcome.results))
     else:
@@ -155,7 +155,7 @@ def run(
         if not out_console.is_terminal:
             out_console = Console(width=160)  # logs and pipes: keep each table row on one line
         print_summary(out_console, outcome.results, outcome.run_dir)
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(int(outcome.exit_code))
 
 
 def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> None:

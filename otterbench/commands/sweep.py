@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from otterbench.commands.common import fail
+from otterbench.exits import Exit
 
 SWEEP_HELP = "\n\n".join(
     [
@@ -27,8 +28,8 @@ _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
     """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
-    from otterbench.run import pipeline as runner
     from otterbench.commands.run import BarReporter
+    from otterbench.run import pipeline as runner
 
     started: list[bool] = []
 
@@ -166,7 +167,7 @@ def sweep(
     )
     stdout = Console() if sys.stdout.isatty() else Console(width=150)  # logs are not 80-column terminals
     stdout.print(_summary_table(outcome))
-    if outcome.exit_code == 130:
+    if outcome.exit_code == Exit.INTERRUPTED:
         console.print("[yellow]interrupted[/]: run the same command again to resume")
     _print_report_commands(stdout, outcome, build=report)
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(int(outcome.exit_code))

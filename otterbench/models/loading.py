@@ -17,16 +17,12 @@ import transformers
 from packaging.version import Version
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from otterbench.dtypes import canonical_dtype, torch_dtype
 from otterbench.models.tiny import ROLES, build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
 
 Role = Literal["base", "reward_model", "expert", "anti_expert"]
 TINY = "tiny"
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 # transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype`
 _DTYPE_ARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 # config fields that fix a model's shape; the fingerprint hashes these and the parameter count
@@ -62,19 +58,6 @@ class ModelSet:
     dtype: str = "float32"
 
 
-def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """A torch dtype from a torch dtype or one of the names float32, float16, bfloat16."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not supported: use one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _unavailable(role: str, source: str, why: str) -> ModelUnavailableError:
     flag = f"--{role.replace('_', '-')}"
     if _looks_like_path(source):
@@ -104,8 +87,6 @@ def load_config(source: str, role: str) -> Any:
         ) from None
 
 
-
-
 def load_model(
     source: str,
     role: Role,
@@ -118,9 +99,9 @@ def load_model(
     """Load one model in eval mode: `source` is "tiny", a local directory or a hub id already cached."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    torch_dtype = resolve_dtype(dtype)
+    dtype_ = torch_dtype(dtype)
     if source == TINY:
-        return build_tiny_model(role, tiny_seed).to(device=device, dtype=torch_dtype).eval()
+        return build_tiny_model(role, tiny_seed).to(device=device, dtype=dtype_).eval()
     config = load_config(source, role)
     if role == "reward_model" and config.num_labels != 1:
         raise ValueError(
@@ -128,7 +109,7 @@ def load_model(
             "model (a scalar score per sequence); pass a different --reward-model"
         )
     auto_class = AutoModelForSequenceClassification if role == "reward_model" else AutoModelForCausalLM
-    kwargs: dict[str, Any] = {_DTYPE_ARG: torch_dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {_DTYPE_ARG: dtype_, "local_files_only": True}
     if device_map is not None:
         # accelerate places the layers (models too big for one device); moving it afterwards would undo that
         kwargs["device_map"] = device_map
@@ -203,11 +184,11 @@ def load_model_set(
         raise ValueError(f"unknown profile {profile!r}: known profiles are {', '.join(sorted(profiles))}")
     table = profiles[profile]
     sources = _profile_sources(profile, needs, table, overrides or {})
-    torch_dtype = resolve_dtype(dtype if dtype is not None else table.get("dtype", "float32"))
+    dtype_ = torch_dtype(dtype if dtype is not None else table.get("dtype", "float32"))
     device_map = device_map if device_map is not None else table.get("device_map")
     models = {
         role: load_model(
-            source, role, device=device, dtype=torch_dtype, device_map=device_map, tiny_seed=tiny_seed
+            source, role, device=device, dtype=dtype_, device_map=device_map, tiny_seed=tiny_seed
         )
         for role, source in sources.items()
     }
@@ -218,7 +199,7 @@ def load_model_set(
         profile=profile,
         sources=sources,
         device=str(device),
-        dtype=_dtype_name(torch_dtype),
+        dtype=canonical_dtype(dtype_),
         **models,
     )
 

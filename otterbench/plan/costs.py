@@ -26,6 +26,7 @@ from typing import Any, Literal
 from transformers import PretrainedConfig
 
 from otterbench.arms.registry import ARM_ROLES, OTTER_COUNTERPART
+from otterbench.dtypes import DTYPE_BYTES
 from otterbench.otter.spec import (
     BaseDims,
     OtterSpec,
@@ -33,7 +34,6 @@ from otterbench.otter.spec import (
     count_inserted_parameters,
 )
 from otterbench.plan.shapes import (
-    DTYPE_BYTES,
     ModelShape,
     PlanError,
     config_from_dict,

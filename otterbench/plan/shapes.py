@@ -33,7 +33,6 @@ REQUIRED_FIELDS = (
     "intermediate_size",
     "vocab_size",
 )
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 Head = Literal["causal-lm", "reward"]
 
 

@@ -7,7 +7,7 @@ A saving that is null in results.json (the separate arm cost no extra) is left o
 
 from __future__ import annotations
 
-from otterbench.results.report.markdown import baseline_kind
+from otterbench.arms.registry import baseline_kind
 
 
 def _latency_entries(prefix: str, arm: dict) -> list[dict]:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.arms import ARM_ROLES
+from otterbench.exits import Exit
+from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
+from otterbench.results.stats import summarize
+from otterbench.run.config import RunConfig
 from otterbench.run.processes import measure_spawned
 from otterbench.run.session import ArmJob, measure_arm
-from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
-from otterbench.run.config import RunConfig
-from otterbench.results.stats import summarize
 
 SCHEMA_VERSION = 1
-EXIT_OK, EXIT_ARM_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class Reporter:
@@ -213,8 +213,8 @@ def run_suite(
     on_prelude: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
     """Run every arm of `config`, writing results as arms finish; never loses a finished arm."""
-    from otterbench.run.processes import run_interleaved
     from otterbench.run.prepare import prepare_run
+    from otterbench.run.processes import run_interleaved
 
     reporter = reporter or Reporter()
     prelude, workload = prepare_run(config, reporter)
@@ -246,10 +246,10 @@ def run_suite(
     pending = [arm for arm in config.arms if arm not in done]
     if interrupted:
         results = write(records, pending, "interrupted", "interrupted before this arm finished")
-        return RunOutcome(run_dir, results, EXIT_INTERRUPTED)
+        return RunOutcome(run_dir, results, Exit.INTERRUPTED)
     results = write(records, pending, "complete")
     failed = any(arm["status"] != "ok" for arm in results["arms"])
-    return RunOutcome(run_dir, results, EXIT_ARM_FAILED if failed else EXIT_OK)
+    return RunOutcome(run_dir, results, Exit.FAILED if failed else Exit.OK)
 
 
 def default_results_dir() -> Path:

@@ -7,7 +7,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from otterbench.env import describe_environment, other_gpu_processes, resolve_device, resolve_dtype
+from otterbench.dtypes import torch_dtype
+from otterbench.env import describe_environment, other_gpu_processes, resolve_device
 from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.suite import load_prompts
 from otterbench.run.workload import Workload, build_workload
@@ -40,16 +41,16 @@ def config_fingerprint(source: str | None, role: str) -> str | None:
 
 
 def _roles(config: RunConfig) -> list[str]:
-    from otterbench.run.suite import roles_for_arms
+    from otterbench.arms.registry import model_roles
 
-    return sorted(roles_for_arms(config.arms))
+    return sorted(model_roles(config.arms))
 
 
 def prepare_run(config: RunConfig, reporter: Any) -> tuple[dict[str, Any], Workload]:
     """Validate the device and dtype, tokenise the prompts once, describe the machine; bad input raises."""
     try:
         device = resolve_device(config.device)
-        resolve_dtype(config.dtype, device)
+        torch_dtype(config.dtype, device.type)
     except ValueError as error:
         raise RunInputError(str(error)) from None
     suite = config.suite

@@ -22,12 +22,13 @@ from typing import Any
 import torch
 
 from otterbench.arms import ARM_NEEDS, ARM_ROLES, NullObserver, build_arm
-from otterbench.env import resolve_device, resolve_dtype
+from otterbench.dtypes import torch_dtype
+from otterbench.env import resolve_device
 from otterbench.models.loading import load_model_set
+from otterbench.run.workload import Workload
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import MemoryTracker, weights_bytes
-from otterbench.run.workload import Workload
 
 Progress = Callable[[int, int], None]
 
@@ -109,7 +110,7 @@ def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[
         overrides=job.overrides,
         profiles=job.profiles,
         device=device,
-        dtype=resolve_dtype(job.dtype, device),
+        dtype=torch_dtype(job.dtype, device.type),
         device_map=job.device_map,
     )
     separate = [getattr(models, role) for role in ("reward_model", "expert", "anti_expert") if role in needs]

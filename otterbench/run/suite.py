@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import otterbench
-from otterbench.arms.registry import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES, ARMS, TASKS, model_roles
+from otterbench.dtypes import DTYPE_NAMES as DTYPES
 
 try:
     import tomllib
@@ -23,8 +24,6 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package, when i
     except ModuleNotFoundError:
         tomllib = None
 
-TASKS = ("args", "dexperts")
-DTYPES = ("float32", "float16", "bfloat16")
 MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert")
 SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 
@@ -80,23 +79,7 @@ class SuiteConfig:
 
     def needed_roles(self) -> set[str]:
         """The model roles the suite's arms load: the base, plus the separate models its separate arms use."""
-        return roles_for_arms(self.arms)
-
-
-def roles_for_arms(arms: tuple[str, ...] | list[str]) -> set[str]:
-    """Model roles the arms need: args-* a reward model, dexperts-* an expert and anti-expert."""
-    roles = {"base"}
-    for arm in arms:
-        if arm.startswith("args-"):
-            roles.add("reward_model")
-        elif arm.startswith("dexperts-"):
-            roles |= {"expert", "anti_expert"}
-    return roles
-
-
-def _arm_task(arm: str) -> str | None:
-    """The task an arm belongs to ("args-optimized" and "otter-args" -> "args"); None for the base arm."""
-    return None if arm == "base" else arm.removeprefix("otter-").split("-")[0]
+        return model_roles(self.arms)
 
 
 def _fail(name: str, field_name: str, value: Any, fix: str) -> SuiteError:
@@ -112,7 +95,7 @@ def _validate(suite: SuiteConfig) -> None:
     for arm in suite.arms:
         if arm not in ARM_NAMES:
             raise _fail(name, "arms", arm, f"is not a known arm: use names from {', '.join(ARM_NAMES)}")
-        if _arm_task(arm) not in (None, suite.task):
+        if ARMS[arm].task not in (None, suite.task):
             raise _fail(
                 name,
                 "arms",

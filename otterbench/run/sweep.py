@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from otterbench.run import pipeline as runner
+from otterbench.exits import Exit
 from otterbench.results.files import ResultsError, load_run, write_json_atomic
+from otterbench.run import pipeline as runner
 from otterbench.run.config import RunConfig, resolve_run_config
-from otterbench.run.pipeline import EXIT_ARM_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunOutcome
+from otterbench.run.pipeline import RunOutcome
 
 INDEX_FILE = "index.json"
 SWEEPS_FOLDER = "sweeps"
@@ -247,17 +248,17 @@ def _run_point(
         outcome = run_point(config, point, record_run_dir)
     except KeyboardInterrupt:
         point.status = "interrupted"
-        return EXIT_INTERRUPTED
+        return Exit.INTERRUPTED
     except Exception as error:  # a point that cannot start is recorded; input errors still stop the sweep
         point.status, point.error = "error", f"{type(error).__name__}: {error}".splitlines()[0]
         index.save("running")
         if isinstance(error, ValueError):
             raise
-        return EXIT_ARM_FAILED
+        return Exit.FAILED
     point.status, point.failed_arms = _run_status(sweep_dir, point.run_dir)
     if point.status == "missing":
         point.status, point.error = "error", "the point's run wrote no readable results.json"
-        return EXIT_ARM_FAILED
+        return Exit.FAILED
     return outcome.exit_code
 
 
@@ -285,16 +286,16 @@ def run_sweep(
             ran.append(point.index)
             code = _run_point(sweep_dir, config, point, index, run_point or quiet_point_runner)
             index.save("running")
-            if code == EXIT_INTERRUPTED or point.status == "interrupted":
+            if code == Exit.INTERRUPTED or point.status == "interrupted":
                 raise KeyboardInterrupt
     except KeyboardInterrupt:  # also a Ctrl-C between two points: the index must say where it stopped
         for point in points:
             point.status = "interrupted" if point.status == "running" else point.status
         index.save("interrupted")
-        return SweepOutcome(sweep_dir, grid, points, ran, EXIT_INTERRUPTED)
+        return SweepOutcome(sweep_dir, grid, points, ran, Exit.INTERRUPTED)
     failed = any(p.status != "complete" or p.failed_arms for p in points)
     index.save("failed" if failed else "complete")
-    return SweepOutcome(sweep_dir, grid, points, ran, EXIT_ARM_FAILED if failed else EXIT_OK)
+    return SweepOutcome(sweep_dir, grid, points, ran, Exit.FAILED if failed else Exit.OK)
 
 
 def report_groups(outcome: SweepOutcome) -> list[tuple[str, list[Path]]]:

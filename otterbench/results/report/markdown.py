@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from otterbench.arms.registry import baseline_kind
+
 PAPER_CLAIM = (
     'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
     'extra time" against steering with separate models. *Extra* is the cost over the base LLM alone: '
@@ -28,11 +30,6 @@ def _pct(value: float | None, ci: list[float] | None = None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
-
-
-def baseline_kind(separate_arm: str) -> str:
-    """'faithful' (as the method's reference code) or 'optimized' (the best separate-model engineering)."""
-    return "faithful" if separate_arm.endswith("faithful") else "optimized"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -16,11 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from otterbench.arms.registry import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES, ARMS
 
 _PALETTE = ["#7f7f7f", "#b2182b", "#ef8a62", "#2166ac", "#762a83", "#c2a5cf", "#1b7837"]
 _EXTRA_PALETTE = ["#8c510a", "#01665e", "#d6604d", "#4393c3"]
-ARM_COLOURS: dict[str, str] = dict(zip(ARM_NAMES, _PALETTE, strict=True))
+ARM_COLOURS: dict[str, str] = dict(zip(ARM_NAMES, _PALETTE))  # later arms take the extra palette
 BASE_WEIGHTS_COLOUR = "#d9d9d9"
 FAILED_COLOUR = "#b2182b"
 SWEEP_FIELDS = ("batch_size", "max_new_tokens", "k", "num_prompts", "otter_ratio")
@@ -290,7 +290,7 @@ def plot_cost_growth(runs: list[dict]) -> Figure | None:
         times = [np.nan if t is None else t for t, _ in costs[name]]
         mems = [np.nan if m is None else m / scale for _, m in costs[name]]
         # faithful arms get big square markers drawn first, so an optimized arm on the same values stays visible
-        faithful = name.endswith("faithful")
+        faithful = ARMS[name].baseline == "faithful" if name in ARMS else False
         style = {
             "color": arm_colour(name),
             "marker": "s" if faithful else "o",
