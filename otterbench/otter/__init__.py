@@ -7,7 +7,8 @@ measure_disruption; the fused layout via OtterModel.to_fused(), save_fused and l
 from otterbench.otter.disruption import Disruption, measure_disruption
 from otterbench.otter.fused import FusedOtterModel, PrefixRMSNorm, load_fused, save_fused
 from otterbench.otter.io import load_otter, read_otter_config, save_otter
-from otterbench.otter.model import OtterCache, OtterModel, OtterOutput, insert_otter
+from otterbench.otter.model import OtterCache, OtterModel, insert_otter
+from otterbench.otter.output import OtterOutput
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters, count_inserted_parameters
 
 __all__ = [

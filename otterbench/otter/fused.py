@@ -20,8 +20,9 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 
 from otterbench.compat import cache_kwargs, output_cache
-from otterbench.otter.model import OtterOutput, check_supported
+from otterbench.otter.output import OtterOutput
 from otterbench.otter.spec import OtterSpec
+from otterbench.otter.support import check_supported
 
 CONFIG_FIELD = "otter_original_hidden_size"
 SIGNAL_FILE = "otter_signal_head.safetensors"

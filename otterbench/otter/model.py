@@ -6,7 +6,6 @@ every parameter and buffer (see `wrappers.shallow_clone`), so `otter.base_model(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,8 +13,10 @@ from torch import nn
 from transformers import DynamicCache
 
 from otterbench.compat import cache_kwargs, drop_last_tokens
+from otterbench.otter.output import OtterOutput
 from otterbench.otter.params import InsertedParameters, initialise
 from otterbench.otter.spec import BaseDims, OtterSpec
+from otterbench.otter.support import check_supported
 from otterbench.otter.wrappers import (
     OtterAttention,
     OtterEmbedding,
@@ -24,18 +25,6 @@ from otterbench.otter.wrappers import (
     RuntimeState,
     shallow_clone,
 )
-
-SUPPORTED_CLASSES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM")
-SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
-
-
-@dataclass
-class OtterOutput:
-    """logits: the base model's [B,T,V]; signal: [B,T,V] ("vocab") or [B,T,1] ("scalar")."""
-
-    logits: torch.Tensor
-    signal: torch.Tensor
-    past_key_values: Any = None
 
 
 def new_dynamic_cache(config: Any) -> DynamicCache:
@@ -60,20 +49,6 @@ class OtterCache:
         """Remove the newest `count` positions from both caches."""
         drop_last_tokens(self.base, count)
         drop_last_tokens(self.extra, count)
-
-
-def check_supported(model: nn.Module) -> None:
-    """Refuse architectures whose module structure Otter does not know."""
-    name = type(model).__name__
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    known = any(cls.__name__ in SUPPORTED_CLASSES for cls in type(model).__mro__)
-    if not known and model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(
-            f"insert_otter does not support {name} (model_type={model_type!r}); "
-            f"supported: {', '.join(SUPPORTED_CLASSES)} and models sharing their module structure"
-        )
-    if not hasattr(model, "model") or not hasattr(model, "lm_head"):
-        raise ValueError(f"{name} lacks the .model/.lm_head structure of {', '.join(SUPPORTED_CLASSES)}")
 
 
 def _build_runtime(

@@ -23,9 +23,9 @@ from transformers import (
 
 import otterbench
 from otterbench.otter.spec import BaseDims
+from otterbench.otter.support import SUPPORTED_MODEL_TYPES
 
 SHIPPED_CONFIGS = Path(otterbench.__file__).resolve().parent / "suites" / "configs"
-SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 REQUIRED_FIELDS = (
     "hidden_size",
     "num_hidden_layers",
