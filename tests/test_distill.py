@@ -11,7 +11,7 @@ import torch
 
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.otter import load_otter
-from otterbench.tools.distill import average_ranks, distill_otter, save_distilled, spearman, split_prompts
+from otterbench.tools.distill import distill_otter, save_distilled, spearman, split_prompts
 
 # Measured on this configuration (seed 0): held-out agreement 0.333 -> 0.521 and Spearman 0.165 -> 0.431
 # after 60 Adam steps; seeds 1-4 gave agreement gains of 0.10-0.27 (docs/arms.md). Asserted with some margin.
@@ -68,7 +68,6 @@ def test_dexperts_distillation_runs_and_lowers_its_loss():
 
 
 def test_spearman_matches_its_definition():
-    assert average_ranks(np.array([0.3, 0.1, 0.3, 0.2])).tolist() == [3.5, 1.0, 3.5, 2.0]
     a = np.array([1.0, 2.0, 3.0, 4.0])
     assert spearman(a, a * 10) == pytest.approx(1.0)
     assert spearman(a, -a) == pytest.approx(-1.0)

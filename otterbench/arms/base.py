@@ -4,31 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
 from otterbench.run.workload import Batch, Workload
+from otterbench.trackers.latency import NullObserver, StepObserver
 
 CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
-
-
-class StepObserver(Protocol):
-    """Told when a batch starts (before its first forward) and right after each generated token is decided."""
-
-    def start_batch(self) -> None: ...
-
-    def end_step(self) -> None: ...
-
-
-class NullObserver:
-    """A StepObserver that records nothing."""
-
-    def start_batch(self) -> None:
-        """Do nothing."""
-
-    def end_step(self) -> None:
-        """Do nothing."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
@@ -198,19 +199,11 @@ def task_loss(teacher: Teacher, signal: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(_centred(signal), _centred(teacher.target.to(signal.device)))
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of a 1-D array, ties sharing their average rank."""
-    less = (values[:, None] > values[None, :]).sum(axis=1)
-    equal = (values[:, None] == values[None, :]).sum(axis=1)
-    return less + (equal + 1) / 2.0
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two 1-D arrays; 0.0 when either is constant (no ranking to compare)."""
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / denom) if denom > 0 else 0.0
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(scipy.stats.spearmanr(a, b).statistic)
 
 
 def _chosen_by_otter(
