@@ -6,11 +6,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES
-from otterbench.run.session import ArmJob
 from otterbench.run.suite import SuiteConfig, load_suite
+
+if TYPE_CHECKING:
+    from otterbench.run.session import ArmJob
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
@@ -93,15 +95,17 @@ class RunConfig:
         """The id/path (or "tiny") a role loads from: --base etc. first, then the profile."""
         return self.overrides.get(role) or self.suite.profiles[self.profile].get(role)
 
-    def arm_job(self, arm: str, workload: Any) -> ArmJob:
-        """The job one arm's process runs."""
+    def arm_job(self, arm: str, workload: Any, device: str) -> ArmJob:
+        """The job one arm's process runs on the resolved `device`."""
+        from otterbench.run.session import ArmJob  # imports torch: only once a run starts
+
         return ArmJob(
             arm=arm,
             workload=workload,
             profile=self.profile,
             profiles=self.suite.profiles,
             overrides=self.overrides,
-            device=self.device,
+            device=device,
             dtype=self.dtype,
             repeats=self.repeats,
             warmup=self.warmup,
