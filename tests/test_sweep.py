@@ -160,3 +160,19 @@ def test_library_refuses_a_sweep_id_holding_other_options(tmp_path, monkeypatch)
     _forbid_runs(monkeypatch)
     with pytest.raises(SweepInputError, match="holds a sweep of other base options"):
         run_sweep(BASE, {"batch_size": [1]}, sweep_dir)
+
+
+def test_two_sweeps_into_one_folder_keep_every_point(tmp_path) -> None:
+    """A second sweep finishes while the first is mid-point; the first's last write must not drop it."""
+    sweep_dir = tmp_path / "sweep"
+
+    def run_then_let_another_sweep_finish(config, point, on_event):
+        outcome = runner.run_suite(config, on_event)
+        run_sweep(BASE, {"batch_size": [2]}, sweep_dir)
+        return outcome
+
+    first = run_sweep(BASE, {"batch_size": [1]}, sweep_dir, run_then_let_another_sweep_finish)
+    index = json.loads((sweep_dir / "index.json").read_text())
+    assert first.exit_code == 0
+    assert sorted(p["values"]["batch_size"] for p in index["points"]) == [1, 2]
+    assert {p["status"] for p in index["points"]} == {"complete"}
