@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.results.files import load_run
 from otterbench.run import pipeline as runner
+from otterbench.run import schedules
 from otterbench.run import session as measure
 from otterbench.run.config import resolve_run_config
+from otterbench.run.interrupts import Interrupted
 
 SMALL = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 2, "warmup": 0, "k": 4}
 
@@ -70,10 +73,10 @@ def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
 
     def measure_then_interrupt(job, progress=None):
         if job.arm == "args-optimized":
-            raise KeyboardInterrupt
+            raise Interrupted(signal.SIGINT)
         return real_measure(job, progress)
 
-    monkeypatch.setattr(runner, "measure_arm", measure_then_interrupt)
+    monkeypatch.setattr(schedules, "measure_arm", measure_then_interrupt)
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
     results = load_run(outcome.run_dir)
     assert outcome.exit_code == Exit.INTERRUPTED and results["status"] == "interrupted"

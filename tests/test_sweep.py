@@ -12,16 +12,20 @@ from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.results.files import load_run
 from otterbench.run import pipeline as runner
+from otterbench.run.options import RunOptions
 from otterbench.run.sweep import SweepInputError, expand_grid, parse_vary, run_sweep
 
 TINY = ["--arms", "base,otter-args", "--device", "cpu", "--isolation", "inline", "--num-prompts", "2"]
 TINY += ["--max-new-tokens", "2", "--repeats", "1", "--warmup", "0"]
-BASE = {
-    "arms": ["base", "otter-args"],
-    "device": "cpu",
-    "isolation": "inline",
-    "suite_overrides": {"num_prompts": 2, "max_new_tokens": 2, "repeats": 1, "warmup": 0},
-}
+BASE = RunOptions(
+    arms="base,otter-args",
+    device="cpu",
+    isolation="inline",
+    num_prompts=2,
+    max_new_tokens=2,
+    repeats=1,
+    warmup=0,
+)
 
 
 def _run_dirs(root: Path) -> list[Path]:
@@ -79,17 +83,17 @@ def test_interrupted_sweep_resumes_only_the_unfinished_point(tmp_path, monkeypat
     real_run_suite = runner.run_suite
     calls: list[int] = []
 
-    def interrupt_second(config, reporter=None, on_prelude=None):
+    def interrupt_second(config, on_event=None):
         calls.append(config.suite.max_new_tokens)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_run_suite(config, reporter, on_prelude)
+        return real_run_suite(config, on_event)
 
     monkeypatch.setattr(runner, "run_suite", interrupt_second)
     grid = {"max_new_tokens": [2, 3]}
-    base = {**BASE, "suite_overrides": {"num_prompts": 2, "repeats": 1, "warmup": 0}}
+    base = BASE.with_values({"max_new_tokens": None})
     sweep_dir = tmp_path / "sweep"
-    outcome = run_sweep("safety", grid, sweep_dir, base)
+    outcome = run_sweep(base, grid, sweep_dir)
     index = json.loads((sweep_dir / "index.json").read_text())
     assert outcome.exit_code == Exit.INTERRUPTED and index["status"] == "interrupted"
     assert [p["status"] for p in index["points"]] == ["complete", "interrupted"]
@@ -98,12 +102,12 @@ def test_interrupted_sweep_resumes_only_the_unfinished_point(tmp_path, monkeypat
 
     calls.clear()
 
-    def count(config, reporter=None, on_prelude=None):
+    def count(config, on_event=None):
         calls.append(config.suite.max_new_tokens)
-        return real_run_suite(config, reporter, on_prelude)
+        return real_run_suite(config, on_event)
 
     monkeypatch.setattr(runner, "run_suite", count)
-    resumed = run_sweep("safety", grid, sweep_dir, base)
+    resumed = run_sweep(base, grid, sweep_dir)
     assert resumed.exit_code == 0 and resumed.ran == [1] and calls == [3]
     assert [p.status for p in resumed.points] == ["complete", "complete"]
     assert resumed.points[0].run_dir == outcome.points[0].run_dir  # the finished point was kept, not redone
@@ -112,14 +116,14 @@ def test_interrupted_sweep_resumes_only_the_unfinished_point(tmp_path, monkeypat
 
 def test_partial_run_is_run_again(tmp_path, monkeypatch) -> None:
     sweep_dir = tmp_path / "sweep"
-    outcome = run_sweep("safety", {"batch_size": [1]}, sweep_dir, BASE)
+    outcome = run_sweep(BASE, {"batch_size": [1]}, sweep_dir)
     results_file = sweep_dir / outcome.points[0].run_dir / "results.json"
     results = json.loads(results_file.read_text())
     results["status"] = "partial"  # as if the process had been killed between two arms
     results_file.write_text(json.dumps(results))
     real_run_suite, calls = runner.run_suite, []
     monkeypatch.setattr(runner, "run_suite", lambda *a, **kw: calls.append(1) or real_run_suite(*a, **kw))
-    resumed = run_sweep("safety", {"batch_size": [1]}, sweep_dir, BASE)
+    resumed = run_sweep(BASE, {"batch_size": [1]}, sweep_dir)
     assert calls == [1] and resumed.exit_code == 0 and resumed.points[0].status == "complete"
     assert resumed.points[0].attempts == [outcome.points[0].run_dir, resumed.points[0].run_dir]
 
@@ -155,4 +159,20 @@ def test_library_refuses_a_sweep_id_holding_other_options(tmp_path, monkeypatch)
     )
     _forbid_runs(monkeypatch)
     with pytest.raises(SweepInputError, match="holds a sweep of other base options"):
-        run_sweep("safety", {"batch_size": [1]}, sweep_dir, BASE)
+        run_sweep(BASE, {"batch_size": [1]}, sweep_dir)
+
+
+def test_two_sweeps_into_one_folder_keep_every_point(tmp_path) -> None:
+    """A second sweep finishes while the first is mid-point; the first's last write must not drop it."""
+    sweep_dir = tmp_path / "sweep"
+
+    def run_then_let_another_sweep_finish(config, point, on_event):
+        outcome = runner.run_suite(config, on_event)
+        run_sweep(BASE, {"batch_size": [2]}, sweep_dir)
+        return outcome
+
+    first = run_sweep(BASE, {"batch_size": [1]}, sweep_dir, run_then_let_another_sweep_finish)
+    index = json.loads((sweep_dir / "index.json").read_text())
+    assert first.exit_code == 0
+    assert sorted(p["values"]["batch_size"] for p in index["points"]) == [1, 2]
+    assert {p["status"] for p in index["points"]} == {"complete"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,140 +12,77 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from otterbench.commands.common import fail
+from otterbench.commands.run_options import with_run_options
+from otterbench.exits import EXIT_HELP, Exit
+from otterbench.run.events import ArmFinished, ArmProgress, ArmStarted, Notice, RunEvent, RunStarted
+from otterbench.run.options import RunOptions
+
+if TYPE_CHECKING:
+    from otterbench.run.plan import RunPlan
+    from otterbench.run.record import ArmRecord
 
 RUN_HELP = (
     "Run every arm of a suite on one matched workload and measure memory and latency.\n\n"
     "Each arm (base LLM alone, LLM + separate model(s), Otter-inserted LLM) runs in its own freshly spawned "
     "process on the same prompts, seed and settings; results go to OUT/<suite>/<UTC time>-<id>/ as "
-    "results.json (schema: otterbench/results/schema/results.schema.json) and arms.csv, rewritten after every arm.\n\n"
-    "Exit codes: 0 every arm ok; 1 an arm failed (the others are kept); 2 bad input; 130 interrupted "
-    '(finished arms are kept, status "interrupted").'
+    "results.json (schema: otterbench/results/schema/results.schema.json) and arms.csv, rewritten after every "
+    "arm.\n\n" + EXIT_HELP + ' Interrupted runs keep finished repeats and say status "interrupted".'
 )
 
 
-def _options_to_overrides(**values: Any) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
+class ProgressView:
+    """Draws the run's events: one progress bar per arm (warm-up + measured runs), notices, the run header."""
+
+    def __init__(self, progress: Progress, console: Console, header: bool = True) -> None:
+        self.progress, self.console, self.header, self.tasks = progress, console, header, {}
+
+    def __call__(self, event: RunEvent) -> None:
+        if isinstance(event, RunStarted) and self.header:
+            _print_header(self.console, event.plan, event.run_dir)
+        elif isinstance(event, ArmStarted):
+            self.tasks[event.arm] = self.progress.add_task(
+                f"{event.arm:<18} loading", total=event.total_steps
+            )
+        elif isinstance(event, ArmProgress):
+            description = f"{event.arm:<18} running"
+            self.progress.update(self.tasks[event.arm], completed=event.done, description=description)
+        elif isinstance(event, ArmFinished):
+            self._finished(event.record)
+        elif isinstance(event, Notice):
+            self.console.print(f"[yellow]warning:[/] {event.message}")
+
+    def _finished(self, record: ArmRecord) -> None:
+        label = "[green]ok[/]" if record.ok else f"[red]{record.status}[/]"
+        if record.name in self.tasks:
+            self.progress.update(self.tasks[record.name], description=f"{record.name:<18} {label}")
+        if not record.ok:
+            self.console.print(f"[red]{record.name} {record.status.replace('_', ' ')}:[/] {record.error}")
 
 
-class BarReporter:
-    """Draws one progress bar per arm (warm-up + measured runs) and collects warnings."""
-
-    def __init__(self, progress: Progress, console: Console) -> None:
-        self.progress, self.console, self.tasks = progress, console, {}
-
-    def arm_started(self, arm: str, total_steps: int) -> None:
-        self.tasks[arm] = self.progress.add_task(f"{arm:<18} loading", total=total_steps)
-
-    def arm_progress(self, arm: str, done: int, total: int) -> None:
-        self.progress.update(self.tasks[arm], completed=done, total=total, description=f"{arm:<18} running")
-
-    def arm_finished(self, arm: str, record: dict[str, Any]) -> None:
-        status = record.get("status")
-        label = "[green]ok[/]" if status == "ok" else f"[red]{status}[/]"
-        self.progress.update(self.tasks[arm], description=f"{arm:<18} {label}")
-        if status != "ok":
-            self.console.print(f"[red]{arm} failed:[/] {record.get('error')}")
-
-    def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}")
+def progress_bars(console: Console, disable: bool = False) -> Progress:
+    """The progress display `run` and `sweep` draw their arms on."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console, disable=disable)
 
 
+@with_run_options
 def run(
-    suite: str = typer.Option(
-        "safety", help="suite name (see `otterbench suites`) or a path to a suite TOML"
-    ),
-    profile: str = typer.Option(
-        None, help="model profile of the suite: tiny (embedded, offline), paper, ..."
-    ),
-    base: str = typer.Option(
-        None, help="base LLM: hub id (cached locally) or local path; overrides the profile"
-    ),
-    reward_model: str = typer.Option(None, help="ARGS reward model: hub id or local path"),
-    expert: str = typer.Option(None, help="DExperts expert: hub id or local path"),
-    anti_expert: str = typer.Option(None, help="DExperts anti-expert: hub id or local path"),
-    otter: Path = typer.Option(
-        None, help="saved insertion (from `otterbench distill`); default: undistilled"
-    ),
-    otter_ratio: float = typer.Option(0.125, help="insertion size when no --otter is given (dx=d*r, ...)"),
-    layout: str = typer.Option("split", help="Otter layout: split (wrappers) or fused (widened checkpoint)"),
-    arms: str = typer.Option(None, help="comma-separated arms to run instead of the suite's"),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
-    dtype: str = typer.Option(None, help="float32, bfloat16 or float16 (default: the profile's)"),
-    batch_size: int = typer.Option(None, help="prompts decoded together"),
-    max_new_tokens: int = typer.Option(None, help="N: exactly this many new tokens per prompt, every arm"),
-    k: int = typer.Option(None, help="ARGS top-k candidates scored per step"),
-    weight: float = typer.Option(None, help="ARGS w in logit + w*reward"),
-    alpha: float = typer.Option(None, help="DExperts alpha in logits + alpha*(expert - anti)"),
-    num_prompts: int = typer.Option(None, help="use this many prompts of the suite's file"),
-    repeats: int = typer.Option(None, help="measured runs per arm (>= 1)"),
-    warmup: int = typer.Option(None, help="unmeasured runs per arm first (>= 0)"),
-    prompts: Path = typer.Option(None, help='your own prompts: JSONL, one {"prompt": "..."} per line'),
-    out: Path = typer.Option(None, help="results root (default: ./results or $OTTERBENCH_RESULTS_DIR)"),
-    isolation: str = typer.Option(
-        "process", help="process (one fresh process per arm) or inline (debugging)"
-    ),
-    device_map: str = typer.Option(
-        None, help='e.g. "auto": let accelerate place a model too big for one GPU'
-    ),
-    cpu_threads: int = typer.Option(
-        1, help="torch threads per arm process on CPU (1: steady timings on shared cores; 0: torch's default)"
-    ),
-    schedule: str = typer.Option(
-        "auto",
-        help="interleaved (arms in live processes, measured round-robin: drift hits all alike), sequential "
-        "(one arm after another), or auto (interleaved on CPU, sequential on GPU)",
-    ),
+    options: RunOptions,
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
-    from otterbench.run.config import resolve_run_config
     from otterbench.run.pipeline import default_results_dir, run_suite
 
     console = Console(stderr=True)
     try:
-        config = resolve_run_config(
-            suite,
-            out_dir=out or default_results_dir(),
-            profile=profile,
-            suite_overrides=_options_to_overrides(
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-                k=k,
-                weight=weight,
-                alpha=alpha,
-                num_prompts=num_prompts,
-                repeats=repeats,
-                warmup=warmup,
-                dtype=dtype,
-            ),
-            arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
-            prompts=prompts,
-            device=device,
-            overrides=_options_to_overrides(
-                base=base, reward_model=reward_model, expert=expert, anti_expert=anti_expert
-            ),
-            otter_path=str(otter) if otter else None,
-            otter_ratio=otter_ratio,
-            layout=layout,
-            isolation=isolation,
-            device_map=device_map,
-            cpu_threads=cpu_threads,
-            schedule=schedule,
-        )
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=json_output,
-        ) as progress:
-            outcome = run_suite(
-                config,
-                BarReporter(progress, console),
-                on_prelude=None if json_output else lambda p: _print_prelude(console, config, p),
-            )
+        config = options.to_config(default_results_dir())
+        with progress_bars(console, disable=json_output) as progress:
+            outcome = run_suite(config, ProgressView(progress, console, header=not json_output))
     except ValueError as error:  # every input error of the library is a ValueError with one line
         raise fail(str(error)) from None
+    except KeyboardInterrupt as stop:  # before the run folder existed: nothing to keep
+        raise typer.Exit(int(getattr(stop, "exit_code", Exit.INTERRUPTED))) from None
+    if outcome.write_error:
+        console.print(f"[red]error:[/] {outcome.write_error}", soft_wrap=True)
     if json_output:
         typer.echo(json.dumps(outcome.results))
     else:
@@ -158,18 +95,17 @@ def run(
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> None:
-    models = ", ".join(f"{role}={config.source(role)}" for role in prelude["workload"]["model_fingerprints"])
+def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
+    config = plan.config
+    models = ", ".join(f"{role}={config.source(role)}" for role in plan.workload_info["model_fingerprints"])
     otter = (
         f"Otter: saved insertion {config.otter_path}"
         if config.otter_path
-        else (
-            f"Otter: undistilled insertion (ratio {config.otter_ratio}; distill one with `otterbench distill`)"
-        )
+        else f"Otter: undistilled insertion (ratio {config.otter_ratio}; distill one with `otterbench distill`)"
     )
     console.print(
-        f"[bold]{config.suite.name}[/] on {prelude['environment']['device']} | profile "
-        f"{config.profile} ({models}) | {config.dtype} | {prelude['workload']['num_prompts']} prompts x "
+        f"[bold]{config.suite.name}[/] on {plan.environment['device']} | profile "
+        f"{config.profile} ({models}) | {plan.dtype} | {plan.workload.num_prompts} prompts x "
         f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout"
     )
     if config.source("base") == "tiny":
@@ -177,7 +113,7 @@ def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> No
             "[dim]tiny profile: random weights, text is not meaningful; it measures cost and checks "
             "that arms agree.[/]"
         )
-    console.print(f"[dim]writing {prelude['run_dir']}[/]")
+    console.print(f"[dim]writing {run_dir}[/]", soft_wrap=True)
 
 
 def suites() -> None:

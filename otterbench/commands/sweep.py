@@ -9,17 +9,20 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from otterbench.commands.common import fail
-from otterbench.exits import Exit
+from otterbench.commands.run_options import with_run_options
+from otterbench.exits import EXIT_HELP, Exit
+from otterbench.run.options import RunOptions
 
 SWEEP_HELP = "\n\n".join(
     [
         "Run a suite once per point of a grid (--vary FIELD=V1,V2,... ; several --vary multiply).",
         "Results go to OUT/<suite>/sweeps/<sweep_id>/: index.json (the grid and each point's run folder and status) and one run folder per point. Re-running the same command resumes: points whose run is complete are skipped, the others are run (again). --sweep-id names the sweep; without it the id is a hash of the suite, the grid and the other options.",
-        "Exit codes: 0 every point complete; 1 a point had a failed arm or could not run; 2 bad input; 130 interrupted (index.json and the finished points are kept; run the same command to resume).",
+        "It takes every option of `otterbench run`; each applies to every point.",
+        EXIT_HELP + " A sweep exits 1 when a point had a failed arm or could not run; after 130 or 143, "
+        "run the same command to resume.",
     ]
 )
 
@@ -28,19 +31,19 @@ _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
     """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
-    from otterbench.commands.run import BarReporter
+    from otterbench.commands.run import ProgressView, progress_bars
     from otterbench.run import pipeline as runner
 
     started: list[bool] = []
 
-    def run_point(config: Any, point: Any, on_prelude: Any) -> Any:
+    def run_point(config: Any, point: Any, on_event: Any) -> Any:
         if not started:  # printed here, not earlier, so that bad input stays a single error line
             console.print(f"[bold]sweep[/] {sweep_dir} ({total} points)", soft_wrap=True)
             started.append(True)
         console.print(f"[bold]point {point.index + 1}/{total}[/] {point.label}")
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            return runner.run_suite(config, BarReporter(progress, console), on_prelude=on_prelude)
+        with progress_bars(console) as progress:
+            view = ProgressView(progress, console, header=False)
+            return runner.run_suite(config, lambda event: (on_event(event), view(event)))
 
     return run_point
 
@@ -103,61 +106,37 @@ def _print_report_commands(console: Console, outcome: Any, build: bool) -> None:
             )  # a command to copy: no wrapping
 
 
-def _base_options(**values: Any) -> dict[str, Any]:
-    """resolve_run_config keyword arguments from the command's options (None: the suite's value)."""
-    suite_keys = ("batch_size", "max_new_tokens", "k", "weight", "alpha", "num_prompts", "repeats", "warmup")
-    base = {key: value for key, value in values.items() if key not in suite_keys and value is not None}
-    overrides = {key: values[key] for key in suite_keys if values[key] is not None}
-    return {**base, "suite_overrides": overrides or None}
-
-
+@with_run_options
 def sweep(
-    suite: str = typer.Option("safety", help="suite name (see `otterbench suites`) or a suite TOML path"),
+    options: RunOptions,
     vary: list[str] = typer.Option(None, "--vary", help="FIELD=V1,V2,... (repeatable: the grid multiplies)"),
     sweep_id: str = typer.Option(None, help="name of the sweep folder; the same id resumes the sweep"),
     report: bool = typer.Option(False, "--report", help="build the cost-growth report after the grid"),
-    profile: str = typer.Option(None, help="model profile of the suite: tiny, paper, ..."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
-    arms: str = typer.Option(None, help="comma-separated arms to run instead of the suite's"),
-    batch_size: int = typer.Option(None, help="prompts decoded together (every point)"),
-    max_new_tokens: int = typer.Option(None, help="new tokens per prompt (every point)"),
-    k: int = typer.Option(None, help="ARGS top-k (every point)"),
-    weight: float = typer.Option(None, help="ARGS reward weight (every point)"),
-    alpha: float = typer.Option(None, help="DExperts alpha (every point)"),
-    num_prompts: int = typer.Option(None, help="prompts of the suite's file to use (every point)"),
-    repeats: int = typer.Option(None, help="measured runs per arm (every point)"),
-    warmup: int = typer.Option(None, help="unmeasured runs per arm first (every point)"),
-    otter: Path = typer.Option(None, help="saved insertion (from `otterbench distill`)"),
-    otter_ratio: float = typer.Option(None, help="insertion size when no --otter is given"),
-    layout: str = typer.Option(None, help="Otter layout: split or fused"),
-    isolation: str = typer.Option(None, help="process (one fresh process per arm) or inline"),
-    out: Path = typer.Option(None, help="results root (default: ./results or $OTTERBENCH_RESULTS_DIR)"),
 ) -> None:
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
     from otterbench.run.pipeline import default_results_dir
     from otterbench.run.suite import load_suite
-    from otterbench.run.sweep import default_sweep_id, expand_grid, parse_vary, run_sweep, sweep_dir_for
+    from otterbench.run.sweep import (
+        base_options,
+        default_sweep_id,
+        expand_grid,
+        parse_vary,
+        run_sweep,
+        sweep_dir_for,
+    )
 
     console = Console(stderr=True)
-    base = _base_options(
-        **{"profile": profile, "device": device, "layout": layout, "isolation": isolation},
-        **{"otter_path": str(otter) if otter else None, "otter_ratio": otter_ratio},
-        **{"arms": [a.strip() for a in arms.split(",") if a.strip()] if arms else None},
-        **{"batch_size": batch_size, "max_new_tokens": max_new_tokens, "k": k, "weight": weight},
-        **{"alpha": alpha, "num_prompts": num_prompts, "repeats": repeats, "warmup": warmup},
-    )
     try:
         grid = parse_vary(vary or [])
         if sweep_id is not None and not _SWEEP_ID.fullmatch(sweep_id):
             raise ValueError(
                 f"--sweep-id={sweep_id!r} is not a folder name: use letters, digits, '.', '_', '-'"
             )
-        suite_name = load_suite(suite).name
-        sweep_dir = sweep_dir_for(
-            out or default_results_dir(), suite_name, sweep_id or default_sweep_id(suite_name, grid, base)
-        )
+        suite_name = load_suite(options.suite).name
+        sweep_id = sweep_id or default_sweep_id(suite_name, grid, base_options(options))
+        sweep_dir = sweep_dir_for(options.out or default_results_dir(), suite_name, sweep_id)
         run_point = _point_runner(console, sweep_dir, len(expand_grid(grid)))
-        outcome = run_sweep(suite, grid, sweep_dir, base, run_point)
+        outcome = run_sweep(options, grid, sweep_dir, run_point)
     except ValueError as error:  # every input error of the library is a ValueError with one line
         raise fail(str(error)) from None
     skipped = len(outcome.points) - len(outcome.ran)
@@ -167,7 +146,7 @@ def sweep(
     )
     stdout = Console() if sys.stdout.isatty() else Console(width=150)  # logs are not 80-column terminals
     stdout.print(_summary_table(outcome))
-    if outcome.exit_code == Exit.INTERRUPTED:
+    if outcome.exit_code in (Exit.INTERRUPTED, Exit.TERMINATED):
         console.print("[yellow]interrupted[/]: run the same command again to resume")
     _print_report_commands(stdout, outcome, build=report)
     raise typer.Exit(int(outcome.exit_code))

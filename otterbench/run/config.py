@@ -6,11 +6,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES
-from otterbench.run.session import ArmJob
 from otterbench.run.suite import SuiteConfig, load_suite
+
+if TYPE_CHECKING:
+    from otterbench.run.session import ArmJob
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
@@ -93,15 +95,17 @@ class RunConfig:
         """The id/path (or "tiny") a role loads from: --base etc. first, then the profile."""
         return self.overrides.get(role) or self.suite.profiles[self.profile].get(role)
 
-    def arm_job(self, arm: str, workload: Any) -> ArmJob:
-        """The job one arm's process runs."""
+    def arm_job(self, arm: str, workload: Any, device: str) -> ArmJob:
+        """The job one arm's process runs on the resolved `device`."""
+        from otterbench.run.session import ArmJob  # imports torch: only once a run starts
+
         return ArmJob(
             arm=arm,
             workload=workload,
             profile=self.profile,
             profiles=self.suite.profiles,
             overrides=self.overrides,
-            device=self.device,
+            device=device,
             dtype=self.dtype,
             repeats=self.repeats,
             warmup=self.warmup,
@@ -127,6 +131,46 @@ def _check_out_dir(out_dir: Path) -> None:
         )
 
 
+def _suite_changes(
+    suite_overrides: dict[str, Any] | None, arms: list[str] | None, prompts: Path | None
+) -> dict[str, Any]:
+    """The suite fields the command line replaces (None: keep the suite's)."""
+    changes = {key: value for key, value in (suite_overrides or {}).items() if value is not None}
+    if arms:
+        unknown = [arm for arm in arms if arm not in ARM_NAMES]
+        if unknown:
+            known = ", ".join(ARM_NAMES)
+            raise _fail("--arms", ",".join(arms), f"names unknown arm(s) {unknown}: choose from {known}")
+        changes["arms"] = tuple(arms)
+    if prompts is not None:
+        if not Path(prompts).is_file():
+            raise _fail(
+                "--prompts", str(prompts), 'is not a file: pass a JSONL file of {"prompt": ...} lines'
+            )
+        changes["prompts_path"] = Path(prompts)
+        changes.setdefault("num_prompts", None)  # the suite's count was for its own file
+    return changes
+
+
+def _check_run_fields(config: RunConfig) -> None:
+    """The run's own fields (not the suite's), each refused with the option that set it."""
+    if config.isolation not in ISOLATIONS:
+        raise _fail("--isolation", config.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
+    threads = config.cpu_threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
+    if config.schedule not in SCHEDULES:
+        raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
+    if config.layout not in LAYOUTS:
+        raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+    if not 0 < config.otter_ratio <= 1:
+        raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
+    if config.otter_path is not None and not Path(config.otter_path).is_dir():
+        raise _fail(
+            "--otter", config.otter_path, "is not a folder: pass a directory written by `otterbench distill`"
+        )
+
+
 def resolve_run_config(
     suite_name: str,
     *,
@@ -139,51 +183,13 @@ def resolve_run_config(
 ) -> RunConfig:
     """Load a suite, apply the command line's values, validate everything once."""
     suite = load_suite(suite_name)
-    changes = {key: value for key, value in (suite_overrides or {}).items() if value is not None}
-    if arms:
-        unknown = [arm for arm in arms if arm not in ARM_NAMES]
-        if unknown:
-            raise _fail(
-                "--arms",
-                ",".join(arms),
-                f"names unknown arm(s) {unknown}: choose from {', '.join(ARM_NAMES)}",
-            )
-        changes["arms"] = tuple(arms)
-    if prompts is not None:
-        if not Path(prompts).is_file():
-            raise _fail(
-                "--prompts", str(prompts), 'is not a file: pass a JSONL file of {"prompt": ...} lines'
-            )
-        changes["prompts_path"] = Path(prompts)
-        changes.setdefault("num_prompts", None)
+    changes = _suite_changes(suite_overrides, arms, prompts)
     suite = dataclasses.replace(suite, **changes)  # SuiteConfig re-validates every field
     profile = profile or suite.default_profile
     if profile not in suite.profiles:
-        raise _fail(
-            "--profile",
-            profile,
-            f"is unknown for suite {suite.name}: choose from {', '.join(suite.profiles)}",
-        )
+        known = ", ".join(suite.profiles)
+        raise _fail("--profile", profile, f"is unknown for suite {suite.name}: choose from {known}")
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **run_fields)
-    if config.isolation not in ISOLATIONS:
-        raise _fail("--isolation", config.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
-    if (
-        isinstance(config.cpu_threads, bool)
-        or not isinstance(config.cpu_threads, int)
-        or config.cpu_threads < 0
-    ):
-        raise _fail(
-            "--cpu-threads", config.cpu_threads, "is invalid: use 0 (torch's default) or a positive count"
-        )
-    if config.schedule not in SCHEDULES:
-        raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
-    if config.layout not in LAYOUTS:
-        raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
-    if not 0 < config.otter_ratio <= 1:
-        raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
-    if config.otter_path is not None and not Path(config.otter_path).is_dir():
-        raise _fail(
-            "--otter", config.otter_path, "is not a folder: pass a directory written by `otterbench distill`"
-        )
+    _check_run_fields(config)
     _check_out_dir(Path(out_dir))
     return config

@@ -1,9 +1,8 @@
-"""Interleaved schedule: every arm in its own live process, measured round-robin (A B C D, A B C D, ...).
+"""Arm processes: each arm in its own spawned process, driven by the parent through a pipe.
 
-A shared machine has slow spells lasting seconds; measured one arm after another, whichever arm runs during
-one looks slower and the savings (ratios of arms) swing from run to run. Round-robin, each round runs every
-arm once, so a slow spell lands on all arms alike. Each process still holds only its own arm's models, so
-memory stays isolated per arm; only one process computes at a time. Loading is sequential too. The sequential schedule runs each arm through the same process handle alone.
+The worker loads its arm (an `ArmSession`), then obeys "prefill", "warmup", "repeat" and "finish"; its answer
+to "finish" is its `ArmRecord`. The parent's handle survives the worker's death (kill -9, out of memory): the
+arm becomes "failed" with the signal or exit code, and the other arms go on.
 """
 
 from __future__ import annotations
@@ -12,116 +11,123 @@ import multiprocessing
 import signal
 from typing import Any
 
-from otterbench.arms.registry import ARM_ROLES
+from otterbench.run.interrupts import children_ignore_interrupts, ignore_interrupts
+from otterbench.run.record import ArmRecord
 from otterbench.run.session import ArmJob, ArmSession, failure_record
 
-COMMANDS = ("prefill", "warmup", "repeat")
+POLL_S = 0.05
+JOIN_S = 10.0  # how long a worker that was told to finish may take to exit before it is killed
 
 
 def _worker(job: ArmJob, conn: Any) -> None:
     """An arm's process: build the session, then obey the parent's commands until "finish"."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    ignore_interrupts()  # the parent decides what Ctrl-C and SIGTERM mean
     try:
         session = ArmSession(job)
         conn.send(("ready", None))
         while (command := conn.recv()) != "finish":
             getattr(session, command)()
             conn.send(("done", None))
-        conn.send(("result", {"name": job.arm, "role": ARM_ROLES[job.arm], **session.finish()}))
+        conn.send(("result", session.finish()))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the parent is gone: there is no one to report to
     except Exception as error:  # noqa: BLE001 — an arm's failure is data for the parent
-        conn.send(("result", failure_record(job.arm, error)))
+        try:
+            conn.send(("result", failure_record(job.arm, error)))
+        except OSError:
+            return
 
 
-class _ArmProcess:
+def death_reason(exitcode: int | None) -> str:
+    """`killed by signal SIGKILL (out of memory?)` or `exited with code 1`."""
+    if exitcode is None:
+        return "did not answer"
+    if exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (the OS kills with SIGKILL when memory runs out)" if -exitcode == signal.SIGKILL else ""
+        return f"killed by signal {name}{hint}"
+    return f"exited with code {exitcode}"
+
+
+class ArmProcess:
     """The parent's handle on one arm's process: send a command, wait for its answer or its death."""
 
-    def __init__(self, context: Any, job: ArmJob) -> None:
+    def __init__(self, job: ArmJob) -> None:
         self.job = job
+        context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(job, child), daemon=True)
-        self.process.start()
+        with children_ignore_interrupts():
+            self.process.start()
         child.close()
-        self.record: dict[str, Any] | None = None  # set once the arm has finished or failed
+        self.record: ArmRecord | None = None  # set once the arm has finished, failed or been stopped
+        self.repeats_done = 0
+        self.in_flight = True  # loading: "ready" is the answer awaited
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
 
     def _answer(self) -> tuple[str, Any]:
-        while not self.conn.poll(0.05):
-            if not self.process.is_alive():
-                error = RuntimeError(f"the arm's process exited with code {self.process.exitcode}")
-                return "result", failure_record(self.job.arm, error)
-        return self.conn.recv()
+        """The worker's next message; ("dead", None) once its pipe is closed and nothing is left to read."""
+        while True:
+            if self.conn.poll(POLL_S):
+                try:
+                    return self.conn.recv()
+                except (EOFError, OSError):  # poll() is true at end-of-file too
+                    return "dead", None
+            if not self.process.is_alive() and not self.conn.poll(0):
+                return "dead", None
 
-    def wait_ready(self) -> bool:
-        kind, payload = self._answer()
-        if kind == "result":
+    def _settle(self, kind: str, payload: Any) -> bool:
+        """Record a final answer; True while the arm is still running."""
+        self.in_flight = False
+        if kind == "dead":
+            self.process.join(JOIN_S)
+            self.record = ArmRecord.failed(
+                self.job.arm, f"the arm's process {death_reason(self.process.exitcode)}"
+            )
+        elif kind == "result":
             self.record = payload
         return self.record is None
+
+    def wait_ready(self) -> bool:
+        """Wait for the arm to load; False (and a failure record) if it failed instead."""
+        return self._settle(*self._answer())
 
     def ask(self, command: str) -> bool:
         """Run one command in the arm's process; False (and a failure record) if it failed instead."""
-        self.conn.send(command)
-        kind, payload = self._answer()
-        if kind == "result":
-            self.record = payload
-        return self.record is None
+        try:
+            self.conn.send(command)
+        except OSError:
+            return self._settle("dead", None)
+        self.in_flight = True
+        alive = self._settle(*self._answer())
+        if alive and command == "repeat":
+            self.repeats_done += 1
+        return alive
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> ArmRecord:
+        """The arm's record (after any answer still in flight); then the process is gone."""
+        if self.record is None and self.in_flight:
+            self._settle(*self._answer())
         if self.record is None:
-            self.conn.send("finish")
-            kind, payload = self._answer()
-            while kind != "result":  # an answer to a command still in flight when Ctrl-C came
-                kind, payload = self._answer()
-            self.record = payload
-        self.process.join(timeout=30)
+            self.ask("finish")
+        self.close()
         return self.record
 
+    def stop(self, reason: str) -> ArmRecord:
+        """Kill the process; an arm without a record becomes "not_run" with `reason`."""
+        self.close(wait=False)
+        if self.record is None:
+            self.record = ArmRecord.not_run(self.job.arm, reason)
+        return self.record
 
-def _command(index: int, warmup: int) -> str:
-    return "warmup" if index < warmup else "repeat"
-
-
-def measure_spawned(job: ArmJob, reporter: Any) -> dict[str, Any]:
-    """One arm start to finish in a fresh process (the sequential schedule); Ctrl-C discards it."""
-    arm = _ArmProcess(multiprocessing.get_context("spawn"), job)
-    total = job.warmup + job.repeats
-    try:
-        if arm.wait_ready() and arm.ask("prefill"):
-            for index in range(total):
-                if not arm.ask(_command(index, job.warmup)):
-                    break
-                reporter.arm_progress(job.arm, index + 1, total)
-    except BaseException:
-        arm.process.terminate()
-        arm.process.join()
-        raise
-    return arm.finish()
-
-
-def run_interleaved(jobs: list[ArmJob], reporter: Any) -> tuple[list[dict[str, Any]], bool]:
-    """Measure every job round-robin; returns the arms' records and whether Ctrl-C cut the rounds short.
-
-    On Ctrl-C the arms keep the repeats they finished (their sample counts say how many).
-    """
-    context = multiprocessing.get_context("spawn")
-    arms: list[_ArmProcess] = []
-    interrupted = False
-    try:
-        for job in jobs:
-            reporter.arm_started(job.arm, job.warmup + job.repeats)
-            arm = _ArmProcess(context, job)
-            arms.append(arm)
-            if arm.wait_ready():
-                arm.ask("prefill")
-        rounds = jobs[0].warmup + jobs[0].repeats if jobs else 0
-        for index in range(rounds):
-            command = _command(index, jobs[0].warmup)
-            for arm in arms:
-                if arm.record is None and arm.ask(command):
-                    reporter.arm_progress(arm.job.arm, index + 1, rounds)
-    except KeyboardInterrupt:
-        interrupted = True
-    records = []
-    for arm in arms:
-        record = arm.finish()
-        reporter.arm_finished(arm.job.arm, record)
-        records.append(record)
-    return records, interrupted
+    def close(self, wait: bool = True) -> None:
+        """Let the process exit (or kill it); never leaves it behind."""
+        if wait:
+            self.process.join(JOIN_S)
+        if self.process.is_alive():
+            self.process.kill()  # workers ignore SIGTERM, so terminate() would not do
+        self.process.join()
+        self.conn.close()

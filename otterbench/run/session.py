@@ -1,7 +1,7 @@
 """Measure one arm: load its models, warm up, then time and track memory over `repeats` runs.
 
-This is what runs inside each arm's freshly spawned process (or inline, for debugging); it returns a plain,
-JSON-ready dict that the runner places in results.json. Phases: `runtime` (the process before any model is built: its
+This is what runs inside each arm's freshly spawned process (or inline, for debugging); it returns the arm's
+`ArmRecord` (otterbench/run/record.py), the shape results.json keeps. Phases: `runtime` (the process before any model is built: its
 floor), `load` (models in memory), `prefill` (a run
 of one new token per prompt: prefill plus the first pick), `decode` (warm-up and measured full runs; its
 peak includes prefill).
@@ -23,8 +23,8 @@ import torch
 
 from otterbench.arms import ARM_NEEDS, ARM_ROLES, NullObserver, build_arm
 from otterbench.dtypes import torch_dtype
-from otterbench.env import resolve_device
 from otterbench.models.loading import load_model_set
+from otterbench.run.record import ArmRecord, energy_entry, latency_summaries
 from otterbench.run.workload import Workload
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
@@ -42,7 +42,7 @@ class ArmJob:
     profile: str
     profiles: dict[str, dict[str, Any]]
     overrides: dict[str, str]
-    device: str
+    device: str  # resolved once by the plan: "cpu" or "cuda:N"
     dtype: str
     repeats: int
     warmup: int
@@ -143,7 +143,7 @@ class ArmSession:
 
     def __init__(self, job: ArmJob) -> None:
         self.job = job
-        self.device = resolve_device(job.device)
+        self.device = torch.device(job.device)
         if self.device.type == "cpu" and job.cpu_threads > 0:
             pin_cpu_threads(job.cpu_threads)
         self.tracker = MemoryTracker(self.device)
@@ -187,7 +187,11 @@ class ArmSession:
         runs["hashes"].append(token_ids_hash(output.token_ids))
         runs["output"], runs["method"] = output, latency.method
 
-    def finish(self) -> dict[str, Any]:
+    @property
+    def repeats_done(self) -> int:
+        return len(self.runs["total"])
+
+    def finish(self) -> ArmRecord:
         """Close the memory phases, check non-disruption (outside them), and return the arm's record."""
         self._decode.__exit__(None, None, None)
         self.tracker.__exit__(None, None, None)
@@ -200,18 +204,14 @@ class ArmSession:
         return _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
 
 
-def failure_record(arm: str, error: BaseException) -> dict[str, Any]:
+def failure_record(arm: str, error: BaseException) -> ArmRecord:
     """An arm that raised: status "failed", its error in one line and a short traceback."""
-    return {
-        "name": arm,
-        "role": ARM_ROLES.get(arm, "base"),
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error, limit=8)),
-    }
+    return ArmRecord.failed(
+        arm, f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error, limit=8))
+    )
 
 
-def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]:
+def measure_arm(job: ArmJob, progress: Progress | None = None) -> ArmRecord:
     """Run and measure one arm start to finish; never raises: a failure comes back as status "failed"."""
     try:
         session = ArmSession(job)
@@ -224,36 +224,30 @@ def measure_arm(job: ArmJob, progress: Progress | None = None) -> dict[str, Any]
                 session.repeat()
             if progress:
                 progress(index + 1, total)
-        return {"name": job.arm, "role": ARM_ROLES[job.arm], **session.finish()}
+        return session.finish()
     except Exception as error:  # noqa: BLE001 — an arm's failure is data, recorded with its traceback
         return failure_record(job.arm, error)
 
 
 def _arm_record(
     job: ArmJob, runs: dict[str, Any], memory: Any, components: dict[str, int], otter_info: dict[str, Any]
-) -> dict[str, Any]:
+) -> ArmRecord:
     output = runs["output"]
     memory_dict = memory.to_dict()
     memory_dict["weights_bytes"] = sum(components.values())
     memory_dict["weights_by_component"] = components
-    record = {
-        "status": "ok",
-        "error": None,
-        "new_tokens": output.new_tokens // job.workload.num_prompts,
-        "token_ids_hash": runs["hashes"][0],
-        "deterministic": len(set(runs["hashes"])) == 1,  # every measured repeat chose the same tokens
-        "raw_latency": {
-            "ttft_s": runs["ttft"],
-            "tpot_s": runs["tpot"],
-            "total_s": runs["total"],
-            "method": runs["method"],
-        },
-        "memory": memory_dict,
-        "raw_energy": [e.to_dict() for e in runs["energy"]],
-        "calls": dict(output.calls),
-        "rows_scored": output.rows_scored,
-        "total_new_tokens": output.new_tokens,
-    }
-    if otter_info:
-        record["otter"] = otter_info
-    return record
+    raw_latency = {"ttft_s": runs["ttft"], "tpot_s": runs["tpot"], "total_s": runs["total"]}
+    return ArmRecord(
+        name=job.arm,
+        status="ok",
+        new_tokens=output.new_tokens // job.workload.num_prompts,
+        token_ids_hash=runs["hashes"][0],
+        latency=latency_summaries(raw_latency),
+        timer=runs["method"],
+        memory=memory_dict,
+        energy=energy_entry([e.to_dict() for e in runs["energy"]], output.new_tokens),
+        calls=dict(output.calls),
+        rows_scored=output.rows_scored,
+        deterministic=len(set(runs["hashes"])) == 1,  # every measured repeat chose the same tokens
+        otter=otter_info or None,
+    )

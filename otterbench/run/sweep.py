@@ -4,15 +4,18 @@ Layout: `<out>/<suite>/sweeps/<sweep_id>/index.json` plus the points' run folder
 (`<sweep_dir>/<suite>/<run_id>/`, written by `otterbench.run.pipeline.run_suite` with the sweep folder as out_dir).
 Running the same sweep again resumes it: a point whose recorded run finished with status "complete" is
 skipped; a partial, interrupted or missing one is run again. index.json is rewritten atomically after every
-change, so a crash or Ctrl-C keeps what finished.
+change, under a lock (`index.lock`) and merged with what is on disk, so a crash or Ctrl-C keeps what finished
+and two sweeps writing into one folder never drop each other's points.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,12 +24,16 @@ from typing import Any
 from otterbench.exits import Exit
 from otterbench.results.files import ResultsError, load_run, write_json_atomic
 from otterbench.run import pipeline as runner
-from otterbench.run.config import RunConfig, resolve_run_config
+from otterbench.run.config import RunConfig
+from otterbench.run.events import EventSink, RunEvent, RunStarted
+from otterbench.run.interrupts import InterruptGuard
+from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import RunOutcome
 
 INDEX_FILE = "index.json"
+LOCK_FILE = "index.lock"
 SWEEPS_FOLDER = "sweeps"
-# field -> type; the run field otter_ratio goes to RunConfig, the others to the suite
+# RunOptions field -> type of its values
 VARY_FIELDS: dict[str, type] = {
     "batch_size": int,
     "max_new_tokens": int,
@@ -38,11 +45,11 @@ VARY_FIELDS: dict[str, type] = {
     "warmup": int,
     "otter_ratio": float,
 }
-RUN_FIELDS = ("otter_ratio",)
 _TYPE_WORDS = {int: "an integer", float: "a number"}
+_NOT_BASE = ("suite", "out")  # where a sweep lives, not what its points measure
 
-# what run_sweep calls for each point: (config, point, on_prelude) -> RunOutcome
-PointRunner = Callable[[RunConfig, "SweepPoint", Callable[[dict[str, Any]], None]], RunOutcome]
+# what run_sweep calls for each point: (config, point, the sweep's event sink) -> RunOutcome
+PointRunner = Callable[[RunConfig, "SweepPoint", EventSink], RunOutcome]
 
 
 class SweepInputError(ValueError):
@@ -121,6 +128,11 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
+def base_options(options: RunOptions) -> dict[str, Any]:
+    """The options every point shares, as recorded in index.json (only those that differ from defaults)."""
+    return {key: value for key, value in options.changed().items() if key not in _NOT_BASE}
+
+
 def default_sweep_id(suite_name: str, grid: dict[str, list[Any]], base: dict[str, Any]) -> str:
     """A short hash of suite + grid + base options, so re-running the same command finds its sweep."""
     payload = {"suite": suite_name, "grid": {k: sorted(v) for k, v in grid.items()}, "base": base}
@@ -132,25 +144,17 @@ def sweep_dir_for(out_dir: Path, suite_name: str, sweep_id: str) -> Path:
     return Path(out_dir) / suite_name / SWEEPS_FOLDER / sweep_id
 
 
-def point_config(suite_name: str, base: dict[str, Any], values: dict[str, Any], sweep_dir: Path) -> RunConfig:
-    """The validated RunConfig of one point: the base options with the point's values on top."""
-    suite_values = {k: v for k, v in values.items() if k not in RUN_FIELDS}
-    run_values = {k: v for k, v in values.items() if k in RUN_FIELDS}
-    kwargs = {key: value for key, value in base.items() if key != "suite_overrides"}
-    overrides = {**(base.get("suite_overrides") or {}), **suite_values}
-    return resolve_run_config(
-        suite_name, out_dir=sweep_dir, suite_overrides=overrides, **{**kwargs, **run_values}
-    )
+def point_config(options: RunOptions, values: dict[str, Any], sweep_dir: Path) -> RunConfig:
+    """The validated RunConfig of one point: the sweep's options with the point's values on top."""
+    return options.with_values({**values, "out": sweep_dir}).to_config(sweep_dir)
 
 
-def _check_base(grid: dict[str, list[Any]], base: dict[str, Any]) -> None:
-    fixed = {k for k, v in (base.get("suite_overrides") or {}).items() if v is not None}
-    fixed |= {k for k in RUN_FIELDS if base.get(k) is not None}
-    both = sorted(fixed & set(grid))
+def _check_base(grid: dict[str, list[Any]], options: RunOptions) -> None:
+    both = sorted(set(base_options(options)) & set(grid))
     if both:
         option = "--" + both[0].replace("_", "-")
         raise SweepInputError(f"{option} is also varied by --vary {both[0]}=...: drop one of the two")
-    if "otter_ratio" in grid and base.get("otter_path"):
+    if "otter_ratio" in grid and options.otter:
         raise SweepInputError(
             "--vary otter_ratio has no effect with --otter (a saved insertion has its own size): drop one"
         )
@@ -186,36 +190,66 @@ def _previous_points(sweep_dir: Path, suite_name: str, base: dict[str, Any]) -> 
     return {json.dumps(p["values"], sort_keys=True): p for p in index["points"]}
 
 
+@contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """Hold the sweep's lock file: one process at a time reads and rewrites index.json."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
 class _Index:
-    """index.json of one sweep, rewritten atomically on every save."""
+    """index.json of one sweep: this sweep's points merged with what is on disk, rewritten atomically."""
 
     def __init__(self, sweep_dir: Path, suite_name: str, grid: dict, base: dict, points: list[SweepPoint]):
         self.path = sweep_dir / INDEX_FILE
-        self.head = {
-            "sweep_id": sweep_dir.name,
-            "suite": suite_name,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "grid": grid,
-            "base": _jsonable(base),
-        }
-        if self.path.is_file():  # a resumed sweep keeps the time it was first started
-            earlier = json.loads(self.path.read_text("utf-8")).get("created_utc")
-            self.head["created_utc"] = earlier or self.head["created_utc"]
+        self.head = {"sweep_id": sweep_dir.name, "suite": suite_name, "grid": grid, "base": _jsonable(base)}
         self.points = points
+        self.mine: set[int] = set()  # points this sweep has started: its entries win over the disk's
+
+    def _on_disk(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
 
     def save(self, status: str) -> None:
-        updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        points = [asdict(point) for point in self.points]
-        write_json_atomic(
-            self.path, {**self.head, "updated_utc": updated, "status": status, "points": points}
-        )
+        """Merge and rewrite: another sweep's points and its progress on points this one did not run stay."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with _locked(self.path.parent):
+            disk = self._on_disk()
+            theirs = {_key(p["values"]): p for p in disk.get("points", [])}
+            points = []
+            for point in self.points:
+                entry = theirs.pop(_key(point.values), None)
+                points.append(asdict(point) if point.index in self.mine or entry is None else entry)
+            created = disk.get("created_utc", now)  # a resumed sweep keeps the time it was first started
+            document = {**self.head, "created_utc": created, "updated_utc": now, "status": status}
+            write_json_atomic(self.path, {**document, "points": points + list(theirs.values())})
+
+    def done_elsewhere(self, point: SweepPoint) -> bool:
+        """Whether another sweep has completed this point since this one started (then adopt its run)."""
+        with _locked(self.path.parent):
+            entries = {_key(p["values"]): p for p in self._on_disk().get("points", [])}
+        run_dir = entries.get(_key(point.values), {}).get("run_dir")
+        status, failed = _run_status(self.path.parent, run_dir)
+        if status != "complete":
+            return False
+        point.status, point.run_dir, point.failed_arms = status, run_dir, failed
+        return True
 
 
-def quiet_point_runner(
-    config: RunConfig, point: SweepPoint, on_prelude: Callable[[dict], None]
-) -> RunOutcome:
+def quiet_point_runner(config: RunConfig, point: SweepPoint, on_event: EventSink) -> RunOutcome:
     """The default way to run a point: `otterbench.run.pipeline.run_suite` without progress output."""
-    return runner.run_suite(config, on_prelude=on_prelude)
+    return runner.run_suite(config, on_event)
 
 
 def _resume_points(sweep_dir: Path, grid: dict, previous: dict[str, dict]) -> list[SweepPoint]:
@@ -237,18 +271,20 @@ def _run_point(
 ) -> int:
     """Run one point, recording it in the index as it goes; return the run's exit code."""
 
-    def record_run_dir(prelude: dict[str, Any]) -> None:
-        point.run_dir = str(Path(prelude["run_dir"]).relative_to(sweep_dir))
-        point.attempts.append(point.run_dir)
-        index.save("running")
+    def record_run_dir(event: RunEvent) -> None:
+        if isinstance(event, RunStarted):
+            point.run_dir = str(Path(event.run_dir).relative_to(sweep_dir))
+            point.attempts.append(point.run_dir)
+            index.save("running")
 
+    index.mine.add(point.index)
     point.status, point.error, point.failed_arms = "running", None, []
     index.save("running")
     try:
         outcome = run_point(config, point, record_run_dir)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM before the point's run folder existed
         point.status = "interrupted"
-        return Exit.INTERRUPTED
+        return getattr(stop, "exit_code", Exit.INTERRUPTED)
     except Exception as error:  # a point that cannot start is recorded; input errors still stop the sweep
         point.status, point.error = "error", f"{type(error).__name__}: {error}".splitlines()[0]
         index.save("running")
@@ -262,37 +298,48 @@ def _run_point(
     return outcome.exit_code
 
 
+def _run_points(
+    points: list[SweepPoint], configs: list[RunConfig], index: _Index, run_point: PointRunner
+) -> tuple[list[int], int | None]:
+    """Run the points not complete; (indices run, the interrupt's exit code if one stopped the sweep)."""
+    ran: list[int] = []
+    for point, config in zip(points, configs, strict=True):
+        if point.status == "complete" or index.done_elsewhere(point):
+            continue
+        ran.append(point.index)
+        code = _run_point(index.path.parent, config, point, index, run_point)
+        index.save("running")
+        if code in (Exit.INTERRUPTED, Exit.TERMINATED):
+            return ran, code
+    return ran, None
+
+
 def run_sweep(
-    suite_name: str,
+    options: RunOptions,
     grid: dict[str, list[Any]],
     sweep_dir: Path,
-    base: dict[str, Any] | None = None,
     run_point: PointRunner | None = None,
 ) -> SweepOutcome:
-    """Run every point of `grid` not already complete in `sweep_dir`; `base` holds resolve_run_config kwargs."""
-    base = {key: value for key, value in (base or {}).items() if value is not None}
-    _check_base(grid, base)
-    sweep_dir = Path(sweep_dir)
+    """Run every point of `grid` (RunOptions fields -> values) not already complete in `sweep_dir`."""
+    _check_base(grid, options)
+    sweep_dir, base = Path(sweep_dir), base_options(options)
+    suite_name = options.to_config(sweep_dir).suite.name
     previous = _previous_points(sweep_dir, suite_name, base)
     # every point's config is checked before the first one runs: a bad value costs no measurement
-    configs = [point_config(suite_name, base, values, sweep_dir) for values in expand_grid(grid)]
+    configs = [point_config(options, values, sweep_dir) for values in expand_grid(grid)]
     points = _resume_points(sweep_dir, grid, previous)
     index = _Index(sweep_dir, suite_name, grid, base, points)
-    ran: list[int] = []
     try:
-        for point, config in zip(points, configs, strict=True):
-            if point.status == "complete":
-                continue
-            ran.append(point.index)
-            code = _run_point(sweep_dir, config, point, index, run_point or quiet_point_runner)
-            index.save("running")
-            if code == Exit.INTERRUPTED or point.status == "interrupted":
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:  # also a Ctrl-C between two points: the index must say where it stopped
+        with InterruptGuard().installed():  # SIGTERM between two points too: the index says where it stopped
+            ran, stopped = _run_points(points, configs, index, run_point or quiet_point_runner)
+    except KeyboardInterrupt as stop:
+        ran = [p.index for p in points if p.index in index.mine]
+        stopped = getattr(stop, "exit_code", Exit.INTERRUPTED)
+    if stopped is not None:
         for point in points:
             point.status = "interrupted" if point.status == "running" else point.status
         index.save("interrupted")
-        return SweepOutcome(sweep_dir, grid, points, ran, Exit.INTERRUPTED)
+        return SweepOutcome(sweep_dir, grid, points, ran, stopped)
     failed = any(p.status != "complete" or p.failed_arms for p in points)
     index.save("failed" if failed else "complete")
     return SweepOutcome(sweep_dir, grid, points, ran, Exit.FAILED if failed else Exit.OK)

@@ -1,0 +1,75 @@
+"""Assemble: the plan plus the arms' records -> the results.json document -> files (schema-checked first).
+
+Writing never loses what is in memory: a write that fails (disk full, folder gone) leaves the previous
+files intact and comes back as one line, so the caller can still print the run's summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from otterbench.results.files import (
+    SCHEMA_VERSION,
+    arms_frame,
+    compute_savings,
+    validate_results,
+    write_csv_atomic,
+    write_json_atomic,
+)
+from otterbench.run.plan import RunPlan
+from otterbench.run.record import ArmRecord
+
+_NO_OTTER_KEYS = ("distilled", "spec", "inserted_parameters")
+_DISRUPTION_KEYS = ("exact", "max_abs_logit_diff", "argmax_agreement")
+
+
+def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The insertion that ran, and its non-disruption measured in the run (from the Otter arm's process)."""
+    info = next((r.otter for r in records if r.otter), None)
+    if info is None:
+        layout, path = plan.config.layout, plan.config.otter_path
+        otter = {"layout": layout, "path": path, **dict.fromkeys(_NO_OTTER_KEYS)}
+        return otter, {"layout": layout, **dict.fromkeys(_DISRUPTION_KEYS), "measured": False}
+    nd = info["non_disruption"]
+    otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
+    measured = {key: nd[key] for key in ("layout", *_DISRUPTION_KEYS, "positions")}
+    return otter, {**measured, "measured": True}
+
+
+def run_config_block(plan: RunPlan) -> dict[str, Any]:
+    """results.json `config`: the resolved configuration, with the prompt count the workload really has."""
+    # a --prompts file or a suite without num_prompts uses every prompt: record how many that was
+    return {**plan.config.to_dict(), "num_prompts": plan.workload.num_prompts, "schedule": plan.schedule}
+
+
+def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmRecord]) -> dict[str, Any]:
+    """The whole results.json document for the arms recorded so far."""
+    arms = [record.to_json() for record in records]
+    otter, non_disruption = _otter_block(records, plan)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_utc": plan.created_utc,
+        "suite": plan.config.suite.name,
+        "status": status,
+        "isolation": plan.config.isolation,
+        "config": run_config_block(plan),
+        "workload": plan.workload_info,
+        "environment": plan.environment,
+        "otter": otter,
+        "non_disruption": non_disruption,
+        "arms": arms,
+        "savings": compute_savings(arms),
+    }
+
+
+def write_run_files(run_dir: Path, results: dict[str, Any]) -> str | None:
+    """Validate, then replace results.json and arms.csv atomically; the error in one line if writing failed."""
+    validate_results(results, source=str(run_dir / "results.json"))  # a run never writes what it cannot read
+    try:
+        write_json_atomic(run_dir / "results.json", results)
+        write_csv_atomic(run_dir / "arms.csv", arms_frame(results))
+    except OSError as error:
+        return f"could not write {run_dir}: {error.strerror or error} (the previous results.json is intact)"
+    return None

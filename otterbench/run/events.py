@@ -1,0 +1,61 @@
+"""What a run tells its caller as it goes: typed events handed to an optional sink (the CLI draws progress).
+
+The library never calls back into a command; a caller that wants progress passes `on_event` and reads these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from otterbench.run.record import ArmRecord
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The plan is resolved and the run folder exists; nothing is measured yet."""
+
+    run_dir: Path
+    plan: Any  # otterbench.run.plan.RunPlan
+
+
+@dataclass(frozen=True)
+class ArmStarted:
+    """An arm's process is starting (`pid` None when measured inline)."""
+
+    arm: str
+    total_steps: int  # warm-up plus measured repeats
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class ArmProgress:
+    """An arm finished step `done` of `total` (warm-up and measured repeats)."""
+
+    arm: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ArmFinished:
+    """An arm has its final record (ok, failed, or not_run when interrupted before a measured repeat)."""
+
+    record: ArmRecord
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that does not stop the run (other GPU processes, a failed write)."""
+
+    message: str
+
+
+RunEvent = RunStarted | ArmStarted | ArmProgress | ArmFinished | Notice
+EventSink = Callable[[RunEvent], None]
+
+
+def ignore(event: RunEvent) -> None:
+    """The sink used when the caller passes none."""

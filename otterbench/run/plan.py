@@ -1,0 +1,129 @@
+"""Resolve: a validated RunConfig -> one RunPlan (device, dtype, schedule, the shared workload, the jobs).
+
+Everything a run settles before any arm starts happens here, once: the device is resolved, the dtype checked
+against it, the prompts tokenised into the one workload every arm reads, and the machine described.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from otterbench.dtypes import torch_dtype
+from otterbench.env import describe_environment, other_gpu_processes, resolve_device
+from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.events import EventSink, Notice, ignore
+from otterbench.run.session import ArmJob
+from otterbench.run.suite import load_prompts
+from otterbench.run.workload import Workload, build_workload
+
+TINY = "tiny"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What `execute` runs and `assemble` records: the config, resolved once, and one job per arm."""
+
+    config: RunConfig
+    device: str  # resolved: "cpu" or "cuda:N"
+    schedule: str  # interleaved | sequential
+    workload: Workload
+    jobs: tuple[ArmJob, ...]
+    created_utc: str
+    workload_info: dict[str, Any]  # results.json `workload`: fingerprints, prompt and token counts
+    environment: dict[str, Any]  # results.json `environment`
+
+    @property
+    def dtype(self) -> str:
+        return self.config.dtype
+
+
+def _tokenizer(config: RunConfig) -> Any:
+    from otterbench.models.loading import load_real_tokenizer
+    from otterbench.models.tokenizer import load_tokenizer
+
+    source = config.source("base")
+    return load_tokenizer() if source == TINY else load_real_tokenizer(source)
+
+
+def config_fingerprint(source: str | None, role: str) -> str | None:
+    """A short hash naming a model without loading its weights: its source and architecture config."""
+    if source is None:
+        return None
+    if source == TINY:
+        from otterbench.models.tiny import tiny_seed
+
+        payload = {"source": TINY, "role": role, "seed": tiny_seed(role)}
+    else:
+        from otterbench.models.loading import load_config  # the loader's offline check, one-line errors
+
+        config = load_config(source, role)
+        payload = {"source": source, "config": config.to_diff_dict()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _roles(config: RunConfig) -> list[str]:
+    from otterbench.arms.registry import model_roles
+
+    return sorted(model_roles(config.arms))
+
+
+def choose_schedule(config: RunConfig, device: str) -> str:
+    """interleaved on CPU (shared cores drift), sequential on GPUs (all arms' models at once may not fit)."""
+    if config.isolation == "inline":
+        return "sequential"
+    if config.schedule != "auto":
+        return config.schedule
+    return "interleaved" if device == "cpu" else "sequential"
+
+
+def _workload(config: RunConfig) -> Workload:
+    suite = config.suite
+    prompts = load_prompts(suite.prompts_path)
+    return build_workload(
+        prompts,
+        _tokenizer(config),
+        batch_size=suite.batch_size,
+        max_new_tokens=suite.max_new_tokens,
+        k=suite.k,
+        weight=suite.weight,
+        alpha=suite.alpha,
+        seed=suite.seed,
+        num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
+    )
+
+
+def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
+    """Resolve the device and dtype, check the input, tokenise the prompts once, describe the machine."""
+    try:
+        device = resolve_device(config.device)
+        torch_dtype(config.dtype, device.type)
+    except ValueError as error:
+        raise RunInputError(str(error)) from None
+    # the checks of bad input (otterbench/run/preflight.py) belong here: before any model or process
+    workload = _workload(config)
+    if device.type == "cuda":
+        others = other_gpu_processes(device)
+        if others:
+            emit(Notice(f"{len(others)} other process(es) use {device}: measurements may be disturbed"))
+    workload_info = {
+        "fingerprint": workload.fingerprint(),
+        "num_prompts": workload.num_prompts,
+        "prompt_tokens": sum(len(row) for row in workload.prompt_ids),
+        "model_fingerprints": {
+            role: config_fingerprint(config.source(role), role) for role in _roles(config)
+        },
+    }
+    return RunPlan(
+        config=config,
+        device=str(device),
+        schedule=choose_schedule(config, str(device)),
+        workload=workload,
+        jobs=tuple(config.arm_job(arm, workload, str(device)) for arm in config.arms),
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        workload_info=workload_info,
+        environment={**describe_environment(device), "seed": config.suite.seed},
+    )

@@ -1,0 +1,122 @@
+"""Faults lose nothing: Ctrl-C while arms load, SIGTERM, a killed arm process, a full disk.
+
+The spawned runs are as small as a run gets (2 prompts x 2 tokens); each still starts real processes.
+"""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from otterbench.cli import app
+from otterbench.exits import Exit
+from otterbench.results import files
+from otterbench.results.files import load_run
+from otterbench.run.events import ArmProgress, ArmStarted
+from otterbench.run.options import RunOptions
+from otterbench.run.pipeline import run_suite
+
+TINY = {"arms": "base,otter-args", "device": "cpu", "num_prompts": 2, "max_new_tokens": 2, "warmup": 0}
+
+
+def _group_is_empty(pgid: int, wait_s: float = 10.0) -> bool:
+    """No process left in the group (multiprocessing's resource tracker exits just after the parent)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    print(subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True, text=True).stdout)
+    return False
+
+
+def test_ctrl_c_while_arms_load_exits_130_with_valid_files_and_no_process_left(tmp_path) -> None:
+    args = [sys.executable, "-m", "otterbench", "run", "--out", str(tmp_path), "--schedule", "interleaved"]
+    for key, value in {**TINY, "repeats": 1}.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    # its own process group, like a job in a terminal: Ctrl-C reaches the parent and every arm process
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("safety/*/results.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the run folder exists just before the first arm process starts
+    time.sleep(0.5)  # the arm processes are starting: importing torch, loading models
+    os.killpg(run.pid, signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == Exit.INTERRUPTED, stderr.decode()
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert _group_is_empty(run.pid)  # no arm process outlived the run
+    results = load_run(next(tmp_path.glob("safety/*")))
+    assert results["status"] == "interrupted"
+    assert {arm["status"] for arm in results["arms"]} == {"not_run"}
+
+
+def test_sigterm_keeps_finished_repeats_and_exits_143(tmp_path) -> None:
+    options = RunOptions(**TINY, repeats=50, schedule="interleaved", out=tmp_path)
+
+    def terminate_after_two_rounds(event) -> None:
+        if isinstance(event, ArmProgress) and event.arm == "otter-args" and event.done == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    outcome = run_suite(options.to_config(tmp_path), terminate_after_two_rounds)
+    results = load_run(outcome.run_dir)
+    assert outcome.exit_code == Exit.TERMINATED and results["status"] == "interrupted"
+    assert [arm["status"] for arm in results["arms"]] == ["ok", "ok"]
+    assert [arm["latency"]["total_s"]["n"] for arm in results["arms"]] == [2, 2]
+    assert results["non_disruption"]["exact"] is True  # the Otter arm's finish still ran
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
+def test_a_killed_arm_process_fails_alone(tmp_path, schedule: str) -> None:
+    options = RunOptions(**TINY, repeats=2, schedule=schedule, out=tmp_path)
+    pids: dict[str, int] = {}
+
+    def kill_base_after_one_repeat(event) -> None:
+        if isinstance(event, ArmStarted):
+            pids[event.arm] = event.pid
+        if isinstance(event, ArmProgress) and event.arm == "base" and event.done == 1:
+            os.kill(pids["base"], signal.SIGKILL)  # as the OS does when memory runs out
+
+    outcome = run_suite(options.to_config(tmp_path), kill_base_after_one_repeat)
+    results = load_run(outcome.run_dir)
+    arms = {arm["name"]: arm for arm in results["arms"]}
+    assert outcome.exit_code == Exit.FAILED and results["status"] == "complete"
+    assert arms["base"]["status"] == "failed" and "killed by signal SIGKILL" in arms["base"]["error"]
+    assert arms["otter-args"]["status"] == "ok" and arms["otter-args"]["latency"]["total_s"]["n"] == 2
+    assert multiprocessing.active_children() == []
+
+
+def test_disk_full_at_the_final_write_keeps_the_previous_file_and_prints_the_summary(
+    tmp_path, monkeypatch
+) -> None:
+    real_fsync, calls = os.fsync, []
+
+    def fsync_then_fill(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) > 4:  # the start and the arm's own write (json + csv each) succeed, the final does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync_then_fill)
+    args = ["run", "--out", str(tmp_path), "--isolation", "inline", "--repeats", "1"]
+    for key, value in {**TINY, "arms": "base"}.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == Exit.FAILED, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], result.output
+    assert "non-disruption" in result.output  # the summary is still printed
+    run_dir = next(tmp_path.glob("safety/*"))
+    previous = load_run(run_dir)  # intact: the write after the arm finished
+    assert previous["status"] == "partial" and previous["arms"][0]["status"] == "ok"
+    assert not list(run_dir.glob(".*tmp"))
