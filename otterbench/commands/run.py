@@ -97,8 +97,8 @@ def run(
     ),
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
+    from otterbench.paths import default_results_dir
     from otterbench.run.config import resolve_run_config
-    from otterbench.run.pipeline import default_results_dir, run_suite
 
     console = Console(stderr=True)
     try:
@@ -131,6 +131,8 @@ def run(
             cpu_threads=cpu_threads,
             schedule=schedule,
         )
+        from otterbench.run.pipeline import run_suite  # torch: only once the options are known good
+
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -134,7 +134,7 @@ def sweep(
     out: Path = typer.Option(None, help="results root (default: ./results or $OTTERBENCH_RESULTS_DIR)"),
 ) -> None:
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
-    from otterbench.run.pipeline import default_results_dir
+    from otterbench.paths import default_results_dir
     from otterbench.run.suite import load_suite
     from otterbench.run.sweep import default_sweep_id, expand_grid, parse_vary, run_sweep, sweep_dir_for
 

@@ -106,6 +106,11 @@ def instantiate_meta(config: PretrainedConfig, head: Head) -> torch.nn.Module:
         return AutoModelForCausalLM.from_config(config)
 
 
+def kv_bytes_per_token(num_layers: int, num_kv_heads: int, head_dim: int, bytes_per_element: int) -> int:
+    """KV cache held per token and sequence: a key and a value of g*hd elements in each of L layers."""
+    return 2 * num_layers * num_kv_heads * head_dim * bytes_per_element
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """What one model costs per the formulas above, read from its meta instantiation."""
@@ -121,7 +126,7 @@ class ModelShape:
     vocab_size: int
 
     def kv_bytes_per_token(self, bytes_per_element: int) -> int:
-        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * bytes_per_element
+        return kv_bytes_per_token(self.num_layers, self.num_kv_heads, self.head_dim, bytes_per_element)
 
     def decode_flops(self, context: int) -> float:
         return 2 * self.linear_parameters + 4 * self.num_layers * self.num_heads * self.head_dim * context

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES
-from otterbench.run.session import ArmJob
+from otterbench.paths import writable_problem
 from otterbench.run.suite import SuiteConfig, load_suite
+
+if TYPE_CHECKING:  # the session module imports torch; resolving a config must not
+    from otterbench.run.session import ArmJob
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
@@ -95,6 +97,8 @@ class RunConfig:
 
     def arm_job(self, arm: str, workload: Any) -> ArmJob:
         """The job one arm's process runs."""
+        from otterbench.run.session import ArmJob
+
         return ArmJob(
             arm=arm,
             workload=workload,
@@ -118,13 +122,9 @@ def _fail(option: str, value: Any, fix: str) -> RunInputError:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise _fail(
-            "--out", str(out_dir), f"is not writable ({probe} is not a writable folder); pass another"
-        )
+    problem = writable_problem(out_dir, "--out")
+    if problem:
+        raise RunInputError(problem)
 
 
 def resolve_run_config(

@@ -6,7 +6,6 @@ and rewrites results.json + arms.csv atomically after every arm, so a crash or C
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 from otterbench.arms import ARM_ROLES
 from otterbench.exits import Exit
+from otterbench.paths import default_results_dir  # noqa: F401  (its home moved; old imports keep working)
 from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
 from otterbench.results.stats import summarize
 from otterbench.run.config import RunConfig
@@ -213,10 +213,12 @@ def run_suite(
     on_prelude: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunOutcome:
     """Run every arm of `config`, writing results as arms finish; never loses a finished arm."""
+    from otterbench.run.preflight import preflight
     from otterbench.run.prepare import prepare_run
     from otterbench.run.processes import run_interleaved
 
     reporter = reporter or Reporter()
+    preflight(config)  # every bad input at once, before any process starts or any weight loads
     prelude, workload = prepare_run(config, reporter)
     schedule = resolve_schedule(config)
     prelude["schedule"] = schedule
@@ -250,8 +252,3 @@ def run_suite(
     results = write(records, pending, "complete")
     failed = any(arm["status"] != "ok" for arm in results["arms"])
     return RunOutcome(run_dir, results, Exit.FAILED if failed else Exit.OK)
-
-
-def default_results_dir() -> Path:
-    """results/ under the working directory, unless OTTERBENCH_RESULTS_DIR says otherwise."""
-    return Path(os.environ.get("OTTERBENCH_RESULTS_DIR", "results"))

@@ -23,6 +23,7 @@ from otterbench.results.files import ResultsError, load_run, write_json_atomic
 from otterbench.run import pipeline as runner
 from otterbench.run.config import RunConfig, resolve_run_config
 from otterbench.run.pipeline import RunOutcome
+from otterbench.run.preflight import preflight
 
 INDEX_FILE = "index.json"
 SWEEPS_FOLDER = "sweeps"
@@ -276,6 +277,7 @@ def run_sweep(
     previous = _previous_points(sweep_dir, suite_name, base)
     # every point's config is checked before the first one runs: a bad value costs no measurement
     configs = [point_config(suite_name, base, values, sweep_dir) for values in expand_grid(grid)]
+    preflight(configs)  # every point's models, prompts and lengths too, all problems at once
     points = _resume_points(sweep_dir, grid, previous)
     index = _Index(sweep_dir, suite_name, grid, base, points)
     ran: list[int] = []
