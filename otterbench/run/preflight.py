@@ -61,10 +61,11 @@ def run_problems(config: RunConfig) -> list[str]:
     except ValueError as error:
         problems.append(str(error))
         prompts = []
+    known = len(problems)
     configs = _model_configs(config, problems)
     base = configs.get("base")
-    if base is None:
-        return problems
+    if base is None or any(line.startswith(f"base {config.source('base')!r}") for line in problems[known:]):
+        return problems  # an unusable base: its tokenizer and sizes would only add noise
     if config.otter_path and any(ARMS[arm].role == "otter" for arm in config.arms):
         problems += saved_otter_problems(config.otter_path, causal_lm_class(base), base)
     longest = _longest_prompt(config, base, prompts, problems) if prompts else None
