@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from otterbench.commands.common import fail
@@ -74,6 +73,8 @@ def distill(
 
     Exit codes: 0 ok, 2 bad input.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from otterbench.otter import OtterSpec
     from otterbench.run.config import resolve_run_config
     from otterbench.run.preflight import preflight

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from otterbench.commands.common import fail
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 RUN_HELP = (
     "Run every arm of a suite on one matched workload and measure memory and latency.\n\n"
@@ -131,6 +133,8 @@ def run(
             cpu_threads=cpu_threads,
             schedule=schedule,
         )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         from otterbench.run.pipeline import run_suite  # torch: only once the options are known good
 
         with Progress(

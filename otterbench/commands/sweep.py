@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from otterbench.commands.common import fail
@@ -38,6 +37,8 @@ def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
             console.print(f"[bold]sweep[/] {sweep_dir} ({total} points)", soft_wrap=True)
             started.append(True)
         console.print(f"[bold]point {point.index + 1}/{total}[/] {point.label}")
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             return runner.run_suite(config, BarReporter(progress, console), on_prelude=on_prelude)

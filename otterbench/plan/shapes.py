@@ -11,18 +11,14 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-)
+from typing import TYPE_CHECKING, Any, Literal
 
 import otterbench
 from otterbench.otter.spec import BaseDims
+
+if TYPE_CHECKING:  # torch and transformers load where a config is read or a model built, not on import
+    import torch
+    from transformers import PretrainedConfig
 
 SHIPPED_CONFIGS = Path(otterbench.__file__).resolve().parent / "suites" / "configs"
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
@@ -65,6 +61,8 @@ def _raw_config(source: str) -> dict[str, Any]:
     if source.endswith(".json") or source.startswith((".", "/", "~")) or source.count("/") != 1:
         shipped = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.json")))
         raise PlanError(f"{source}: file not found, and not a shipped config (one of: {shipped})")
+    from transformers import PretrainedConfig
+
     try:
         data, _ = PretrainedConfig.get_config_dict(source, local_files_only=True)
     except (OSError, ValueError):
@@ -92,11 +90,16 @@ def read_config(source: str) -> dict[str, Any]:
 
 def config_from_dict(raw: dict[str, Any]) -> PretrainedConfig:
     """A transformers config of the model type `raw` names."""
+    from transformers import AutoConfig
+
     return AutoConfig.for_model(raw["model_type"], **{k: v for k, v in raw.items() if k != "model_type"})
 
 
 def instantiate_meta(config: PretrainedConfig, head: Head) -> torch.nn.Module:
     """The architecture on the meta device: shapes only, no weights, no memory."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
     if head == "reward":
         config = copy.deepcopy(config)
         config.num_labels = 1  # the ARGS reward-model shape: one score per sequence
@@ -137,6 +140,8 @@ class ModelShape:
 
 @lru_cache(maxsize=32)
 def _shape_of(raw_json: str, source: str, head: Head) -> ModelShape:
+    import torch
+
     config = config_from_dict(json.loads(raw_json))
     model = instantiate_meta(config, head)
     linear = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) for p in m.parameters())
