@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.exits import Exit
+from otterbench.paths import writable_problem
 from otterbench.results.thresholds import DEFAULT_ALPHA, DEFAULT_SPACE_NOISE_PCT
 
 if TYPE_CHECKING:  # pandas, scipy and matplotlib load inside the commands that use them
@@ -43,12 +44,20 @@ def report(
 ) -> None:
     """Rebuild figures (PNG + SVG) and report.md from saved results; several runs add cost-growth curves."""
     from otterbench.results.files import ResultsError
-    from otterbench.results.report import build_report
+    from otterbench.results.report import build_report, report_target
 
+    target = report_target(run_dirs, out)
+    problem = writable_problem(target, "--out" if out else "--out (default: beside the results)")
+    if problem:
+        raise _fail_input(problem)
     try:
         written = build_report(run_dirs, out)
     except ResultsError as exc:
         raise _fail_input(str(exc)) from None
+    except OSError as exc:  # read-only or full disk found while writing: one line, not a traceback
+        raise _fail_input(
+            f"cannot write the report to {target} ({exc.strerror}): pass --out a writable folder"
+        ) from None
     report_md = next(path for path in reversed(written) if path.name == "report.md")
     _stdout().print(f"wrote {len(written)} files; report: {report_md}")
 
@@ -200,6 +209,9 @@ def export(
 
     if format != "github":
         raise _fail_input(f"--format={format!r} is not supported; use --format github")
+    problem = writable_problem(out, "--out", is_file=True) if out is not None else None
+    if problem:
+        raise _fail_input(problem)
     try:
         entries = github_benchmark_entries(load_run(run))
     except ResultsError as exc:
@@ -207,5 +219,8 @@ def export(
     if out is None:
         print(json.dumps(entries, indent=2))
     else:
-        write_json_atomic(out, entries)
+        try:
+            write_json_atomic(out, entries)
+        except OSError as exc:
+            raise _fail_input(f"cannot write {out} ({exc.strerror}): pass --out a writable path") from None
         _stdout().print(f"wrote {len(entries)} entries to {out}")
