@@ -45,6 +45,13 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+def device_memory_bytes(device: torch.device) -> int:
+    """All the memory `device` has: the GPU's total, or the machine's physical RAM for the CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 class NvmlUnavailable(RuntimeError):
     """NVML cannot answer this question here; the message says why."""
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import LlamaForSequenceClassification
 
-from otterbench.models.build import make_causal_lm, make_reward_model
+from otterbench.models.build import make_causal_lm, make_config, make_reward_model
 from otterbench.models.loading import (
     ModelUnavailableError,
     load_model,
@@ -154,8 +155,14 @@ def test_expert_with_another_vocab_is_refused(tmp_path):
 
 
 def test_reward_model_must_have_one_label(tmp_path):
-    make_causal_lm("llama", seed=0).save_pretrained(tmp_path / "lm")  # a config with the default 2 labels
+    LlamaForSequenceClassification(make_config("llama", num_labels=2)).save_pretrained(tmp_path / "rm2")
     with pytest.raises(ValueError, match="has num_labels 2: ARGS needs a one-label reward model"):
+        load_model(str(tmp_path / "rm2"), "reward_model")
+
+
+def test_causal_lm_is_not_a_reward_model(tmp_path):
+    make_causal_lm("llama", seed=0).save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="is a LlamaForCausalLM .*not a reward model"):
         load_model(str(tmp_path / "lm"), "reward_model")
 
 

@@ -6,14 +6,19 @@ and counts its forward calls per model; see docs/arms.md for each arm's definiti
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from otterbench.arms.args import args_faithful, args_optimized
-from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
-from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
-from otterbench.arms.greedy import BaseArm
-from otterbench.arms.otter import OtterArm
 from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
+
+if TYPE_CHECKING:
+    from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
+
+# names from torch-using modules load on first use, so that reading the registry (suites, the CLI's option
+# checks) never imports torch
+_LAZY = {
+    name: "otterbench.arms.base" for name in ("CALL_KEYS", "Arm", "ArmOutput", "NullObserver", "StepObserver")
+}
 
 __all__ = [
     "ARM_NAMES",
@@ -27,6 +32,12 @@ __all__ = [
     "StepObserver",
     "build_arm",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _vocab(model: Any) -> int:
@@ -52,6 +63,11 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
 
 def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
     """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+    from otterbench.arms.args import args_faithful, args_optimized
+    from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
+    from otterbench.arms.greedy import BaseArm
+    from otterbench.arms.otter import OtterArm
+
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
     _check_shared_vocab(name, found)

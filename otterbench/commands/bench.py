@@ -7,7 +7,6 @@ from dataclasses import asdict
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from otterbench.exits import Exit
@@ -39,6 +38,8 @@ def bench_insert(
     json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
 ) -> None:
     """Time one cached decode step of base, split and fused side by side; print extra time vs extra FLOPs."""
+    from rich.progress import Progress
+
     from otterbench.dtypes import torch_dtype
     from otterbench.env import resolve_device
     from otterbench.tools.bench_insert import BenchShape

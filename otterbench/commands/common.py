@@ -8,6 +8,7 @@ from otterbench.exits import Exit
 
 
 def fail(message: str, code: int = Exit.BAD_INPUT) -> typer.Exit:
-    """Print `error: message` as one line on stderr; return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    """Print `error: line` on stderr for each line of `message`; return the Exit to raise."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"error: {line}", err=True)
     return typer.Exit(int(code))

@@ -7,10 +7,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from otterbench.exits import Exit
+from otterbench.commands.common import fail
 
 
 def _summary(report: Any, out: Path) -> Table:
@@ -74,11 +73,20 @@ def distill(
 
     Exit codes: 0 ok, 2 bad input.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from otterbench.otter import OtterSpec
+    from otterbench.run.config import resolve_run_config
+    from otterbench.run.preflight import preflight
     from otterbench.tools.distill import distill_otter, save_distilled
 
     console = Console()
     try:
+        numbers = {"--lr": lr, "--ratio": ratio, "--held-out": held_out}
+        preflight(
+            resolve_run_config(suite, out_dir=out or Path("distilled"), profile=profile, device=device),
+            numbers,
+        )
         suite_cfg, models, prompts, torch_device = _load(suite, profile, device)
         spec = OtterSpec.from_ratio(models.base.config, ratio=ratio, signal="vocab", init=init)
         out = out or Path("distilled") / f"{suite_cfg.name}-{models.profile}"
@@ -96,7 +104,6 @@ def distill(
                 device=torch_device, on_step=on_step,
             )  # fmt: skip
     except ValueError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(Exit.BAD_INPUT) from None
+        raise fail(str(error)) from None
     save_distilled(report, out)
     console.print(_summary(report, out))

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.env import environment_report, resolve_device
 from otterbench.exits import Exit
 
 
@@ -59,6 +58,8 @@ def env(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Show what the trackers can measure on this machine (GPU, NVML, energy, RSS) and the environment."""
+    from otterbench.env import environment_report, resolve_device
+
     try:
         resolved = resolve_device(device)
     except ValueError as err:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.exits import Exit
+from otterbench.paths import writable_problem
 from otterbench.plan.costs import (
     H100_RIDGE_FLOPS_PER_BYTE,
     PlanError,
@@ -61,6 +62,10 @@ def plan(
     ] = None,
 ) -> None:
     """Predict each arm's parameters, weights, KV cache and FLOPs, and Otter's extra space/time savings."""
+    problem = writable_problem(plot, "--plot", is_file=True) if plot is not None else None
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(Exit.BAD_INPUT)
     try:
         inputs = PlanInputs(
             base=base,
@@ -86,6 +91,9 @@ def plan(
             plot_savings(sweep_ratios(inputs, list(DEFAULT_RATIOS)), plot)
     except (PlanError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(Exit.BAD_INPUT) from None
+    except OSError as error:  # read-only or full disk found while writing the plot
+        typer.echo(f"error: cannot write --plot {plot} ({error.strerror}): pass a writable path", err=True)
         raise typer.Exit(Exit.BAD_INPUT) from None
     if json_out:
         typer.echo(json.dumps(result.to_dict()))

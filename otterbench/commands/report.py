@@ -9,30 +9,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from otterbench.exits import Exit
-from otterbench.results.export import github_benchmark_entries
-from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
-from otterbench.results.gate import (
-    DEFAULT_ALPHA,
-    DEFAULT_SPACE_NOISE_PCT,
-    CheckResult,
-    Finding,
-    WorkloadMismatch,
-    check_runs,
-    compare_arms,
-    compare_savings,
-    parse_percent,
-    parse_thresholds,
-)
-from otterbench.results.report import build_report
-from otterbench.results.report.markdown import format_seconds
+from otterbench.paths import writable_problem
+from otterbench.results.thresholds import DEFAULT_ALPHA, DEFAULT_SPACE_NOISE_PCT
+
+if TYPE_CHECKING:  # pandas, scipy and matplotlib load inside the commands that use them
+    import pandas as pd
+
+    from otterbench.results.gate import CheckResult, Finding
 
 _errors = Console(stderr=True)
 
@@ -53,21 +43,36 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder).")] = None,
 ) -> None:
     """Rebuild figures (PNG + SVG) and report.md from saved results; several runs add cost-growth curves."""
+    from otterbench.results.files import ResultsError
+    from otterbench.results.report import build_report, report_target
+
+    target = report_target(run_dirs, out)
+    problem = writable_problem(target, "--out" if out else "--out (default: beside the results)")
+    if problem:
+        raise _fail_input(problem)
     try:
         written = build_report(run_dirs, out)
     except ResultsError as exc:
         raise _fail_input(str(exc)) from None
+    except OSError as exc:  # read-only or full disk found while writing: one line, not a traceback
+        raise _fail_input(
+            f"cannot write the report to {target} ({exc.strerror}): pass --out a writable folder"
+        ) from None
     report_md = next(path for path in reversed(written) if path.name == "report.md")
     _stdout().print(f"wrote {len(written)} files; report: {report_md}")
 
 
 def _number(value: object) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _rich_table(df: pd.DataFrame, title: str) -> Table:
+    import pandas as pd
+
     table = Table(title=title)
     for column in df.columns:
         table.add_column(column, justify="right" if pd.api.types.is_numeric_dtype(df[column]) else "left")
@@ -77,6 +82,8 @@ def _rich_table(df: pd.DataFrame, title: str) -> Table:
 
 
 def _load_runs(*paths: Path) -> list[dict]:
+    from otterbench.results.files import ResultsError, load_run
+
     try:
         return [load_run(path) for path in paths]
     except ResultsError as exc:
@@ -89,6 +96,9 @@ def compare(
     allow_mismatch: Annotated[bool, typer.Option(help="Compare even if the workloads differ.")] = False,
 ) -> None:
     """Per-arm metrics and savings of two runs side by side, with B/A ratios."""
+    from otterbench.results.files import describe_mismatch
+    from otterbench.results.gate import WorkloadMismatch, compare_arms, compare_savings
+
     run_a, run_b = _load_runs(a, b)
     differences = describe_mismatch(run_a, run_b)
     if differences and not allow_mismatch:
@@ -105,6 +115,8 @@ def compare(
 
 def _check_cells(f: Finding) -> list[str]:
     """baseline, run, change and threshold of a finding, each with its unit."""
+    from otterbench.results.report.markdown import format_seconds
+
     if f.metric == "otter_tpot":
         return [
             format_seconds(f.baseline),
@@ -163,6 +175,8 @@ def check(
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
     """CI gate: exit 1 when a monitored figure regresses beyond its threshold, significantly."""
+    from otterbench.results.gate import check_runs, parse_percent, parse_thresholds
+
     current, base = _load_runs(run, baseline)
     try:
         limit = None if max_regression is None else parse_percent(max_regression, "--max-regression")
@@ -190,8 +204,14 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export a run for github-action-benchmark (tool: customSmallerIsBetter)."""
+    from otterbench.results.export import github_benchmark_entries
+    from otterbench.results.files import ResultsError, load_run, write_json_atomic
+
     if format != "github":
         raise _fail_input(f"--format={format!r} is not supported; use --format github")
+    problem = writable_problem(out, "--out", is_file=True) if out is not None else None
+    if problem:
+        raise _fail_input(problem)
     try:
         entries = github_benchmark_entries(load_run(run))
     except ResultsError as exc:
@@ -199,5 +219,8 @@ def export(
     if out is None:
         print(json.dumps(entries, indent=2))
     else:
-        write_json_atomic(out, entries)
+        try:
+            write_json_atomic(out, entries)
+        except OSError as exc:
+            raise _fail_input(f"cannot write {out} ({exc.strerror}): pass --out a writable path") from None
         _stdout().print(f"wrote {len(entries)} entries to {out}")

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from otterbench.commands.common import fail
@@ -18,6 +17,8 @@ from otterbench.run.events import ArmFinished, ArmProgress, ArmStarted, Notice, 
 from otterbench.run.options import RunOptions
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from otterbench.run.plan import RunPlan
     from otterbench.run.record import ArmRecord
 
@@ -61,6 +62,8 @@ class ProgressView:
 
 def progress_bars(console: Console, disable: bool = False) -> Progress:
     """The progress display `run` and `sweep` draw their arms on."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     return Progress(*columns, console=console, disable=disable)
 
@@ -70,11 +73,13 @@ def run(
     options: RunOptions,
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
-    from otterbench.run.pipeline import default_results_dir, run_suite
+    from otterbench.paths import default_results_dir
 
     console = Console(stderr=True)
     try:
         config = options.to_config(default_results_dir())
+        from otterbench.run.pipeline import run_suite  # torch and pandas: only once the options are good
+
         with progress_bars(console, disable=json_output) as progress:
             outcome = run_suite(config, ProgressView(progress, console, header=not json_output))
     except ValueError as error:  # every input error of the library is a ValueError with one line

@@ -114,7 +114,7 @@ def sweep(
     report: bool = typer.Option(False, "--report", help="build the cost-growth report after the grid"),
 ) -> None:
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
-    from otterbench.run.pipeline import default_results_dir
+    from otterbench.paths import default_results_dir
     from otterbench.run.suite import load_suite
     from otterbench.run.sweep import (
         base_options,

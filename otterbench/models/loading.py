@@ -103,11 +103,12 @@ def load_model(
     if source == TINY:
         return build_tiny_model(role, tiny_seed).to(device=device, dtype=dtype_).eval()
     config = load_config(source, role)
-    if role == "reward_model" and config.num_labels != 1:
-        raise ValueError(
-            f"reward_model {source!r} has num_labels {config.num_labels}: ARGS needs a one-label reward "
-            "model (a scalar score per sequence); pass a different --reward-model"
-        )
+    if role == "reward_model":
+        from otterbench.models.checks import reward_head_problem  # checks imports this module
+
+        problem = reward_head_problem(source, config)
+        if problem:
+            raise ValueError(problem)
     auto_class = AutoModelForSequenceClassification if role == "reward_model" else AutoModelForCausalLM
     kwargs: dict[str, Any] = {_DTYPE_ARG: dtype_, "local_files_only": True}
     if device_map is not None:

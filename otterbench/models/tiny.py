@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch
 from transformers import LlamaForCausalLM, LlamaForSequenceClassification
 
-from otterbench.models.build import make_causal_lm, make_reward_model
+from otterbench.models.build import make_causal_lm, make_config, make_reward_model
 
 Role = Literal["base", "reward_model", "expert", "anti_expert"]
 ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert")
@@ -34,6 +34,19 @@ TINY_SIZES: dict[str, int] = {
 def tiny_seed(role: Role, seed: int = 0) -> int:
     """The torch seed of `role`'s weights for profile seed `seed`: distinct for every (role, seed) pair."""
     return seed * len(ROLES) + ROLES.index(role)
+
+
+def tiny_config(role: Role) -> Any:
+    """The config `build_tiny_model(role)` builds from, with its class in `architectures` (no weights made)."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if role == "reward_model":
+        config = make_config("llama", num_labels=1, **TINY_SIZES)
+        config.architectures = [LlamaForSequenceClassification.__name__]
+    else:
+        config = make_config("llama", **TINY_SIZES)
+        config.architectures = [LlamaForCausalLM.__name__]
+    return config
 
 
 def build_tiny_model(role: Role, seed: int = 0) -> Any:

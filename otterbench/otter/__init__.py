@@ -4,12 +4,24 @@ Public API (others call these names): OtterSpec, insert_otter, OtterModel, save_
 measure_disruption; the fused layout via OtterModel.to_fused(), save_fused and load_fused.
 """
 
-from otterbench.otter.disruption import Disruption, measure_disruption
-from otterbench.otter.fused import FusedOtterModel, PrefixRMSNorm, load_fused, save_fused
-from otterbench.otter.io import load_otter, read_otter_config, save_otter
-from otterbench.otter.model import OtterCache, OtterModel, insert_otter
-from otterbench.otter.output import OtterOutput
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters, count_inserted_parameters
+
+# the torch-using modules load on first use of one of their names: the spec alone (the planner, the CLI's
+# option checks) must not import torch
+_LAZY = {
+    **dict.fromkeys(("Disruption", "measure_disruption"), "otterbench.otter.disruption"),
+    **dict.fromkeys(
+        ("FusedOtterModel", "PrefixRMSNorm", "load_fused", "save_fused"), "otterbench.otter.fused"
+    ),
+    **dict.fromkeys(("load_otter", "read_otter_config", "save_otter"), "otterbench.otter.io"),
+    **dict.fromkeys(("OtterCache", "OtterModel", "insert_otter"), "otterbench.otter.model"),
+    "OtterOutput": "otterbench.otter.output",
+}
 
 __all__ = [
     "BaseDims",
@@ -30,3 +42,9 @@ __all__ = [
     "save_fused",
     "save_otter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

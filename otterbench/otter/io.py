@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from otterbench.otter.model import OtterModel, insert_otter
-from otterbench.otter.spec import BaseDims, OtterSpec
+from otterbench.otter.spec import BaseDims, OtterSpec, count_inserted_parameters
 
 WEIGHTS_FILE = "otter_inserted.safetensors"
 CONFIG_FILE = "otter_config.json"
@@ -25,10 +25,15 @@ FORMAT = "otterbench-otter/1"
 
 def base_fingerprint(model: nn.Module) -> dict[str, Any]:
     """What an insertion depends on: the architecture class and every size it was built against."""
+    return config_fingerprint(type(model).__name__, model.config)
+
+
+def config_fingerprint(architecture: str, config: Any) -> dict[str, Any]:
+    """`base_fingerprint` of a model of class `architecture` built from `config`, without building it."""
     return {
-        "architecture": type(model).__name__,
-        "model_type": getattr(model.config, "model_type", None),
-        **asdict(BaseDims.from_config(model.config)),
+        "architecture": architecture,
+        "model_type": getattr(config, "model_type", None),
+        **asdict(BaseDims.from_config(config)),
     }
 
 
@@ -64,13 +69,17 @@ def read_otter_config(directory: str | Path) -> dict[str, Any]:
     return record
 
 
-def _check_base(record: dict[str, Any], base_model: nn.Module, directory: Path) -> None:
-    saved, actual = record.get("base", {}), base_fingerprint(base_model)
-    differences = [
+def _base_differences(record: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    saved = record.get("base") if isinstance(record.get("base"), dict) else {}
+    return [
         f"{key}: saved {saved.get(key)!r}, given {value!r}"
         for key, value in actual.items()
         if saved.get(key) != value
     ]
+
+
+def _check_base(record: dict[str, Any], base_model: nn.Module, directory: Path) -> None:
+    differences = _base_differences(record, base_fingerprint(base_model))
     if differences:
         raise ValueError(
             f"the Otter insertion at {directory} was built for another base model ({'; '.join(differences)})"
@@ -104,3 +113,71 @@ def load_otter(base_model: nn.Module, directory: str | Path) -> OtterModel:
             param.copy_(tensors[name])
     otter.spec = OtterSpec.from_dict(record["spec"])
     return otter
+
+
+def _safetensors_numel(path: Path) -> int:
+    """Elements the file's header declares; ValueError when the file is shorter than its header says."""
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        prefix = file.read(8)  # little-endian u64: the JSON header's length
+        if len(prefix) < 8:
+            raise ValueError(f"is truncated ({size} bytes, no header)")
+        header_len = int.from_bytes(prefix, "little")
+        if 8 + header_len > size:
+            raise ValueError(f"is truncated ({size} bytes, header says {header_len} bytes of header alone)")
+        try:
+            header = json.loads(file.read(header_len))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"has a header that is not JSON ({error})") from None
+    tensors = [entry for name, entry in header.items() if name != "__metadata__"]
+    expected = 8 + header_len + max((entry["data_offsets"][1] for entry in tensors), default=0)
+    if size != expected:
+        raise ValueError(f"is truncated or padded ({size} bytes, its header describes {expected})")
+    numel = 0
+    for entry in tensors:
+        count = 1
+        for dim in entry["shape"]:
+            count *= dim
+        numel += count
+    return numel
+
+
+def saved_otter_problems(directory: str | Path, architecture: str, config: Any) -> list[str]:
+    """Why the insertion saved in `directory` would not load onto a `architecture` base with `config`.
+
+    Reads the JSON and the safetensors header only (no tensor data), so a run can refuse a broken folder
+    before any model loads.
+    """
+    directory, fix = Path(directory), "pass a folder written by `otterbench distill` for this base"
+    try:
+        record = read_otter_config(directory)
+        spec = OtterSpec.from_dict({**record["spec"], "init": "zeros"})
+    except (ValueError, KeyError, TypeError) as error:
+        what = error if isinstance(error, ValueError) else f"its spec does not parse ({error!r})"
+        return [f"--otter {directory}: {what}: {fix}"]
+    problems = []
+    differences = _base_differences(record, config_fingerprint(architecture, config))
+    if differences:
+        problems.append(
+            f"--otter {directory}: {CONFIG_FILE} was saved for another base ({'; '.join(differences)}): {fix}"
+        )
+    weights = directory / WEIGHTS_FILE
+    try:
+        numel = _safetensors_numel(weights)
+    except OSError as error:
+        return [*problems, f"--otter {directory}: {WEIGHTS_FILE} cannot be read ({error.strerror}): {fix}"]
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        return [*problems, f"--otter {directory}: {WEIGHTS_FILE} {error}: {fix}"]
+    if not problems:
+        dims = BaseDims.from_config(config)
+        try:
+            spec.validate_for(dims)
+            expected = count_inserted_parameters(dims, spec)
+        except ValueError as error:
+            return [f"--otter {directory}: its spec does not fit this base ({error}): {fix}"]
+        if numel != expected:
+            problems.append(
+                f"--otter {directory}: {WEIGHTS_FILE} holds {numel} values, its spec on this base needs "
+                f"{expected}: {fix}"
+            )
+    return problems

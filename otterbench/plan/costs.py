@@ -21,9 +21,7 @@ prefill and no-cache recompute are compute-bound. `roofline_bytes = max(flops/ri
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
-
-from transformers import PretrainedConfig
+from typing import TYPE_CHECKING, Any, Literal
 
 from otterbench.arms.registry import ARM_ROLES, OTTER_COUNTERPART
 from otterbench.dtypes import DTYPE_BYTES
@@ -40,6 +38,9 @@ from otterbench.plan.shapes import (
     model_shape,
     read_config,
 )
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 H100_RIDGE_FLOPS_PER_BYTE = 989e12 / 3.35e12
 Task = Literal["args", "dexperts"]

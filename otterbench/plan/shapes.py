@@ -11,19 +11,15 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-)
+from typing import TYPE_CHECKING, Any, Literal
 
 import otterbench
 from otterbench.otter.spec import BaseDims
 from otterbench.otter.support import SUPPORTED_MODEL_TYPES
+
+if TYPE_CHECKING:  # torch and transformers load where a config is read or a model built, not on import
+    import torch
+    from transformers import PretrainedConfig
 
 SHIPPED_CONFIGS = Path(otterbench.__file__).resolve().parent / "suites" / "configs"
 REQUIRED_FIELDS = (
@@ -65,6 +61,8 @@ def _raw_config(source: str) -> dict[str, Any]:
     if source.endswith(".json") or source.startswith((".", "/", "~")) or source.count("/") != 1:
         shipped = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.json")))
         raise PlanError(f"{source}: file not found, and not a shipped config (one of: {shipped})")
+    from transformers import PretrainedConfig
+
     try:
         data, _ = PretrainedConfig.get_config_dict(source, local_files_only=True)
     except (OSError, ValueError):
@@ -92,11 +90,16 @@ def read_config(source: str) -> dict[str, Any]:
 
 def config_from_dict(raw: dict[str, Any]) -> PretrainedConfig:
     """A transformers config of the model type `raw` names."""
+    from transformers import AutoConfig
+
     return AutoConfig.for_model(raw["model_type"], **{k: v for k, v in raw.items() if k != "model_type"})
 
 
 def instantiate_meta(config: PretrainedConfig, head: Head) -> torch.nn.Module:
     """The architecture on the meta device: shapes only, no weights, no memory."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
     if head == "reward":
         config = copy.deepcopy(config)
         config.num_labels = 1  # the ARGS reward-model shape: one score per sequence
@@ -104,6 +107,11 @@ def instantiate_meta(config: PretrainedConfig, head: Head) -> torch.nn.Module:
         if head == "reward":
             return AutoModelForSequenceClassification.from_config(config)
         return AutoModelForCausalLM.from_config(config)
+
+
+def kv_bytes_per_token(num_layers: int, num_kv_heads: int, head_dim: int, bytes_per_element: int) -> int:
+    """KV cache held per token and sequence: a key and a value of g*hd elements in each of L layers."""
+    return 2 * num_layers * num_kv_heads * head_dim * bytes_per_element
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ class ModelShape:
     vocab_size: int
 
     def kv_bytes_per_token(self, bytes_per_element: int) -> int:
-        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * bytes_per_element
+        return kv_bytes_per_token(self.num_layers, self.num_kv_heads, self.head_dim, bytes_per_element)
 
     def decode_flops(self, context: int) -> float:
         return 2 * self.linear_parameters + 4 * self.num_layers * self.num_heads * self.head_dim * context
@@ -132,6 +140,8 @@ class ModelShape:
 
 @lru_cache(maxsize=32)
 def _shape_of(raw_json: str, source: str, head: Head) -> ModelShape:
+    import torch
+
     config = config_from_dict(json.loads(raw_json))
     model = instantiate_meta(config, head)
     linear = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) for p in m.parameters())

@@ -22,21 +22,12 @@ import pandas as pd
 
 from otterbench.results.files import arm_by_name, describe_mismatch
 from otterbench.results.stats import bootstrap_saved_delta_ci, mann_whitney_u
-
-THRESHOLD_METRICS = ("otter_tpot", "extra_time_saved", "extra_space_saved")
-DEFAULT_MAX_REGRESSION_PCT = 10.0
-# per-metric defaults: Otter's per-token latency (after the speed factor of the control arms) moved by up to
-# the figure in docs/regression-gate-false-alarms.md between repeated runs of one commit on a shared 2-core
-# machine, so its default sits above that; savings use 10 percentage points
-DEFAULT_THRESHOLDS = {
-    "otter_tpot": 25.0,
-    "extra_time_saved": DEFAULT_MAX_REGRESSION_PCT,
-    "extra_space_saved": DEFAULT_MAX_REGRESSION_PCT,
-}
-DEFAULT_ALPHA = 0.01
-# a peak-memory change smaller than this share of the base arm's peak is within the instrument's resolution
-# (allocator and RSS granularity on CPU, allocator rounding on GPU): not evidence of a regression
-DEFAULT_SPACE_NOISE_PCT = 1.0
+from otterbench.results.thresholds import (  # their home; callers may import them from here too
+    DEFAULT_ALPHA,
+    DEFAULT_SPACE_NOISE_PCT,
+    DEFAULT_THRESHOLDS,
+    THRESHOLD_METRICS,
+)
 
 
 class WorkloadMismatch(ValueError):

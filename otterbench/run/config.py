@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES
+from otterbench.paths import writable_problem
 from otterbench.run.suite import SuiteConfig, load_suite
 
 if TYPE_CHECKING:
@@ -122,13 +122,9 @@ def _fail(option: str, value: Any, fix: str) -> RunInputError:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise _fail(
-            "--out", str(out_dir), f"is not writable ({probe} is not a writable folder); pass another"
-        )
+    problem = writable_problem(out_dir, "--out")
+    if problem:
+        raise RunInputError(problem)
 
 
 def _suite_changes(

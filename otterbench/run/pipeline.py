@@ -10,7 +10,6 @@ finished. Progress comes back as typed events (otterbench/run/events.py) to an o
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,11 +42,6 @@ class RunOutcome:
 def new_run_id() -> str:
     """<UTC time>-<short random id>, sortable by time."""
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def default_results_dir() -> Path:
-    """results/ under the working directory, unless OTTERBENCH_RESULTS_DIR says otherwise."""
-    return Path(os.environ.get("OTTERBENCH_RESULTS_DIR", "results"))
 
 
 class RunFiles:

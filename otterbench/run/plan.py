@@ -16,6 +16,7 @@ from otterbench.dtypes import torch_dtype
 from otterbench.env import describe_environment, other_gpu_processes, resolve_device
 from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.events import EventSink, Notice, ignore
+from otterbench.run.preflight import preflight
 from otterbench.run.session import ArmJob
 from otterbench.run.suite import load_prompts
 from otterbench.run.workload import Workload, build_workload
@@ -103,7 +104,7 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
         torch_dtype(config.dtype, device.type)
     except ValueError as error:
         raise RunInputError(str(error)) from None
-    # the checks of bad input (otterbench/run/preflight.py) belong here: before any model or process
+    preflight(config)  # every bad input at once, before any model loads or any process starts
     workload = _workload(config)
     if device.type == "cuda":
         others = other_gpu_processes(device)

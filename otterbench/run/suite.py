@@ -7,6 +7,7 @@ The fields are documented in otterbench/suites/README.md.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +110,15 @@ def _validate(suite: SuiteConfig) -> None:
         if getattr(suite, field_name) < minimum:
             raise _fail(
                 name, field_name, getattr(suite, field_name), f"is too small: use an integer >= {minimum}"
+            )
+    for field_name in ("weight", "alpha"):  # TOML and float options both accept nan and inf
+        if not math.isfinite(getattr(suite, field_name)):
+            option = f"--{field_name}"
+            raise _fail(
+                name,
+                field_name,
+                getattr(suite, field_name),
+                f"is not a finite number: pass a finite {option} (or fix `{field_name}` in the suite file)",
             )
     if suite.warmup < 0:
         raise _fail(name, "warmup", suite.warmup, "is negative: use 0 (no warm-up) or more")

@@ -29,6 +29,7 @@ from otterbench.run.events import EventSink, RunEvent, RunStarted
 from otterbench.run.interrupts import InterruptGuard
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import RunOutcome
+from otterbench.run.preflight import preflight
 
 INDEX_FILE = "index.json"
 LOCK_FILE = "index.lock"
@@ -327,6 +328,7 @@ def run_sweep(
     previous = _previous_points(sweep_dir, suite_name, base)
     # every point's config is checked before the first one runs: a bad value costs no measurement
     configs = [point_config(options, values, sweep_dir) for values in expand_grid(grid)]
+    preflight(configs)  # every point's models, prompts and lengths too, all problems at once
     points = _resume_points(sweep_dir, grid, previous)
     index = _Index(sweep_dir, suite_name, grid, base, points)
     try:

@@ -31,13 +31,20 @@ def write_run_report(results: dict, out_dir: Path) -> list[Path]:
     return [*written, report]
 
 
+def report_target(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> Path:
+    """Where `build_report` writes: `out_dir`, else one run's own folder, else report/ beside the runs."""
+    if out_dir:
+        return Path(out_dir)
+    first = results_path(run_dirs[0]).parent
+    return first if len(run_dirs) == 1 else first.parent / "report"
+
+
 def build_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> list[Path]:
     """Report one run into its own folder (or `out_dir`), or several runs plus cost-growth curves."""
     runs = [load_run(path) for path in run_dirs]
+    target = report_target(run_dirs, out_dir)
     if len(runs) == 1:
-        target = Path(out_dir) if out_dir else results_path(run_dirs[0]).parent
         return write_run_report(runs[0], target)
-    target = Path(out_dir) if out_dir else results_path(run_dirs[0]).parent.parent / "report"
     written: list[Path] = []
     links = {}
     for run in runs:

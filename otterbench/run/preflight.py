@@ -1,0 +1,170 @@
+"""preflight: everything a run can check in the parent before any process starts or any weight loads.
+
+Options, device and dtype, the output folder, the prompts, each model's config (family, head, vocabulary),
+the base's tokenizer, prompt + new tokens against every model's context and the base's KV cache against the
+device's memory, and a saved Otter folder against the base. Every problem is collected and raised at once,
+one line each naming the file or option and the fix (exit code 2 at the command line).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otterbench.arms.registry import ARMS, model_roles
+from otterbench.dtypes import DTYPE_BYTES, torch_dtype
+from otterbench.env import device_memory_bytes, resolve_device
+from otterbench.models.checks import causal_lm_class, config_problems, model_config, role_flag
+from otterbench.models.loading import TINY, load_real_tokenizer
+from otterbench.models.tokenizer import load_tokenizer
+from otterbench.otter.io import saved_otter_problems
+from otterbench.otter.spec import BaseDims
+from otterbench.paths import writable_problem
+from otterbench.plan.shapes import kv_bytes_per_token
+from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.suite import load_prompts
+from otterbench.run.workload import build_workload
+
+_GIB = 2**30
+
+
+class PreflightError(RunInputError):
+    """Every problem preflight found; `problems` holds one line each, the message joins them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def preflight(configs: RunConfig | Sequence[RunConfig], numbers: Mapping[str, Any] | None = None) -> None:
+    """Check each run config (and the finiteness of `numbers`: option -> value) before any work starts."""
+    problems = [
+        f"{option}={value!r} is not a finite number: pass a real number"
+        for option, value in (numbers or {}).items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+    for config in [configs] if isinstance(configs, RunConfig) else configs:
+        problems += [line for line in run_problems(config) if line not in problems]
+    if problems:
+        raise PreflightError(problems)
+
+
+def run_problems(config: RunConfig) -> list[str]:
+    """Every problem of one run config, one line each (empty when it can run)."""
+    problems: list[str] = []
+    device = _device(config, problems)
+    out = writable_problem(config.out_dir, "--out")
+    problems += [out] if out else []
+    try:
+        prompts = load_prompts(config.suite.prompts_path)
+    except ValueError as error:
+        problems.append(str(error))
+        prompts = []
+    known = len(problems)
+    configs = _model_configs(config, problems)
+    base = configs.get("base")
+    if base is None or any(line.startswith(f"base {config.source('base')!r}") for line in problems[known:]):
+        return problems  # an unusable base: its tokenizer and sizes would only add noise
+    if config.otter_path and any(ARMS[arm].role == "otter" for arm in config.arms):
+        problems += saved_otter_problems(config.otter_path, causal_lm_class(base), base)
+    longest = _longest_prompt(config, base, prompts, problems) if prompts else None
+    if longest is not None:
+        problems += _context_problems(config, configs, longest)
+        problems += _memory_problems(config, base, longest, device)
+    return problems
+
+
+def _device(config: RunConfig, problems: list[str]) -> Any:
+    try:
+        device = resolve_device(config.device)
+        torch_dtype(config.dtype, device.type)
+    except ValueError as error:
+        problems.append(f"{error} (--device / --dtype)")
+        return None
+    return device
+
+
+def _model_configs(config: RunConfig, problems: list[str]) -> dict[str, Any]:
+    """role -> config of every model the arms load; problems for missing or unusable ones."""
+    configs: dict[str, Any] = {}
+    roles = sorted(model_roles(config.arms), key=lambda role: role != "base")  # base first: others match it
+    for role in roles:
+        source = config.source(role)
+        if not source:
+            problems.append(
+                f"profile {config.profile!r} names no {role} model: pass {role_flag(role)} ID_OR_PATH "
+                f"or add `{role} = ...` to the suite's profile"
+            )
+            continue
+        try:
+            configs[role] = model_config(source, role)
+        except ValueError as error:
+            problems.append(str(error))
+            continue
+        base_vocab = getattr(configs.get("base"), "vocab_size", None)
+        problems += config_problems(role, source, configs[role], base_vocab)
+    return configs
+
+
+def _longest_prompt(config: RunConfig, base: Any, prompts: list[str], problems: list[str]) -> int | None:
+    """Tokens in the longest prompt the run will use, tokenised by the base's own tokenizer."""
+    source, suite = config.source("base"), config.suite
+    try:
+        tokenizer = load_tokenizer() if source == TINY else load_real_tokenizer(source)
+        if len(tokenizer) > base.vocab_size:
+            problems.append(
+                f"base {source!r}: its tokenizer has {len(tokenizer)} tokens but the model only "
+                f"{base.vocab_size} embeddings: pass --base a folder whose tokenizer matches its config"
+            )
+            return None
+        workload = build_workload(
+            prompts,
+            tokenizer,
+            batch_size=suite.batch_size,
+            max_new_tokens=suite.max_new_tokens,
+            k=suite.k,
+            seed=suite.seed,
+            num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
+        )
+    except ValueError as error:
+        problems.append(f"{suite.prompts_path}: {error}")
+        return None
+    return max(len(row) for row in workload.prompt_ids)
+
+
+def _context_problems(config: RunConfig, configs: dict[str, Any], longest: int) -> list[str]:
+    """Prompt + new tokens beyond the smallest max_position_embeddings of the run's models."""
+    needed = longest + config.suite.max_new_tokens
+    contexts = {role: getattr(cfg, "max_position_embeddings", None) for role, cfg in configs.items()}
+    short = {role: context for role, context in contexts.items() if context is not None and needed > context}
+    if not short:
+        return []
+    models = ", ".join(f"{role} {config.source(role)!r}" for role in short)
+    return [
+        f"{config.suite.prompts_path}: the longest prompt is {longest:,} tokens + --max-new-tokens "
+        f"{config.suite.max_new_tokens:,} = {needed:,} > max_position_embeddings {min(short.values()):,} "
+        f"({models}): shorten the prompts or lower --max-new-tokens"
+    ]
+
+
+def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) -> list[str]:
+    """The base's KV cache alone (a lower bound on any arm's memory) beyond the device's memory."""
+    if device is None:
+        return []
+    try:
+        dims = BaseDims.from_config(base)
+    except (AttributeError, TypeError):  # an unsupported family, already reported
+        return []
+    per_token = kv_bytes_per_token(
+        dims.num_layers, dims.num_kv_heads, dims.head_dim, DTYPE_BYTES[config.dtype]
+    )
+    rows, tokens = config.suite.batch_size, longest + config.suite.max_new_tokens
+    needed, available = per_token * rows * tokens, device_memory_bytes(device)
+    if needed <= available:
+        return []
+    return [
+        f"--max-new-tokens {config.suite.max_new_tokens:,}: the base's KV cache alone needs "
+        f"{needed / _GIB:,.1f} GiB ({rows} rows x {tokens:,} tokens x {per_token:,} bytes/token in "
+        f"{config.dtype}) but {device} has {available / _GIB:,.1f} GiB: lower --max-new-tokens or --batch-size"
+    ]
