@@ -80,7 +80,7 @@ def _device(config: RunConfig, problems: list[str]) -> Any:
         device = resolve_device(config.device)
         torch_dtype(config.dtype, device.type)
     except ValueError as error:
-        problems.append(f"{error} (--device / --dtype)")
+        problems.append(str(error))
         return None
     return device
 
