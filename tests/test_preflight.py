@@ -233,3 +233,15 @@ def test_expert_with_another_vocabulary_is_refused(tmp_path) -> None:
     _refused(
         args, "DExperts needs the expert to share the LLM's token ids", f"expert '{expert}' has vocab 300"
     )
+
+
+def test_kv_cache_beyond_memory_is_refused_when_the_context_allows_it(tmp_path) -> None:
+    from otterbench.models.tokenizer import load_tokenizer
+
+    folder = tmp_path / "long-context"
+    _save(LlamaForCausalLM(_llama(max_position_embeddings=2**40)), folder)
+    load_tokenizer().save_pretrained(folder)
+    args = _run(tmp_path, "--base", str(folder), "--arms", "base")
+    args[args.index("--max-new-tokens") + 1] = "1000000000"
+    lines = _refused(args, "the base's KV cache alone needs", "x 64 bytes/token in float32")
+    assert not any("max_position_embeddings" in line for line in lines), lines
