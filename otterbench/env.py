@@ -45,10 +45,11 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device("cuda", index)
 
 
-def device_memory_bytes(device: torch.device) -> int:
-    """All the memory `device` has: the GPU's total, or the machine's physical RAM for the CPU."""
+def device_memory_bytes(device: torch.device, every_gpu: bool = False) -> int:
+    """All the memory `device` has (with `every_gpu`, all visible GPUs: a device_map spreads a model)."""
     if device.type == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
+        indices = range(torch.cuda.device_count()) if every_gpu else [device]
+        return sum(int(torch.cuda.get_device_properties(index).total_memory) for index in indices)
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

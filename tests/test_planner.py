@@ -214,3 +214,12 @@ def test_bad_configs_fail_with_one_line(tmp_path):
 
 def _config(name: str):
     return config_from_dict(read_config(name))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--ridge", "inf"), ("--ridge", "nan"), ("--otter-ratio", "nan")]
+)
+def test_non_finite_plan_options_are_refused(option, value):
+    result = runner.invoke(app, ["plan", "--base", "llama-2-7b", option, value])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and value in lines[0], result.output

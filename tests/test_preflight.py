@@ -220,3 +220,28 @@ def test_every_problem_is_reported_at_once(saved_otter, tmp_path) -> None:
     assert any("max_position_embeddings 2,048" in line for line in problems)
     assert any("is a 'gpt2' model" in line for line in problems)
     assert all("\n" not in line for line in problems)
+
+
+def test_base_without_tokenizer_files_is_refused(tmp_path) -> None:
+    base = _save(LlamaForCausalLM(_llama()), tmp_path / "llama")
+    _refused(_run(tmp_path, "--base", base), f"base model '{base}'", "its tokenizer files are missing")
+
+
+def test_expert_with_another_vocabulary_is_refused(tmp_path) -> None:
+    expert = _save(LlamaForCausalLM(_llama(vocab=300)), tmp_path / "expert")
+    args = ["run", "--suite", "detox", "--out", str(tmp_path / "out"), *SMALL, "--expert", expert]
+    _refused(
+        args, "DExperts needs the expert to share the LLM's token ids", f"expert '{expert}' has vocab 300"
+    )
+
+
+def test_kv_cache_beyond_memory_is_refused_when_the_context_allows_it(tmp_path) -> None:
+    from otterbench.models.tokenizer import load_tokenizer
+
+    folder = tmp_path / "long-context"
+    _save(LlamaForCausalLM(_llama(max_position_embeddings=2**40)), folder)
+    load_tokenizer().save_pretrained(folder)
+    args = _run(tmp_path, "--base", str(folder), "--arms", "base")
+    args[args.index("--max-new-tokens") + 1] = "1000000000"
+    lines = _refused(args, "the base's KV cache alone needs", "x 64 bytes/token in float32")
+    assert not any("max_position_embeddings" in line for line in lines), lines

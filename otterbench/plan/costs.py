@@ -20,6 +20,7 @@ prefill and no-cache recompute are compute-bound. `roofline_bytes = max(flops/ri
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -79,8 +80,10 @@ class PlanInputs:
             raise PlanError(
                 f"signal={self.signal!r} is invalid for dexperts: its signal shifts logits, use vocab"
             )
-        if not self.ridge_flops_per_byte > 0:
-            raise PlanError(f"ridge_flops_per_byte={self.ridge_flops_per_byte!r} is invalid: expected > 0")
+        if not 0 < self.ridge_flops_per_byte < math.inf:
+            raise PlanError(
+                f"--ridge={self.ridge_flops_per_byte!r} is invalid: expected a finite number > 0 (FLOPs per byte)"
+            )
 
 
 @dataclass(frozen=True)

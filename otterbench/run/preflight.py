@@ -80,7 +80,7 @@ def _device(config: RunConfig, problems: list[str]) -> Any:
         device = resolve_device(config.device)
         torch_dtype(config.dtype, device.type)
     except ValueError as error:
-        problems.append(f"{error} (--device / --dtype)")
+        problems.append(str(error))
         return None
     return device
 
@@ -160,11 +160,14 @@ def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) ->
         dims.num_layers, dims.num_kv_heads, dims.head_dim, DTYPE_BYTES[config.dtype]
     )
     rows, tokens = config.suite.batch_size, longest + config.suite.max_new_tokens
-    needed, available = per_token * rows * tokens, device_memory_bytes(device)
+    spread = bool(config.device_map or config.suite.profiles[config.profile].get("device_map"))
+    needed, available = per_token * rows * tokens, device_memory_bytes(device, every_gpu=spread)
     if needed <= available:
         return []
+    where = "the visible GPUs" if spread and device.type == "cuda" else str(device)
     return [
         f"--max-new-tokens {config.suite.max_new_tokens:,}: the base's KV cache alone needs "
         f"{needed / _GIB:,.1f} GiB ({rows} rows x {tokens:,} tokens x {per_token:,} bytes/token in "
-        f"{config.dtype}) but {device} has {available / _GIB:,.1f} GiB: lower --max-new-tokens or --batch-size"
+        f"{config.dtype}), more than the {available / _GIB:,.1f} GiB of {where}: lower --max-new-tokens "
+        "or --batch-size"
     ]
