@@ -67,7 +67,9 @@ def run(
         None, help="saved insertion (from `otterbench distill`); default: undistilled"
     ),
     otter_ratio: float = typer.Option(0.125, help="insertion size when no --otter is given (dx=d*r, ...)"),
-    layout: str = typer.Option("split", help="Otter layout: split (wrappers) or fused (widened checkpoint)"),
+    layout: str = typer.Option(
+        "fused", help="Otter layout: fused (widened checkpoint, built once, the default) or split (wrappers)"
+    ),
     arms: str = typer.Option(None, help="comma-separated arms to run instead of the suite's"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
     dtype: str = typer.Option(None, help="float32, bfloat16 or float16 (default: the profile's)"),

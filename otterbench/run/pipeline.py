@@ -19,6 +19,8 @@ from otterbench.exits import Exit
 from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
 from otterbench.results.stats import summarize
 from otterbench.run.config import RunConfig
+from otterbench.run.fused_checkpoint import with_fused_checkpoint
+from otterbench.run.nondisruption import non_disruption_block, not_measured
 from otterbench.run.processes import measure_spawned
 from otterbench.run.session import ArmJob, measure_arm
 
@@ -121,23 +123,10 @@ def _otter_block(records: list[dict[str, Any]], config: RunConfig) -> tuple[dict
             "spec": None,
             "inserted_parameters": None,
         }
-        return otter, {
-            "layout": config.layout,
-            "exact": None,
-            "max_abs_logit_diff": None,
-            "argmax_agreement": None,
-            "measured": False,
-        }
-    nd = info["non_disruption"]
+        return otter, not_measured(config.layout)
     otter = {key: info[key] for key in ("layout", "distilled", "path", "spec", "inserted_parameters")}
-    return otter, {
-        "layout": nd["layout"],
-        "exact": nd["exact"],
-        "max_abs_logit_diff": nd["max_abs_logit_diff"],
-        "argmax_agreement": nd["argmax_agreement"],
-        "positions": nd["positions"],
-        "measured": True,
-    }
+    otter["fused_checkpoint"] = info.get("fused_checkpoint")
+    return otter, non_disruption_block(info["non_disruption"], records)
 
 
 def assemble_results(
@@ -218,6 +207,7 @@ def run_suite(
 
     reporter = reporter or Reporter()
     prelude, workload = prepare_run(config, reporter)
+    config = with_fused_checkpoint(config)  # built here, outside every measured process
     schedule = resolve_schedule(config)
     prelude["schedule"] = schedule
     run_id = new_run_id()
