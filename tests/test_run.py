@@ -42,6 +42,14 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
     assert nd["greedy_tokens_identical"] is True and nd["base_arm_token_ids_hash"] == hashes["base"]
     # prompts 4 x (N-1)=2 cached steps: every decode step of the workload was compared
     assert nd["checks"]["cached_decode_logits"]["positions"] == 4 * 2
+    peak = results["environment"]["memory_bandwidth"]["peak_bytes_per_s"]
+    for arm in results["arms"]:  # the planner's bytes per step over the measured TPOT p50, against the peak
+        eff = arm["efficiency"]
+        assert eff["bytes_per_step"] > 0 and eff["flops_per_step"] > 0
+        assert eff["mbu"] == eff["bytes_per_step"] / arm["latency"]["tpot_s"]["median"] / peak
+    for saving in results["savings"]:
+        assert saving["predicted"]["time_bytes_pct"] is not None
+        assert "extra_decode_time_saved_ci95" in saving
     for arm in results["arms"]:
         latency = arm["latency"]
         assert latency["total_s"]["n"] == 2 and latency["ttft_s"]["n"] == 2 * 2  # 2 batches x 2 repeats

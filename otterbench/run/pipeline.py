@@ -19,6 +19,7 @@ from otterbench.exits import Exit
 from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
 from otterbench.results.stats import summarize
 from otterbench.run.config import RunConfig
+from otterbench.run.efficiency import add_efficiency, add_run_efficiency_inputs
 from otterbench.run.fused_checkpoint import with_fused_checkpoint
 from otterbench.run.nondisruption import non_disruption_block, not_measured
 from otterbench.run.processes import measure_spawned
@@ -135,7 +136,7 @@ def assemble_results(
     """The whole results.json document for the arms measured so far."""
     arms = [schema_arm(r) for r in records]
     otter, non_disruption = _otter_block(records, config)
-    return {
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "created_utc": prelude["created_utc"],
@@ -150,6 +151,8 @@ def assemble_results(
         "arms": arms,
         "savings": compute_savings(arms),
     }
+    add_efficiency(results, prelude.get("prediction"))
+    return results
 
 
 def write_run_files(run_dir: Path, results: dict[str, Any]) -> None:
@@ -208,6 +211,7 @@ def run_suite(
     reporter = reporter or Reporter()
     prelude, workload = prepare_run(config, reporter)
     config = with_fused_checkpoint(config)  # built here, outside every measured process
+    add_run_efficiency_inputs(config, workload, prelude, reporter)  # peak bandwidth + the planner's costs
     schedule = resolve_schedule(config)
     prelude["schedule"] = schedule
     run_id = new_run_id()
