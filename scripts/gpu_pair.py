@@ -28,7 +28,9 @@ def main() -> None:
     parser.add_argument("--kv-heads", type=int, default=4)
     parser.add_argument("--ffn", type=int, default=5632)
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--models", default="llm,rm", help="which to build: llm, rm, expert (comma-separated)")
+    parser.add_argument(
+        "--models", default="llm,rm", help="which to build: llm, rm, expert (comma-separated)"
+    )
     args = parser.parse_args()
     tokenizer = load_tokenizer()
     sizes = dict(
