@@ -116,6 +116,11 @@ def load_fused_arm(job: Any, device: torch.device) -> tuple[Any, dict[str, int],
     from otterbench.otter import load_fused
     from otterbench.trackers.memory import weights_bytes
 
+    if job.fused_path is None:
+        raise ValueError(
+            f"arm {job.arm} runs the fused layout but its job names no fused checkpoint: build one first "
+            "with prepare_fused_checkpoint (run_suite does), or use layout='split'"
+        )
     directory = Path(job.fused_path)
     info = json.loads((directory / INFO_FILE).read_text())
     fused = load_fused(directory, device=device, dtype=torch_dtype(job.dtype, device.type))
