@@ -39,7 +39,20 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
     hashes = {a["name"]: a["token_ids_hash"] for a in results["arms"]}
     assert hashes["args-faithful"] == hashes["args-optimized"]
     assert {s["separate_arm"] for s in results["savings"]} == {"args-faithful", "args-optimized"}
-    assert results["non_disruption"]["exact"] is True and results["otter"]["distilled"] is False
+    assert results["otter"]["layout"] == "fused" and results["otter"]["distilled"] is False  # the default
+    nd = results["non_disruption"]
+    assert nd["layout"] == "fused" and nd["scope"] == "whole workload"
+    assert nd["greedy_tokens_identical"] is True and nd["base_arm_token_ids_hash"] == hashes["base"]
+    # prompts 4 x (N-1)=2 cached steps: every decode step of the workload was compared
+    assert nd["checks"]["cached_decode_logits"]["positions"] == 4 * 2
+    peak = results["environment"]["memory_bandwidth"]["peak_bytes_per_s"]
+    for arm in results["arms"]:  # the planner's bytes per step over the measured TPOT p50, against the peak
+        eff = arm["efficiency"]
+        assert eff["bytes_per_step"] > 0 and eff["flops_per_step"] > 0
+        assert eff["mbu"] == eff["bytes_per_step"] / arm["latency"]["tpot_s"]["median"] / peak
+    for saving in results["savings"]:
+        assert saving["predicted"]["time_bytes_pct"] is not None
+        assert "extra_decode_time_saved_ci95" in saving
     for arm in results["arms"]:
         latency = arm["latency"]
         assert latency["total_s"]["n"] == 2 and latency["ttft_s"]["n"] == 2 * 2  # 2 batches x 2 repeats
@@ -84,14 +97,16 @@ def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
     assert not list(outcome.run_dir.glob("*.tmp*"))
 
 
-def test_fused_layout_run_measures_its_deviation(tmp_path) -> None:
+def test_split_layout_run_is_exact_over_the_whole_workload(tmp_path) -> None:
     config = small_config(
-        tmp_path, isolation="inline", device="cpu", layout="fused", arms=["base", "otter-args"]
+        tmp_path, isolation="inline", device="cpu", layout="split", arms=["base", "otter-args"]
     )
     results = load_run(runner.run_suite(config).run_dir)
     assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
-    assert results["otter"]["layout"] == results["non_disruption"]["layout"] == "fused"
-    assert results["non_disruption"]["argmax_agreement"] == 1.0
+    nd = results["non_disruption"]
+    assert results["otter"]["layout"] == nd["layout"] == "split"
+    assert nd["exact"] is True and nd["greedy_tokens_identical"] is True
+    assert all(check["exact"] for check in nd["checks"].values())  # prompts, cached decode, full forward
 
 
 @pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
@@ -123,6 +138,9 @@ def test_cli_run_in_spawned_processes(tmp_path, schedule: str) -> None:
     results = json.loads(result.stdout)
     assert results["isolation"] == "process" and results["config"]["schedule"] == schedule
     assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
+    # the spawned Otter process held the fused checkpoint alone: one causal LM (and its inner model)
+    otter_models = results["arms"][1]["memory"]["models_in_memory"]
+    assert sorted(m["class"] for m in otter_models) == ["LlamaForCausalLM", "LlamaModel"]
     run_dir = next((tmp_path / "safety").iterdir())
     assert load_run(run_dir)["run_id"] == results["run_id"]
 

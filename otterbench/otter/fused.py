@@ -112,8 +112,14 @@ def _cat_bias(base: nn.Linear, extra: nn.Linear) -> torch.Tensor | None:
 
 
 def _fused_config(otter: nn.Module) -> Any:
-    dims, spec = otter.dims, otter.spec
-    config = copy.deepcopy(otter.config)
+    config = widened_config(otter.config, otter.dims, otter.spec)
+    config._attn_implementation = otter.config._attn_implementation
+    return config
+
+
+def widened_config(base_config: Any, dims: Any, spec: OtterSpec) -> Any:
+    """The base's config at the fused layout's sizes (d+dx, h+hx, g+gx, m+mx): what the checkpoint declares."""
+    config = copy.deepcopy(base_config)
     config.hidden_size = dims.hidden_size + spec.extra_hidden_size
     config.num_attention_heads = dims.num_heads + spec.query_heads_for(dims)
     config.num_key_value_heads = dims.num_kv_heads + spec.extra_kv_heads
@@ -122,7 +128,6 @@ def _fused_config(otter: nn.Module) -> Any:
     config.tie_word_embeddings = False  # the fused lm_head is [W_lm | 0], no longer the widened embedding
     setattr(config, CONFIG_FIELD, dims.hidden_size)
     config.otter_spec = spec.to_dict()
-    config._attn_implementation = otter.config._attn_implementation
     return config
 
 

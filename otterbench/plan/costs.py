@@ -6,9 +6,11 @@ dim, b bytes per element of `dtype`, T the context, B the batch, k the ARGS cand
 - KV cache per token and sequence: `2*L*g*hd*b`.
 - Decode FLOPs per generated token: `2*P_lin + 4*L*h*hd*T` (QK^T and AV each `2*h*hd*T` per layer).
 - Prefill FLOPs per prompt token: `2*P_lin + 2*L*h*hd*T` (causal: a prompt token sees T/2 keys on average).
+  These formulas live in plan/flops.py, shared with `run`'s efficiency columns and bench-insert.
 - Recompute without a cache (dexperts-faithful): each new token re-runs the T-token sequence, `T*prefill`.
 - Otter (split layout) adds `count_inserted_parameters`; its matmuls are those minus the extra embedding
   table `V*dx` and norms `(2L+1)*dx`, its attention `4*L*hx*hd*T`, its cache `2*L*gx*hd*b`.
+  Otter (fused layout, `layout="fused"`) runs the widened checkpoint instead of the base, zero blocks included.
 - Bytes moved per decode step: every weight read once per step + the KV cache read at B x T.
 Which bound: an arm's decode intensity is `B*decode_flops / bytes_per_step`, about
 `2*B*P_lin / (b*P + B*T*kv)`. At batch 1 that is ~1 FLOP/byte in bf16, far below a GPU's ridge point
@@ -31,6 +33,14 @@ from otterbench.otter.spec import (
     OtterSpec,
     count_fused_extra_parameters,
     count_inserted_parameters,
+)
+from otterbench.plan.flops import (
+    decode_bytes_per_step,
+    decode_flops,
+    fused_shape,
+    inserted_shape,
+    kv_bytes_per_token,
+    prefill_flops,
 )
 from otterbench.plan.shapes import (
     ModelShape,
@@ -66,6 +76,7 @@ class PlanInputs:
     context: int = 1024
     dtype: str = "bfloat16"
     ridge_flops_per_byte: float = H100_RIDGE_FLOPS_PER_BYTE
+    layout: Literal["split", "fused"] = "split"  # how the Otter arms run: beside the base or widened
 
     def __post_init__(self) -> None:
         if self.task not in ("args", "dexperts"):
@@ -80,6 +91,8 @@ class PlanInputs:
             raise PlanError(
                 f"signal={self.signal!r} is invalid for dexperts: its signal shifts logits, use vocab"
             )
+        if self.layout not in ("split", "fused"):
+            raise PlanError(f"layout={self.layout!r} is invalid: expected 'split' or 'fused'")
         if not 0 < self.ridge_flops_per_byte < math.inf:
             raise PlanError(
                 f"--ridge={self.ridge_flops_per_byte!r} is invalid: expected a finite number > 0 (FLOPs per byte)"
@@ -111,11 +124,11 @@ def _cached(
     prefills: int = 1,
     transient_rows: int = 0,
 ) -> _Term:
-    kv = shape.kv_bytes_per_token(b)
+    kv = kv_bytes_per_token(shape, b)
     return _Term(
         parameters=shape.parameters,
-        decode_flops=rows * shape.decode_flops(context),
-        prefill_flops=prefills * shape.prefill_flops(context),
+        decode_flops=rows * decode_flops(shape, context),
+        prefill_flops=prefills * prefill_flops(shape, context),
         kv_bytes_per_token=cache_rows * kv,
         kv_moved_bytes_per_token=moved_rows * kv,
         kv_transient_bytes=transient_rows * kv,
@@ -124,7 +137,7 @@ def _cached(
 
 def _uncached(shape: ModelShape, context: int) -> _Term:
     # no cache: every new token re-runs the whole T-token sequence
-    flops = shape.prefill_flops(context)
+    flops = prefill_flops(shape, context)
     return _Term(shape.parameters, context * flops, flops, 0, 0, 0)
 
 
@@ -206,22 +219,6 @@ def _spec(inputs: PlanInputs, base_config: PretrainedConfig) -> OtterSpec:
     return spec
 
 
-def _inserted_shape(dims: BaseDims, spec: OtterSpec, parameters: int) -> ModelShape:
-    # the extra embedding table (V*dx) and the norms ((2L+1)*dx) are not matmuls
-    dx = spec.extra_hidden_size
-    return ModelShape(
-        source="otter-inserted",
-        head="split",
-        parameters=parameters,
-        linear_parameters=parameters - dims.vocab_size * dx - (2 * dims.num_layers + 1) * dx,
-        num_layers=dims.num_layers,
-        num_heads=spec.query_heads_for(dims),
-        num_kv_heads=spec.extra_kv_heads,
-        head_dim=dims.head_dim,
-        vocab_size=dims.vocab_size,
-    )
-
-
 def _same_vocab(base: ModelShape, other: ModelShape, role: str) -> None:
     if other.vocab_size != base.vocab_size:
         raise PlanError(
@@ -230,10 +227,11 @@ def _same_vocab(base: ModelShape, other: ModelShape, role: str) -> None:
         )
 
 
-def _arm_terms(inputs: PlanInputs, base: ModelShape, inserted: ModelShape) -> dict[str, _Term]:
+def _arm_terms(inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> dict[str, _Term]:
     b, t, k = DTYPE_BYTES[inputs.dtype], inputs.context, inputs.k
     base_term = _cached(base, b, t)
-    otter_term = base_term + _cached(inserted, b, t)
+    # split: the inserted parameters run beside the base; fused: the widened checkpoint runs instead of it
+    otter_term = base_term + _cached(otter, b, t) if inputs.layout == "split" else _cached(otter, b, t)
     if inputs.task == "args":
         rm = model_shape(inputs.reward_model or inputs.base, "reward")
         return {
@@ -262,7 +260,9 @@ def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
     b, batch, context = DTYPE_BYTES[inputs.dtype], inputs.batch_size, inputs.context
     weights = term.parameters * b
     transient = batch * term.kv_transient_bytes
-    bytes_per_step = weights + batch * context * term.kv_moved_bytes_per_token + transient
+    bytes_per_step = decode_bytes_per_step(
+        weights, batch, context, term.kv_moved_bytes_per_token, term.kv_transient_bytes
+    )
     flops_per_step = batch * term.decode_flops
     intensity = flops_per_step / bytes_per_step
     return ArmCost(
@@ -315,7 +315,8 @@ def plan_costs(inputs: PlanInputs) -> PlanResult:
     spec = _spec(inputs, base_config)
     inserted = count_inserted_parameters(dims, spec)
     base = model_shape(inputs.base, "causal-lm")
-    terms = _arm_terms(inputs, base, _inserted_shape(dims, spec, inserted))
+    otter = inserted_shape(dims, spec) if inputs.layout == "split" else fused_shape(base_config, spec)
+    terms = _arm_terms(inputs, base, otter)
     arms = {name: _arm_cost(name, term, inputs) for name, term in terms.items()}
     tied = bool(getattr(base_config, "tie_word_embeddings", False))
     return PlanResult(

@@ -116,7 +116,7 @@ def kv_bytes_per_token(num_layers: int, num_kv_heads: int, head_dim: int, bytes_
 
 @dataclass(frozen=True)
 class ModelShape:
-    """What one model costs per the formulas above, read from its meta instantiation."""
+    """One model's sizes the cost formulas (plan/flops.py) read, from its meta instantiation."""
 
     source: str
     head: str
@@ -127,15 +127,6 @@ class ModelShape:
     num_kv_heads: int
     head_dim: int
     vocab_size: int
-
-    def kv_bytes_per_token(self, bytes_per_element: int) -> int:
-        return kv_bytes_per_token(self.num_layers, self.num_kv_heads, self.head_dim, bytes_per_element)
-
-    def decode_flops(self, context: int) -> float:
-        return 2 * self.linear_parameters + 4 * self.num_layers * self.num_heads * self.head_dim * context
-
-    def prefill_flops(self, context: int) -> float:
-        return 2 * self.linear_parameters + 2 * self.num_layers * self.num_heads * self.head_dim * context
 
 
 @lru_cache(maxsize=32)
@@ -161,4 +152,9 @@ def _shape_of(raw_json: str, source: str, head: Head) -> ModelShape:
 
 def model_shape(source: str, head: Head) -> ModelShape:
     """Parameter counts and attention sizes of the model `source` names, built with `head` (cached)."""
-    return _shape_of(json.dumps(read_config(source), sort_keys=True), source, head)
+    return shape_of_config(read_config(source), source, head)
+
+
+def shape_of_config(raw: dict[str, Any], source: str, head: Head) -> ModelShape:
+    """The ModelShape of a config.json's contents (`source` only names it)."""
+    return _shape_of(json.dumps(raw, sort_keys=True, default=str), source, head)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from otterbench.arms.registry import OTTER_COUNTERPART
+from otterbench.results.decode_savings import decode_saving
 from otterbench.results.stats import bootstrap_saved_ci, saved_pct
 
 RESULTS_FILE = "results.json"
@@ -237,6 +238,10 @@ def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 200
             time_ci = bootstrap_saved_ci(*samples, n_boot=n_boot, seed=seed)
     if space_note:
         notes.append(space_note)
+    decode = decode_saving(base, separate, otter, n_boot, seed)  # TPOT-based, beside total time
+    decode_note = decode.pop("decode_note")
+    if decode_note:
+        notes.append(decode_note)
     return {
         "separate_arm": separate_name,
         "otter_arm": otter_name,
@@ -246,6 +251,7 @@ def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 200
         "extra_space_saved_ci95": None,
         "extra_time_saved_ci95": list(time_ci) if time_ci else None,
         "time_metric": "total_s",
+        **decode,
         "notes": notes,
     }
 

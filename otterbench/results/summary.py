@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.summary_efficiency import print_efficiency
+
 
 def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.1f} MiB"
@@ -24,15 +26,21 @@ def _pct(value: float | None, ci: list[float] | None) -> str:
 
 
 def non_disruption_line(results: dict[str, Any]) -> str:
-    """`non-disruption: exact (split layout)` or the measured deviation."""
+    """`non-disruption: exact over the whole workload (...)` or the measured deviation, and the greedy tokens."""
     nd = results["non_disruption"]
     if nd.get("exact") is None:
         return "non-disruption: not measured (no Otter arm ran)"
+    scope = nd.get("scope", "first batch's prompt positions")
+    tokens = {
+        True: "greedy tokens identical to the base arm's",
+        False: "greedy tokens DIFFER from the base arm's",
+    }
+    greedy = tokens.get(nd.get("greedy_tokens_identical"), "greedy tokens not compared (no base arm)")
     if nd["exact"]:
-        return f"non-disruption: exact ({nd['layout']} layout, logits torch.equal to the base model's)"
+        return f"non-disruption: exact over the {scope} ({nd['layout']} layout, logits torch.equal; {greedy})"
     return (
-        f"non-disruption: max |Δlogit| {nd['max_abs_logit_diff']:.2e}, argmax agreement "
-        f"{100 * nd['argmax_agreement']:.1f}% ({nd['layout']} layout)"
+        f"non-disruption: max |Δlogit| {nd['max_abs_logit_diff']:.2e} over the {scope}, argmax agreement "
+        f"{100 * nd['argmax_agreement']:.1f}% ({nd['layout']} layout; {greedy})"
     )
 
 
@@ -86,6 +94,7 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
     console.print(_arms_table(results))
     if results["savings"]:
         console.print(_savings_table(results))
+    print_efficiency(console, results)
     console.print(non_disruption_line(results))
     otter = results.get("otter") or {}
     if otter.get("distilled") is False:

@@ -17,11 +17,12 @@ from otterbench.results.files import (
     write_csv_atomic,
     write_json_atomic,
 )
+from otterbench.run.efficiency import add_efficiency
+from otterbench.run.nondisruption import non_disruption_block, not_measured
 from otterbench.run.plan import RunPlan
 from otterbench.run.record import ArmRecord
 
 _NO_OTTER_KEYS = ("distilled", "spec", "inserted_parameters")
-_DISRUPTION_KEYS = ("exact", "max_abs_logit_diff", "argmax_agreement")
 
 
 def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -30,11 +31,11 @@ def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any
     if info is None:
         layout, path = plan.config.layout, plan.config.otter_path
         otter = {"layout": layout, "path": path, **dict.fromkeys(_NO_OTTER_KEYS)}
-        return otter, {"layout": layout, **dict.fromkeys(_DISRUPTION_KEYS), "measured": False}
-    nd = info["non_disruption"]
+        return otter, not_measured(layout)
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
-    measured = {key: nd[key] for key in ("layout", *_DISRUPTION_KEYS, "positions")}
-    return otter, {**measured, "measured": True}
+    otter["fused_checkpoint"] = info.get("fused_checkpoint")
+    base = next((r for r in records if r.name == "base" and r.ok), None)
+    return otter, non_disruption_block(info["non_disruption"], base.token_ids_hash if base else None)
 
 
 def run_config_block(plan: RunPlan) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmR
     """The whole results.json document for the arms recorded so far."""
     arms = [record.to_json() for record in records]
     otter, non_disruption = _otter_block(records, plan)
-    return {
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "created_utc": plan.created_utc,
@@ -62,6 +63,8 @@ def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmR
         "arms": arms,
         "savings": compute_savings(arms),
     }
+    add_efficiency(results, plan.prediction)
+    return results
 
 
 def write_run_files(run_dir: Path, results: dict[str, Any]) -> str | None:

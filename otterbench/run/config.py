@@ -34,7 +34,8 @@ class RunConfig:
     overrides: dict[str, str] = field(default_factory=dict)  # role -> id/path from --base etc.
     otter_path: str | None = None
     otter_ratio: float = 0.125
-    layout: str = "split"
+    layout: str = "fused"  # the engine-ready layout; split (wrappers) stays selectable
+    fused_path: str | None = None  # set by the run once the fused checkpoint is built (fused_checkpoint.py)
     isolation: str = "process"
     device_map: str | None = None
     cpu_threads: int = 1
@@ -112,6 +113,7 @@ class RunConfig:
             otter_path=self.otter_path,
             otter_ratio=self.otter_ratio,
             layout=self.layout,
+            fused_path=self.fused_path,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
         )

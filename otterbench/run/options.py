@@ -36,7 +36,9 @@ class RunOptions:
     anti_expert: str | None = _knob(None, "DExperts anti-expert: hub id or local path")
     otter: Path | None = _knob(None, "saved insertion (from `otterbench distill`); default: undistilled")
     otter_ratio: float = _knob(0.125, "insertion size when no --otter is given (dx=d*r, ...)")
-    layout: str = _knob("split", "Otter layout: split (wrappers) or fused (widened checkpoint)")
+    layout: str = _knob(
+        "fused", "Otter layout: fused (widened checkpoint, built once, the default) or split (wrappers)"
+    )
     arms: str | None = _knob(None, "comma-separated arms to run instead of the suite's")
     device: str = _knob("auto", "auto, cpu, cuda or cuda:N")
     dtype: str | None = _knob(None, "float32, bfloat16 or float16 (default: the profile's)")

@@ -15,7 +15,9 @@ from typing import Any
 from otterbench.dtypes import torch_dtype
 from otterbench.env import describe_environment, other_gpu_processes, resolve_device
 from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.efficiency import run_efficiency_inputs
 from otterbench.run.events import EventSink, Notice, ignore
+from otterbench.run.fused_checkpoint import with_fused_checkpoint
 from otterbench.run.preflight import preflight
 from otterbench.run.session import ArmJob
 from otterbench.run.suite import load_prompts
@@ -35,7 +37,8 @@ class RunPlan:
     jobs: tuple[ArmJob, ...]
     created_utc: str
     workload_info: dict[str, Any]  # results.json `workload`: fingerprints, prompt and token counts
-    environment: dict[str, Any]  # results.json `environment`
+    environment: dict[str, Any]  # results.json `environment`, with the peak memory bandwidth measured here
+    prediction: dict[str, Any] | None = None  # the planner's costs for this workload (run/efficiency.py)
 
     @property
     def dtype(self) -> str:
@@ -105,6 +108,7 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
     except ValueError as error:
         raise RunInputError(str(error)) from None
     preflight(config)  # every bad input at once, before any model loads or any process starts
+    config = with_fused_checkpoint(config)  # built here, outside every measured process
     workload = _workload(config)
     if device.type == "cuda":
         others = other_gpu_processes(device)
@@ -118,6 +122,9 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
             role: config_fingerprint(config.source(role), role) for role in _roles(config)
         },
     }
+    bandwidth, prediction = run_efficiency_inputs(
+        config, workload, device, lambda message: emit(Notice(message))
+    )
     return RunPlan(
         config=config,
         device=str(device),
@@ -126,5 +133,10 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
         jobs=tuple(config.arm_job(arm, workload, str(device)) for arm in config.arms),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         workload_info=workload_info,
-        environment={**describe_environment(device), "seed": config.suite.seed},
+        environment={
+            **describe_environment(device),
+            "seed": config.suite.seed,
+            "memory_bandwidth": bandwidth,
+        },
+        prediction=prediction,
     )

@@ -24,11 +24,13 @@ import torch
 from otterbench.arms import ARM_NEEDS, ARM_ROLES, NullObserver, build_arm
 from otterbench.dtypes import torch_dtype
 from otterbench.models.loading import load_model_set
+from otterbench.run.fused_checkpoint import load_fused_arm
+from otterbench.run.nondisruption import check_non_disruption
 from otterbench.run.record import ArmRecord, energy_entry, latency_summaries
 from otterbench.run.workload import Workload
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
-from otterbench.trackers.memory import MemoryTracker, weights_bytes
+from otterbench.trackers.memory import MemoryTracker, live_models, weights_bytes
 
 Progress = Callable[[int, int], None]
 
@@ -48,7 +50,8 @@ class ArmJob:
     warmup: int
     otter_path: str | None = None
     otter_ratio: float = 0.125
-    layout: str = "split"
+    layout: str = "fused"
+    fused_path: str | None = None  # the fused checkpoint built before any arm (layout fused)
     device_map: str | None = None
     cpu_threads: int = 1  # torch intra-op threads for CPU runs; 0 keeps torch's default
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,45 +96,42 @@ def _build_otter(base: Any, job: ArmJob) -> tuple[Any, dict[str, Any]]:
     return otter, info
 
 
-def _non_disruption(base: Any, otter_like: Any, workload: Workload, device: torch.device) -> dict[str, Any]:
-    from otterbench.otter import measure_disruption
-
-    batch = next(iter(workload.batches(device)))
-    report = measure_disruption(base, otter_like, batch.input_ids, batch.attention_mask)
-    return {"layout": "", **report.to_dict()}
-
-
 def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[str, Any]]:
     """Models for the arm, its weights by component, and (for Otter arms) what the insertion is."""
+    if ARM_ROLES[job.arm] == "otter" and job.layout == "fused":
+        return load_fused_arm(job, device)  # the checkpoint built before any arm started, alone
     needs = set(ARM_NEEDS[job.arm]) - {"otter"}
-    models = load_model_set(
+    models = _load_models(job, needs | {"base"}, device)
+    separate = [getattr(models, role) for role in ("reward_model", "expert", "anti_expert") if role in needs]
+    components = {"base": weights_bytes(models.base), "separate": weights_bytes(*separate), "inserted": 0}
+    if ARM_ROLES[job.arm] != "otter":
+        return build_arm(job.arm, models), components, {}
+    otter, info = _build_otter(models.base, job)
+    components["inserted"] = weights_bytes(otter.inserted)
+    return build_arm(job.arm, models, otter), components, info
+
+
+def _load_models(job: ArmJob, needs: set[str], device: torch.device) -> Any:
+    return load_model_set(
         job.profile,
-        needs=needs | {"base"},
+        needs=needs,
         overrides=job.overrides,
         profiles=job.profiles,
         device=device,
         dtype=torch_dtype(job.dtype, device.type),
         device_map=job.device_map,
     )
-    separate = [getattr(models, role) for role in ("reward_model", "expert", "anti_expert") if role in needs]
-    components = {"base": weights_bytes(models.base), "separate": weights_bytes(*separate), "inserted": 0}
-    if ARM_ROLES[job.arm] != "otter":
-        return build_arm(job.arm, models), components, {}
-    otter, info = _build_otter(models.base, job)
-    if job.layout == "fused":
-        otter_like = otter.to_fused()
-        # checked now, while the base still exists (it is freed next); split is checked after measuring
-        info["non_disruption"] = {
-            **_non_disruption(models.base, otter_like, job.workload, device),
-            "layout": "fused",
-        }
-        components["inserted"] = weights_bytes(otter_like) - components["base"]
-        models.base = otter = None  # the fused checkpoint replaces base + split insertion in memory
-        gc.collect()
-    else:
-        otter_like = otter
-        components["inserted"] = weights_bytes(otter.inserted)
-    return build_arm(job.arm, models, otter_like), components, info
+
+
+def _check_otter(job: ArmJob, otter: Any, device: torch.device) -> dict[str, Any]:
+    """Non-disruption over the whole workload, after measuring; the fused arm loads the base only now."""
+    if job.layout == "split":
+        return check_non_disruption(otter.base_model, otter, job.workload, device, "split")
+    base = _load_models(job, {"base"}, device).base
+    report = check_non_disruption(base, otter, job.workload, device, "fused")
+    del base
+    gc.collect()
+    return report
 
 
 class ArmSession:
@@ -152,6 +152,7 @@ class ArmSession:
             pass  # the process before any model: interpreter, torch and transformers (the floor)
         with self.tracker.phase("load"):
             self.arm, self.components, self.otter_info = _load(job, self.device)
+        self.models_in_memory = live_models()  # what the measured phases hold; listed between phases
         self.runs: dict[str, Any] = {
             "ttft": [],
             "tpot": [],
@@ -197,11 +198,11 @@ class ArmSession:
         self.tracker.__exit__(None, None, None)
         if self.runs["output"] is None:
             raise RuntimeError("no measured repeat finished")
-        if self.otter_info and "non_disruption" not in self.otter_info:  # a check, not serving
-            otter = self.arm.otter
-            nd = _non_disruption(otter.base_model, otter, self.job.workload, self.device)
-            self.otter_info["non_disruption"] = {**nd, "layout": "split"}
-        return _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
+        if self.otter_info:  # a check, not serving: after the memory phases closed
+            self.otter_info["non_disruption"] = _check_otter(self.job, self.arm.otter, self.device)
+        record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
+        record.memory["models_in_memory"] = self.models_in_memory
+        return record
 
 
 def failure_record(arm: str, error: BaseException) -> ArmRecord:

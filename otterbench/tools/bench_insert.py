@@ -8,10 +8,11 @@ sides of every timed block, raw samples kept.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,7 +20,9 @@ import torch
 from otterbench.compat import cache_kwargs, drop_last_tokens, output_cache
 from otterbench.models.build import make_causal_lm
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.otter.spec import BaseDims, count_inserted_parameters
+from otterbench.otter.spec import BaseDims
+from otterbench.plan.flops import decode_flops, fused_shape, inserted_shape
+from otterbench.plan.shapes import shape_of_config
 
 LAYOUTS = ("base", "split", "fused")
 
@@ -51,36 +54,19 @@ class LayoutTiming:
     ratio: float | None = None  # extra_time_share / extra_flops_share
 
 
-def decode_flops(dims: BaseDims, context: int, batch: int) -> float:
-    """FLOPs of one decode step: 2 per weight of every projection and the lm_head, plus attention."""
-    d, hd, h, g, m = (
-        dims.hidden_size,
-        dims.head_dim,
-        dims.num_heads,
-        dims.num_kv_heads,
-        dims.intermediate_size,
-    )
-    per_layer = 2 * (d * h * hd * 2 + d * g * hd * 2 + 3 * d * m) + 4 * h * hd * context
-    return batch * (dims.num_layers * per_layer + 2 * d * dims.vocab_size)
+def decode_flops_by_layout(base_config: Any, spec: OtterSpec, context: int, batch: int) -> dict[str, float]:
+    """FLOPs of one decode step per layout, from the planner's formulas (plan/flops.py).
 
-
-def extra_decode_flops(dims: BaseDims, spec: OtterSpec, context: int, batch: int, fused: bool) -> float:
-    """Analytic extra FLOPs of a layout: split multiplies only inserted weights; fused also the zero blocks."""
-    if fused:
-        widened = BaseDims(
-            **{
-                **asdict(dims),
-                "hidden_size": dims.hidden_size + spec.extra_hidden_size,
-                "num_heads": dims.num_heads + spec.query_heads_for(dims),
-                "num_kv_heads": dims.num_kv_heads + spec.extra_kv_heads,
-                "intermediate_size": dims.intermediate_size + spec.extra_intermediate_size,
-            }
-        )
-        signal = 2 * spec.extra_hidden_size * spec.signal_size(dims)
-        return decode_flops(widened, context, batch) + batch * signal - decode_flops(dims, context, batch)
-    matmul_weights = count_inserted_parameters(dims, spec) - dims.vocab_size * spec.extra_hidden_size
-    attention = 4 * spec.query_heads_for(dims) * dims.head_dim * context * dims.num_layers
-    return batch * (2 * matmul_weights + attention)
+    split = base + the inserted parameters only; fused = the widened checkpoint, zero blocks included.
+    """
+    dims = BaseDims.from_config(base_config)
+    raw = json.loads(base_config.to_json_string(use_diff=False))
+    base = decode_flops(shape_of_config(raw, "bench-base", "causal-lm"), context)
+    return {
+        "base": batch * base,
+        "split": batch * (base + decode_flops(inserted_shape(dims, spec), context)),
+        "fused": batch * decode_flops(fused_shape(base_config, spec), context),
+    }
 
 
 def _sync(device: torch.device) -> None:
@@ -147,20 +133,17 @@ def bench_insert(
                 timings[name].step_s.append((time.perf_counter() - start) / steps_per_sample)
         if progress is not None:
             progress(round_index + 1, warmup + repeats)
-    return _summarise(timings, split.dims, spec, shape)
+    flops = decode_flops_by_layout(base.config, spec, shape.context, shape.batch_size)
+    return _summarise(timings, flops)
 
 
-def _summarise(
-    timings: dict[str, LayoutTiming], dims: BaseDims, spec: OtterSpec, shape: BenchShape
-) -> list[LayoutTiming]:
+def _summarise(timings: dict[str, LayoutTiming], flops: dict[str, float]) -> list[LayoutTiming]:
     for timing in timings.values():
         timing.median_s = statistics.median(timing.step_s)
     base_time = timings["base"].median_s
-    base_flops = decode_flops(dims, shape.context, shape.batch_size)
     for name in ("split", "fused"):
         timing = timings[name]
         timing.extra_time_share = (timing.median_s - base_time) / base_time
-        extra = extra_decode_flops(dims, spec, shape.context, shape.batch_size, fused=name == "fused")
-        timing.extra_flops_share = extra / base_flops
+        timing.extra_flops_share = (flops[name] - flops["base"]) / flops["base"]
         timing.ratio = timing.extra_time_share / timing.extra_flops_share
     return [timings[name] for name in LAYOUTS]

@@ -76,6 +76,21 @@ def weights_bytes(*modules: torch.nn.Module) -> int:
     return total
 
 
+def live_models() -> list[dict[str, Any]]:
+    """Every transformers model object alive in this process: its class and weight bytes (unique tensors).
+
+    A model nested in another (the LLM inside an Otter wrapper) is listed once, as its own class; the list
+    says which models a measured phase holds, independent of how the allocator reports it.
+    """
+    import gc
+
+    from transformers import PreTrainedModel
+
+    # the type's MRO, not isinstance: isinstance on lazy module proxies among gc's objects warns or imports
+    found = [obj for obj in gc.get_objects() if PreTrainedModel in type(obj).__mro__]
+    return [{"class": type(model).__name__, "weights_bytes": weights_bytes(model)} for model in found]
+
+
 class MemoryTracker:
     """Context manager with `phase(name)` sub-blocks; `record()` after exit gives a `MemoryRecord`."""
 

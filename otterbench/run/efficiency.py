@@ -1,0 +1,167 @@
+"""Why an arm costs what it costs: the planner's bytes and FLOPs per decode step for the run's own workload,
+the device's peak memory bandwidth (measured once per run), and the bandwidth each arm achieved (MBU).
+
+Runs in the parent, outside every measured process. The prediction uses plan/costs.py with the run's models,
+task, k, batch size, dtype and layout; its context T is the mean KV length over the decode steps (each batch's
+padded prompt length plus N/2). An arm's MBU is `bytes_per_step / TPOT p50 / peak bandwidth`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from otterbench.models.tiny import build_tiny_model
+
+TINY = "tiny"
+_CPU_COPY_BYTES = 256 * 2**20  # well past any last-level cache: the copy streams through DRAM
+_GPU_COPY_BYTES = 2 * 2**30
+_COPIES = 5
+
+
+def _time_copy(dst: torch.Tensor, src: torch.Tensor, device: torch.device) -> float:
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    begin = time.perf_counter()
+    dst.copy_(src)
+    return time.perf_counter() - begin
+
+
+def measure_peak_bandwidth(device: torch.device, cpu_threads: int = 1) -> dict[str, Any]:
+    """Best of a few large copies (read + write bytes over time): a device-to-device copy on GPU, memcpy on CPU."""
+    size = _GPU_COPY_BYTES if device.type == "cuda" else _CPU_COPY_BYTES
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and cpu_threads > 0:
+        torch.set_num_threads(cpu_threads)  # the arms' thread count: the bandwidth they could reach
+    try:
+        src = torch.ones(size // 4, dtype=torch.float32, device=device)
+        dst = torch.empty_like(src)
+        dst.copy_(src)  # first touch: page faults and allocation are not bandwidth
+        best = min(_time_copy(dst, src, device) for _ in range(_COPIES))
+    finally:
+        torch.set_num_threads(threads)
+    del src, dst
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    method = (
+        "device-to-device copy" if device.type == "cuda" else f"memcpy on {cpu_threads or threads} thread(s)"
+    )
+    return {
+        "peak_bytes_per_s": 2 * size / best,
+        "method": f"{method}, {size // 2**20} MiB, best of {_COPIES}",
+    }
+
+
+def _source_path(source: str, role: str, scratch: Path) -> str:
+    """A source the planner reads: the tiny profile's config written out as config.json, else as given."""
+    if source != TINY:
+        return source
+    folder = scratch / role
+    folder.mkdir()
+    (folder / "config.json").write_text(build_tiny_model(role).config.to_json_string())
+    return str(folder)
+
+
+def mean_decode_context(workload: Any) -> int:
+    """Mean KV length over every decode step: each batch's padded prompt plus N/2, weighted by its rows."""
+    total, rows = 0.0, 0
+    for batch in workload.batches("cpu"):
+        size = batch.input_ids.shape[0]
+        total += size * (batch.input_ids.shape[1] + workload.max_new_tokens / 2)
+        rows += size
+    return max(1, round(total / rows))
+
+
+def predict_run(config: Any, workload: Any) -> dict[str, Any]:
+    """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
+    from otterbench.otter import read_otter_config
+    from otterbench.plan.costs import PlanInputs, plan_costs
+
+    suite = config.suite
+    spec = read_otter_config(config.otter_path)["spec"] if config.otter_path else {}
+    sizes = {
+        "extra_hidden": spec.get("extra_hidden_size"),
+        "extra_kv_heads": spec.get("extra_kv_heads"),
+        "extra_ffn": spec.get("extra_intermediate_size"),
+    }
+    roles = {"args": ("reward_model",), "dexperts": ("expert", "anti_expert")}[suite.task]
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = {role: _source_path(config.source(role), role, Path(scratch)) for role in ("base", *roles)}
+        inputs = PlanInputs(
+            task=suite.task,
+            k=suite.k,
+            batch_size=suite.batch_size,
+            context=mean_decode_context(workload),
+            dtype=config.dtype,
+            layout=config.layout,
+            ratio=config.otter_ratio,
+            **sources,
+            **{key: value for key, value in sizes.items() if value is not None},
+        )
+        result = plan_costs(inputs)
+    arms = {
+        arm.name: {
+            "bytes_per_step": arm.bytes_per_step,
+            "flops_per_step": arm.flops_per_token * suite.batch_size,
+        }
+        for arm in result.arms
+    }
+    savings = {saving.separate_arm: asdict(saving) for saving in result.savings}
+    return {"context": inputs.context, "batch_size": inputs.batch_size, "arms": arms, "savings": savings}
+
+
+def arm_efficiency(arm: dict[str, Any], prediction: dict[str, Any] | None, peak: float | None) -> dict | None:
+    """One arm's predicted bytes and FLOPs per decode step, achieved bandwidth and MBU (None if not ok)."""
+    if prediction is None or arm.get("status") != "ok" or arm["name"] not in prediction["arms"]:
+        return None
+    predicted = prediction["arms"][arm["name"]]
+    tpot = (arm.get("latency") or {}).get("tpot_s") or {}
+    achieved = predicted["bytes_per_step"] / tpot["median"] if tpot.get("median") else None
+    return {
+        **predicted,
+        "context": prediction["context"],
+        "achieved_bytes_per_s": achieved,
+        "mbu": achieved / peak if achieved is not None and peak else None,
+    }
+
+
+def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -> None:
+    """Fill each arm's `efficiency` and each saving's `predicted` block in a results document."""
+    peak = (results["environment"].get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    for arm in results["arms"]:
+        arm["efficiency"] = arm_efficiency(arm, prediction, peak)
+    for saving in results["savings"]:
+        predicted = (prediction or {}).get("savings", {}).get(saving["separate_arm"])
+        saving["predicted"] = (
+            None
+            if predicted is None
+            else {
+                key: predicted[key]
+                for key in ("space_pct", "time_bytes_pct", "time_flops_pct", "time_roofline_pct")
+            }
+        )
+
+
+def run_efficiency_inputs(
+    config: Any, workload: Any, device: torch.device, warn: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The device's peak bandwidth (measured now, in the parent) and the planner's prediction for the run."""
+    from otterbench.plan.shapes import PlanError
+
+    bandwidth = measure_peak_bandwidth(device, config.cpu_threads)
+    try:
+        return bandwidth, predict_run(config, workload)
+    except (PlanError, ValueError, OSError) as error:  # a model the planner cannot price: no prediction
+        warn(f"no predicted costs for this run: {error}")
+        return bandwidth, None

@@ -1,0 +1,63 @@
+"""The fused checkpoint is built once outside the measured process; the Otter arm's process holds it alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from otterbench.otter import load_fused
+from otterbench.run.config import resolve_run_config
+from otterbench.run.fused_checkpoint import prepare_fused_checkpoint, with_fused_checkpoint
+from otterbench.run.session import ArmSession
+from otterbench.run.workload import build_workload
+from otterbench.trackers.memory import live_models, weights_bytes
+
+SMALL = {"num_prompts": 2, "max_new_tokens": 2, "batch_size": 2, "repeats": 1, "warmup": 0, "k": 4}
+
+
+def _config(tmp_path: Path, **fields):
+    return resolve_run_config("safety", out_dir=tmp_path, suite_overrides=SMALL, device="cpu", **fields)
+
+
+def _workload(config):
+    from otterbench.models.tokenizer import load_tokenizer
+    from otterbench.run.suite import load_prompts
+
+    prompts = load_prompts(config.suite.prompts_path)[:2]
+    return build_workload(prompts, load_tokenizer(), batch_size=2, max_new_tokens=2, k=4)
+
+
+def _models(entries):
+    return Counter((m["class"], m["weights_bytes"]) for m in entries)
+
+
+def test_otter_arm_holds_only_the_fused_checkpoint(tmp_path) -> None:
+    config = with_fused_checkpoint(_config(tmp_path))
+    assert config.layout == "fused" and Path(config.fused_path).is_dir()
+    deployed = load_fused(config.fused_path)  # what a deployment loads
+    before = _models(live_models())
+    session = ArmSession(config.arm_job("otter-args", _workload(config), "cpu"))
+    loaded = _models(session.models_in_memory) - before
+    inner = deployed.model.model
+    # exactly the fused causal LM and its inner model: no base, no split insertion beside it
+    expected = Counter({("LlamaForCausalLM", weights_bytes(deployed.model)): 1})
+    expected[("LlamaModel", weights_bytes(inner))] += 1
+    assert loaded == expected
+    assert sum(session.components.values()) == weights_bytes(deployed)  # weights = checkpoint + signal head
+
+
+def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
+    first = prepare_fused_checkpoint(_config(tmp_path))
+    again = prepare_fused_checkpoint(_config(tmp_path))
+    other = prepare_fused_checkpoint(_config(tmp_path, otter_ratio=0.5))
+    assert first == again and first != other
+    assert prepare_fused_checkpoint(_config(tmp_path, layout="split")) is None
+
+
+def test_unsavable_insertion_is_bad_input(tmp_path) -> None:
+    import pytest
+
+    from otterbench.run.config import RunInputError
+
+    with pytest.raises(RunInputError, match="--layout split"):
+        with_fused_checkpoint(_config(tmp_path, otter_ratio=0.25))  # hidden 160 over 6 heads
