@@ -39,13 +39,13 @@ def _worker(job: ArmJob, conn: Any) -> None:
 
 
 def death_reason(exitcode: int | None) -> str:
-    """`killed by signal SIGKILL (out of memory?)` or `exited with code 1`."""
+    """`was killed by signal SIGKILL (...)` or `exited with code 1`."""
     if exitcode is None:
         return "did not answer"
     if exitcode < 0:
         name = signal.Signals(-exitcode).name
         hint = " (the OS kills with SIGKILL when memory runs out)" if -exitcode == signal.SIGKILL else ""
-        return f"killed by signal {name}{hint}"
+        return f"was killed by signal {name}{hint}"
     return f"exited with code {exitcode}"
 
 
