@@ -57,9 +57,16 @@ class ArmProcess:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(job, child), daemon=True)
-        with children_ignore_interrupts():
-            self.process.start()
-        child.close()
+        try:
+            with children_ignore_interrupts():
+                self.process.start()
+        except BaseException:  # a Ctrl-C held back during the start arrives here: leave no process behind
+            if self.process.pid is not None:
+                self.process.kill()
+                self.process.join()
+            raise
+        finally:
+            child.close()
         self.record: ArmRecord | None = None  # set once the arm has finished, failed or been stopped
         self.repeats_done = 0
         self.in_flight = True  # loading: "ready" is the answer awaited
