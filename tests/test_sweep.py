@@ -176,3 +176,14 @@ def test_two_sweeps_into_one_folder_keep_every_point(tmp_path) -> None:
     assert first.exit_code == 0
     assert sorted(p["values"]["batch_size"] for p in index["points"]) == [1, 2]
     assert {p["status"] for p in index["points"]} == {"complete"}
+
+
+def test_run_and_sweep_accept_the_same_knobs() -> None:
+    import typer.main
+
+    def options(name: str) -> set[str]:
+        command = typer.main.get_command(app).commands[name]
+        return {opt for param in command.params for opt in param.opts}
+
+    assert options("run") - {"--json"} == options("sweep") - {"--vary", "--sweep-id", "--report"}
+    assert {"--dtype", "--schedule", "--cpu-threads", "--base", "--prompts"} <= options("sweep")

@@ -29,23 +29,35 @@ SWEEP_HELP = "\n\n".join(
 _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
-    """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
-    from otterbench.commands.run import ProgressView, progress_bars
-    from otterbench.run import pipeline as runner
+class SweepView:
+    """Draws a sweep's events: its folder before the first point, then each point's header and arm bars."""
 
-    started: list[bool] = []
+    def __init__(self, console: Console) -> None:
+        self.console, self.bars, self.view = console, None, None
+        self.announced = False
 
-    def run_point(config: Any, point: Any, on_event: Any) -> Any:
-        if not started:  # printed here, not earlier, so that bad input stays a single error line
-            console.print(f"[bold]sweep[/] {sweep_dir} ({total} points)", soft_wrap=True)
-            started.append(True)
-        console.print(f"[bold]point {point.index + 1}/{total}[/] {point.label}")
-        with progress_bars(console) as progress:
-            view = ProgressView(progress, console, header=False)
-            return runner.run_suite(config, lambda event: (on_event(event), view(event)))
+    def __call__(self, event: Any) -> None:
+        from otterbench.commands.run import ProgressView, progress_bars
+        from otterbench.run.events import PointStarted
 
-    return run_point
+        if not isinstance(event, PointStarted):
+            if self.view is not None:
+                self.view(event)
+            return
+        self.close()
+        if not self.announced:  # at the first point run, not earlier: bad input stays a single error line
+            self.console.print(f"[bold]sweep[/] {event.sweep_dir} ({event.total} points)", soft_wrap=True)
+            self.announced = True
+        self.console.print(f"[bold]point {event.index + 1}/{event.total}[/] {event.label}")
+        self.bars = progress_bars(self.console)
+        self.bars.start()
+        self.view = ProgressView(self.bars, self.console, header=False)
+
+    def close(self) -> None:
+        """Stop the current point's bars (after its run, and at the end of the sweep)."""
+        if self.bars is not None:
+            self.bars.stop()
+        self.bars = self.view = None
 
 
 def _pct(value: float | None) -> str:
@@ -119,7 +131,6 @@ def sweep(
     from otterbench.run.sweep import (
         base_options,
         default_sweep_id,
-        expand_grid,
         parse_vary,
         run_sweep,
         sweep_dir_for,
@@ -135,8 +146,11 @@ def sweep(
         suite_name = load_suite(options.suite).name
         sweep_id = sweep_id or default_sweep_id(suite_name, grid, base_options(options))
         sweep_dir = sweep_dir_for(options.out or default_results_dir(), suite_name, sweep_id)
-        run_point = _point_runner(console, sweep_dir, len(expand_grid(grid)))
-        outcome = run_sweep(options, grid, sweep_dir, run_point)
+        view = SweepView(console)
+        try:
+            outcome = run_sweep(options, grid, sweep_dir, on_event=view)
+        finally:
+            view.close()
     except ValueError as error:  # every input error of the library is a ValueError with one line
         raise fail(str(error)) from None
     skipped = len(outcome.points) - len(outcome.ran)

@@ -53,7 +53,17 @@ class Notice:
     message: str
 
 
-RunEvent = RunStarted | ArmStarted | ArmProgress | ArmFinished | Notice
+@dataclass(frozen=True)
+class PointStarted:
+    """A sweep starts point `index` (0-based) of `total`; the point's run events follow."""
+
+    sweep_dir: Path
+    index: int
+    total: int
+    label: str  # `batch_size=4 k=10`
+
+
+RunEvent = RunStarted | ArmStarted | ArmProgress | ArmFinished | Notice | PointStarted
 EventSink = Callable[[RunEvent], None]
 
 

@@ -101,6 +101,8 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
         records, stop = _measure(plan, files, emit, guard)
         with guard.deferred(reraise=False):  # the last write happens whatever arrives now
             if stop is not None:
+                for record in records:
+                    emit(ArmFinished(record))
                 results, error = files.write(records, "interrupted", NOT_REACHED)
                 return RunOutcome(files.run_dir, results, stop.exit_code, error)
             results, error = files.write(records, "complete")

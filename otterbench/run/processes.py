@@ -39,13 +39,13 @@ def _worker(job: ArmJob, conn: Any) -> None:
 
 
 def death_reason(exitcode: int | None) -> str:
-    """`killed by signal SIGKILL (out of memory?)` or `exited with code 1`."""
+    """`was killed by signal SIGKILL (...)` or `exited with code 1`."""
     if exitcode is None:
         return "did not answer"
     if exitcode < 0:
         name = signal.Signals(-exitcode).name
         hint = " (the OS kills with SIGKILL when memory runs out)" if -exitcode == signal.SIGKILL else ""
-        return f"killed by signal {name}{hint}"
+        return f"was killed by signal {name}{hint}"
     return f"exited with code {exitcode}"
 
 
@@ -57,9 +57,16 @@ class ArmProcess:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(job, child), daemon=True)
-        with children_ignore_interrupts():
-            self.process.start()
-        child.close()
+        try:
+            with children_ignore_interrupts():
+                self.process.start()
+        except BaseException:  # a Ctrl-C held back during the start arrives here: leave no process behind
+            if self.process.pid is not None:
+                self.process.kill()
+                self.process.join()
+            raise
+        finally:
+            child.close()
         self.record: ArmRecord | None = None  # set once the arm has finished, failed or been stopped
         self.repeats_done = 0
         self.in_flight = True  # loading: "ready" is the answer awaited

@@ -25,7 +25,7 @@ from otterbench.exits import Exit
 from otterbench.results.files import ResultsError, load_run, write_json_atomic
 from otterbench.run import pipeline as runner
 from otterbench.run.config import RunConfig
-from otterbench.run.events import EventSink, RunEvent, RunStarted
+from otterbench.run.events import EventSink, PointStarted, RunEvent, RunStarted, ignore
 from otterbench.run.interrupts import InterruptGuard
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import RunOutcome
@@ -249,7 +249,7 @@ class _Index:
 
 
 def quiet_point_runner(config: RunConfig, point: SweepPoint, on_event: EventSink) -> RunOutcome:
-    """The default way to run a point: `otterbench.run.pipeline.run_suite` without progress output."""
+    """The default way to run a point: `otterbench.run.pipeline.run_suite`, its events to the sweep's sink."""
     return runner.run_suite(config, on_event)
 
 
@@ -268,20 +268,23 @@ def _resume_points(sweep_dir: Path, grid: dict, previous: dict[str, dict]) -> li
 
 
 def _run_point(
-    sweep_dir: Path, config: RunConfig, point: SweepPoint, index: _Index, run_point: PointRunner
+    config: RunConfig, point: SweepPoint, index: _Index, run_point: PointRunner, emit: EventSink
 ) -> int:
     """Run one point, recording it in the index as it goes; return the run's exit code."""
+    sweep_dir = index.path.parent
 
     def record_run_dir(event: RunEvent) -> None:
         if isinstance(event, RunStarted):
             point.run_dir = str(Path(event.run_dir).relative_to(sweep_dir))
             point.attempts.append(point.run_dir)
             index.save("running")
+        emit(event)
 
     index.mine.add(point.index)
     point.status, point.error, point.failed_arms = "running", None, []
     index.save("running")
     try:
+        emit(PointStarted(sweep_dir, point.index, len(index.points), point.label))
         outcome = run_point(config, point, record_run_dir)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM before the point's run folder existed
         point.status = "interrupted"
@@ -300,15 +303,15 @@ def _run_point(
 
 
 def _run_points(
-    points: list[SweepPoint], configs: list[RunConfig], index: _Index, run_point: PointRunner
+    configs: list[RunConfig], index: _Index, run_point: PointRunner, emit: EventSink
 ) -> tuple[list[int], int | None]:
     """Run the points not complete; (indices run, the interrupt's exit code if one stopped the sweep)."""
     ran: list[int] = []
-    for point, config in zip(points, configs, strict=True):
+    for point, config in zip(index.points, configs, strict=True):
         if point.status == "complete" or index.done_elsewhere(point):
             continue
         ran.append(point.index)
-        code = _run_point(index.path.parent, config, point, index, run_point)
+        code = _run_point(config, point, index, run_point, emit)
         index.save("running")
         if code in (Exit.INTERRUPTED, Exit.TERMINATED):
             return ran, code
@@ -320,8 +323,13 @@ def run_sweep(
     grid: dict[str, list[Any]],
     sweep_dir: Path,
     run_point: PointRunner | None = None,
+    on_event: EventSink | None = None,
 ) -> SweepOutcome:
-    """Run every point of `grid` (RunOptions fields -> values) not already complete in `sweep_dir`."""
+    """Run every point of `grid` (RunOptions fields -> values) not already complete in `sweep_dir`.
+
+    `on_event` receives a PointStarted per point run, then that run's events; `run_point` replaces how a
+    point is run (default: `run_suite`).
+    """
     _check_base(grid, options)
     sweep_dir, base = Path(sweep_dir), base_options(options)
     suite_name = options.to_config(sweep_dir).suite.name
@@ -333,7 +341,7 @@ def run_sweep(
     index = _Index(sweep_dir, suite_name, grid, base, points)
     try:
         with InterruptGuard().installed():  # SIGTERM between two points too: the index says where it stopped
-            ran, stopped = _run_points(points, configs, index, run_point or quiet_point_runner)
+            ran, stopped = _run_points(configs, index, run_point or quiet_point_runner, on_event or ignore)
     except KeyboardInterrupt as stop:
         ran = [p.index for p in points if p.index in index.mine]
         stopped = getattr(stop, "exit_code", Exit.INTERRUPTED)
