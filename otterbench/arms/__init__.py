@@ -11,6 +11,7 @@ from typing import Any
 from otterbench.arms.args import args_faithful, args_optimized
 from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
 from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
+from otterbench.arms.engine import ENGINES, build_engine
 from otterbench.arms.greedy import BaseArm
 from otterbench.arms.otter import OtterArm
 from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
@@ -20,6 +21,7 @@ __all__ = [
     "ARM_NEEDS",
     "ARM_ROLES",
     "CALL_KEYS",
+    "ENGINES",
     "OTTER_COUNTERPART",
     "Arm",
     "ArmOutput",
@@ -50,8 +52,9 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
         raise ValueError(f"arm {name} needs models sharing one vocabulary; got vocab sizes {sizes}")
 
 
-def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
-    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") -> Arm:
+    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`,
+    decoding under `engine` ("eager" or "compiled": see arms/engine.py)."""
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
     _check_shared_vocab(name, found)
@@ -72,5 +75,7 @@ def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
         arm = DExpertsCachedArm(found["base"], found["expert"], found["anti_expert"])
     else:
         arm = OtterArm(name, otter)
-    arm.vocab_size = _vocab(next(iter(found.values())))
+    first = next(iter(found.values()))
+    arm.vocab_size = _vocab(first)
+    arm.engine = build_engine(engine, arm, next(first.parameters()).device)
     return arm

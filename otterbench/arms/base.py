@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from otterbench.arms.engine import EAGER, Engine
 from otterbench.run.workload import Batch, Workload
 
 CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
@@ -58,6 +59,8 @@ class Arm(ABC):
 
     name: str
     vocab_size: int | None = None  # the decoding model's vocabulary, set by build_arm
+    engine: Engine = EAGER  # how its models' decode steps run (arms/engine.py), set by build_arm
+    not_static: str | None = None  # why this arm's decode step has no static shapes (then it runs eager)
 
     def run(
         self, workload: Workload, device: torch.device | str, observer: StepObserver | None = None
@@ -66,6 +69,7 @@ class Arm(ABC):
         observer = observer or NullObserver()
         self.check(workload)
         tally = Tally()
+        self.engine.begin(workload)
         token_ids: list[list[int]] = []
         with torch.inference_mode():
             for batch in workload.batches(device):

@@ -68,6 +68,10 @@ def run(
     ),
     otter_ratio: float = typer.Option(0.125, help="insertion size when no --otter is given (dx=d*r, ...)"),
     layout: str = typer.Option("split", help="Otter layout: split (wrappers) or fused (widened checkpoint)"),
+    engine: str = typer.Option(
+        "eager",
+        help="eager (transformers as is) or compiled (static KV cache + torch.compile for every arm that allows it)",
+    ),
     arms: str = typer.Option(None, help="comma-separated arms to run instead of the suite's"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
     dtype: str = typer.Option(None, help="float32, bfloat16 or float16 (default: the profile's)"),
@@ -126,6 +130,7 @@ def run(
             otter_path=str(otter) if otter else None,
             otter_ratio=otter_ratio,
             layout=layout,
+            engine=engine,
             isolation=isolation,
             device_map=device_map,
             cpu_threads=cpu_threads,
@@ -170,7 +175,7 @@ def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> No
     console.print(
         f"[bold]{config.suite.name}[/] on {prelude['environment']['device']} | profile "
         f"{config.profile} ({models}) | {config.dtype} | {prelude['workload']['num_prompts']} prompts x "
-        f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout"
+        f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout, {config.engine} engine"
     )
     if config.source("base") == "tiny":
         console.print(

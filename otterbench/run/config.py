@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otterbench.arms.engine import ENGINES
 from otterbench.arms.registry import ARM_NAMES
 from otterbench.run.session import ArmJob
 from otterbench.run.suite import SuiteConfig, load_suite
@@ -33,6 +34,7 @@ class RunConfig:
     otter_path: str | None = None
     otter_ratio: float = 0.125
     layout: str = "split"
+    engine: str = "eager"
     isolation: str = "process"
     device_map: str | None = None
     cpu_threads: int = 1
@@ -84,6 +86,7 @@ class RunConfig:
             "otter_path": self.otter_path,
             "otter_ratio": self.otter_ratio,
             "layout": self.layout,
+            "engine": self.engine,
             "isolation": self.isolation,
             "device_map": self.device_map,
             "cpu_threads": self.cpu_threads,
@@ -108,6 +111,7 @@ class RunConfig:
             otter_path=self.otter_path,
             otter_ratio=self.otter_ratio,
             layout=self.layout,
+            engine=self.engine,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
         )
@@ -179,6 +183,8 @@ def resolve_run_config(
         raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
     if config.layout not in LAYOUTS:
         raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+    if config.engine not in ENGINES:
+        raise _fail("--engine", config.engine, f"is unknown: choose {' or '.join(ENGINES)}")
     if not 0 < config.otter_ratio <= 1:
         raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
     if config.otter_path is not None and not Path(config.otter_path).is_dir():

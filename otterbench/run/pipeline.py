@@ -104,6 +104,7 @@ def schema_arm(record: dict[str, Any]) -> dict[str, Any]:
             "deterministic",
         )
     }
+    entry.update({key: record.get(key) for key in ("engine", "engine_note", "compile_s")})
     entry["latency"] = {key: summarize(raw[key]) for key in ("ttft_s", "tpot_s", "total_s")}
     entry["timer"] = raw["method"]  # cuda_events or perf_counter
     entry["energy"] = _energy_entry(record.get("raw_energy", []), record["total_new_tokens"])
