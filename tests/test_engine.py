@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from types import SimpleNamespace
 
@@ -60,6 +61,16 @@ def test_static_cache_decoding_chooses_the_eager_tokens(tiny, name):
     assert decode(tiny, name, static, wl) == eager
     assert static._caches  # it did decode on static caches
     assert decode(tiny, name, static, wl) == eager  # caches reused across runs are reset, not stale
+
+
+def test_a_shorter_run_reuses_the_static_caches(tiny):
+    # the session's one-token prefill run must not allocate a second set of caches beside the decode ones
+    wl, static = workload(), Engine(static=True)
+    decode(tiny, "args-optimized", static, wl)
+    caches = dict(static._caches)
+    decode(tiny, "args-optimized", static, dataclasses.replace(wl, max_new_tokens=1))
+    assert static._caches.keys() == caches.keys()
+    assert all(static._caches[key] is cache for key, cache in caches.items())
 
 
 def test_fused_otter_on_static_caches_chooses_the_eager_tokens(tiny):

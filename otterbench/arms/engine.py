@@ -102,8 +102,15 @@ class Engine:
         return "compiled" if self.compiled else "static" if self.static else "eager"
 
     def begin(self, workload: Workload) -> None:
-        """Size static caches for `workload`: its longest prompt plus its N new tokens."""
-        self.capacity = max(len(row) for row in workload.prompt_ids) + workload.max_new_tokens
+        """Size static caches for `workload`: its longest prompt plus its N new tokens.
+
+        Capacity only grows: a shorter run (the one-token prefill run) reuses the caches and graphs already
+        built, so no second set is allocated; a longer workload frees the old caches and sizes new ones.
+        """
+        needed = max(len(row) for row in workload.prompt_ids) + workload.max_new_tokens
+        if needed > self.capacity:
+            self.capacity = needed
+            self._caches.clear()
 
     def new_cache(self, model: Any, rows: int, extra_slots: int = 0) -> Any:
         """An empty cache for `rows` sequences: a new DynamicCache (eager) or this shape's static one, reset."""
@@ -111,10 +118,10 @@ class Engine:
             return (
                 OtterCache(model.config) if isinstance(model, OtterModel) else new_dynamic_cache(model.config)
             )
-        key = (id(model), rows, self.capacity + extra_slots)
+        slots = self.capacity + extra_slots
+        key = (id(model), rows, slots)
         cache = self._caches.get(key)
         if cache is None:
-            slots = self.capacity + extra_slots
             cache = (
                 OtterCache(model.config, max_cache_len=slots)
                 if isinstance(model, OtterModel)
