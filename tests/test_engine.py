@@ -15,6 +15,9 @@ from otterbench.arms.decoding import CachedLM
 from otterbench.arms.engine import Engine, compile_unavailable, warm_up_engine
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
+from otterbench.results.files import load_run
+from otterbench.run.config import RunInputError, resolve_run_config
+from otterbench.run.pipeline import run_suite
 from otterbench.run.workload import Workload
 
 COMPILED_ARMS = ("base", "otter-args", "args-optimized")  # the arms the compiled-vs-eager check covers
@@ -157,3 +160,34 @@ def test_compiled_decoding_chooses_the_eager_tokens_on_cuda(tiny, name):
     eager = decode(on_gpu, name, Engine(), wl, "cuda")
     assert arm.run(wl, device).token_ids == eager
     assert arm.run(wl, device).token_ids == eager  # graph replays on reused caches
+
+
+def test_a_run_records_the_engine_per_arm_and_in_its_config(tmp_path, monkeypatch):
+    # torch.compile stubbed to the uncompiled step (inductor takes minutes on CPU): the run's plumbing
+    # (static caches, the compile run before measuring, results fields and schema) is what is checked here
+    monkeypatch.setattr(Engine, "_compile", lambda self, fn, model: lambda *args: fn(model, *args))
+    small = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 1, "warmup": 0, "k": 4}
+    arms = ["base", "args-optimized", "otter-args"]
+    config = resolve_run_config(
+        "safety",
+        out_dir=tmp_path,
+        suite_overrides=small,
+        arms=arms,
+        isolation="inline",
+        device="cpu",
+        engine="compiled",
+    )
+    results = load_run(run_suite(config).run_dir)  # validates against the schema
+    assert results["config"]["engine"] == "compiled"
+    for arm in results["arms"]:
+        assert arm["status"] == "ok" and arm["engine"] == "compiled" and arm["engine_note"] is None
+        assert arm["compile_s"] > 0
+    eager_config = dataclasses.replace(config, engine="eager")
+    eager = load_run(run_suite(eager_config).run_dir)
+    assert [a["token_ids_hash"] for a in eager["arms"]] == [a["token_ids_hash"] for a in results["arms"]]
+    assert all(a["engine"] == "eager" and a["compile_s"] is None for a in eager["arms"])
+
+
+def test_an_unknown_engine_is_refused_at_the_boundary(tmp_path):
+    with pytest.raises(RunInputError, match="--engine='fast' is unknown: choose eager or compiled"):
+        resolve_run_config("safety", out_dir=tmp_path, engine="fast")
