@@ -132,6 +132,37 @@ def test_unknown_engine_is_refused(tiny):
         build_arm("base", tiny.models, engine="fast")
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "base",
+        "args-faithful",
+        pytest.param("args-optimized", marks=pytest.mark.slow),  # ~10-30 s of dynamo tracing each;
+        pytest.param("otter-args", marks=pytest.mark.slow),  # base and args-faithful cover both step kinds
+    ],
+)
+def test_compiled_steps_compile_once_per_batch_shape_not_per_step(tiny, monkeypatch, name):
+    # dynamo with a backend that only counts graphs (no inductor): every decode step of a batch shape must
+    # reuse one graph, or each new length would recompile (minutes on CPU, a CUDA graph each on GPU)
+    graphs = []
+
+    def counting_backend(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, **_: real_compile(fn, backend=counting_backend, dynamic=False)
+    )
+    torch._dynamo.reset()
+    wl = workload(prompts=3, new_tokens=4, batch_size=2)  # batches of 2 rows and 1 row
+    arm = build_arm(name, tiny.models, tiny.otter, engine="compiled")
+    assert arm.run(wl, "cpu").token_ids == decode(tiny, name, Engine(), wl)
+    arm.run(wl, "cpu")
+    models_stepped = 1 if name in ("base", "otter-args") else 2  # the LLM, and the reward model's decoder
+    assert len(graphs) == 2 * models_stepped
+
+
 @pytest.mark.slow  # inductor compiles C++ on CPU: ~15-60 s per graph on a shared 2-core machine
 @pytest.mark.parametrize("name", COMPILED_ARMS)
 def test_compiled_decoding_chooses_the_eager_tokens_on_cpu(tiny, name):

@@ -250,4 +250,8 @@ class KVMask:
 
     def positions(self, count: int) -> torch.Tensor:
         """Position ids [B, count] of the newest `count` fed tokens."""
-        return positions_from_mask(self.fed)[:, -count:]
+        if not self.static:
+            return positions_from_mask(self.fed)[:, -count:]
+        # sliced from the whole buffer, so the strides ([capacity, 1]) are the same at every step: a
+        # compiled step guards on strides and would recompile for every new length otherwise
+        return positions_from_mask(self.tensor)[:, self.length - count : self.length]
