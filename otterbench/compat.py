@@ -9,8 +9,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from transformers import LlamaModel
+from transformers import LlamaModel, StaticCache
 
+_STATIC_ARGS = inspect.signature(StaticCache.__init__).parameters
+# 5.x StaticCache sizes batch, heads, device and dtype at its first update; older releases took them up front
+STATIC_CACHE_IS_LAZY = "config" in _STATIC_ARGS and "max_batch_size" not in _STATIC_ARGS
 CACHE_ARG = "cache" if "cache" in inspect.signature(LlamaModel.forward).parameters else "past_key_values"
 
 
@@ -35,3 +38,12 @@ def drop_last_tokens(cache: Any, count: int) -> None:
     """Remove the newest `count` positions from a cache (negative `crop` means this in every release)."""
     if count > 0:
         cache.crop(-count)
+
+
+def new_static_cache(config: Any, max_cache_len: int) -> StaticCache:
+    """An empty StaticCache of `max_cache_len` slots per sequence for `config`, its tensors allocated lazily."""
+    if not STATIC_CACHE_IS_LAZY:
+        raise RuntimeError(
+            "this transformers release's StaticCache is not lazily sized: use transformers >= 5"
+        )
+    return StaticCache(config=config, max_cache_len=max_cache_len)

@@ -58,7 +58,7 @@ def test_both_reward_scorers_equal_the_reward_model_on_unpadded_rows(models):
     for scorer_type in (FaithfulRewardScorer, SharedPrefixRewardScorer):
         scorer = scorer_type(models.reward_model, Tally())
         with torch.inference_mode():
-            scorer.start(batch)
+            scorer.start(batch, K)
             scores.append(scorer.score(candidates))
     with torch.inference_mode():  # the reference: the classifier on each prefix + candidate, no padding
         expected = torch.tensor(

@@ -65,10 +65,10 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
 def test_failing_arm_is_recorded_and_others_kept(tmp_path, monkeypatch) -> None:
     real_build = measure.build_arm
 
-    def build(name, models, otter=None):
+    def build(name, models, otter=None, **options):
         if name == "args-optimized":
             raise RuntimeError("deliberate failure for the test")
-        return real_build(name, models, otter)
+        return real_build(name, models, otter, **options)
 
     monkeypatch.setattr(measure, "build_arm", build)
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
+from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, ENGINES, OTTER_COUNTERPART, arm_info
 
 if TYPE_CHECKING:
     from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepObserver
@@ -25,6 +25,7 @@ __all__ = [
     "ARM_NEEDS",
     "ARM_ROLES",
     "CALL_KEYS",
+    "ENGINES",
     "OTTER_COUNTERPART",
     "Arm",
     "ArmOutput",
@@ -61,10 +62,12 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
         raise ValueError(f"arm {name} needs models sharing one vocabulary; got vocab sizes {sizes}")
 
 
-def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
-    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") -> Arm:
+    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`,
+    decoding under `engine` ("eager" or "compiled": see arms/engine.py)."""
     from otterbench.arms.args import args_faithful, args_optimized
     from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
+    from otterbench.arms.engine import build_engine
     from otterbench.arms.greedy import BaseArm
     from otterbench.arms.otter import OtterArm
 
@@ -88,5 +91,7 @@ def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
         arm = DExpertsCachedArm(found["base"], found["expert"], found["anti_expert"])
     else:
         arm = OtterArm(name, otter)
-    arm.vocab_size = _vocab(next(iter(found.values())))
+    first = next(iter(found.values()))
+    arm.vocab_size = _vocab(first)
+    arm.engine = build_engine(engine, arm, next(first.parameters()).device)
     return arm

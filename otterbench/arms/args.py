@@ -22,15 +22,16 @@ from typing import Any, Protocol
 import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
-from otterbench.arms.decoding import CachedLM, args_choice, grow_mask
-from otterbench.compat import cache_kwargs, output_cache
-from otterbench.run.workload import Batch, Workload, positions_from_mask
+from otterbench.arms.decoding import CachedLM, args_choice
+from otterbench.arms.engine import EAGER, Engine, backbone_step, select_rows
+from otterbench.compat import drop_last_tokens
+from otterbench.run.workload import Batch, Workload
 
 
 class RewardScorer(Protocol):
     """Scores k candidate continuations per prompt with a separate reward model."""
 
-    def start(self, batch: Batch) -> None: ...
+    def start(self, batch: Batch, k: int) -> None: ...
 
     def score(self, candidates: torch.Tensor) -> torch.Tensor: ...
 
@@ -40,99 +41,90 @@ class RewardScorer(Protocol):
 class FaithfulRewardScorer:
     """The reference's way: k full rows per prompt, the cache re-expanded (copied) to k rows every step."""
 
-    def __init__(self, reward_model: Any, tally: Tally) -> None:
+    def __init__(self, reward_model: Any, tally: Tally, engine: Engine = EAGER) -> None:
         self.backbone = reward_model.base_model  # the decoder under the score head
         self.head = reward_model.score  # one-label linear head
         self.tally = tally
+        self.engine = engine
 
-    def start(self, batch: Batch) -> None:
-        self.prompt_ids, self.mask, self.cache = batch.input_ids, batch.attention_mask, None
+    def start(self, batch: Batch, k: int) -> None:
+        self.prompt_ids, self.prompt_mask, self.cache = batch.input_ids, batch.attention_mask, None
 
     def score(self, candidates: torch.Tensor) -> torch.Tensor:
         rows, k = candidates.shape
         flat = candidates.reshape(rows * k, 1)
         if self.cache is None:  # first step: the prompt is prefilled k times, once per candidate row
-            self.mask = self.mask.repeat_interleave(k, dim=0)
+            self.cache = self.engine.new_cache(self.backbone, rows * k)
+            self.mask = self.engine.new_mask(self.prompt_mask.repeat_interleave(k, dim=0))
+            self.mask.grow()  # [rows*k, P+1]
             input_ids = torch.cat([self.prompt_ids.repeat_interleave(k, dim=0), flat], dim=1)
+            positions = self.mask.positions(input_ids.shape[1])
+            hidden = backbone_step(self.backbone, input_ids, self.mask.fed, positions, self.cache)
         else:
-            input_ids = flat
-        self.mask = grow_mask(self.mask)  # [rows*k, L+1]
-        positions = positions_from_mask(self.mask)[:, -input_ids.shape[1] :]
-        out = self.backbone(
-            input_ids=input_ids,
-            attention_mask=self.mask,
-            position_ids=positions,
-            use_cache=True,
-            **cache_kwargs(self.cache),
-        )
-        self.cache = output_cache(out)
+            self.mask.grow()
+            step = (self.mask.tensor, self.mask.positions(1), self.cache)
+            hidden = self.engine.step(backbone_step, self.backbone, flat, *step)
         self.tally.call("reward_model", rows_scored=rows * k)
-        return self.head(out.last_hidden_state[:, -1]).view(rows, k)
+        return self.head(hidden[:, -1]).view(rows, k)
 
     def keep(self, pick: torch.Tensor) -> None:
         # every one of a prompt's k rows continues from the chosen row: select it k times (a copy per step)
-        k = self.mask.shape[0] // pick.shape[0]
+        k = self.mask.tensor.shape[0] // pick.shape[0]
         chosen_rows = torch.arange(pick.shape[0], device=pick.device) * k + pick
-        self.cache.batch_select_indices(chosen_rows.repeat_interleave(k))
+        select_rows(self.cache, chosen_rows.repeat_interleave(k))
 
 
 class SharedPrefixRewardScorer:
     """One cached row per prompt; all k candidates scored as k query positions of that row in one forward."""
 
-    def __init__(self, reward_model: Any, tally: Tally) -> None:
+    def __init__(self, reward_model: Any, tally: Tally, engine: Engine = EAGER) -> None:
         self.backbone = reward_model.base_model
         self.head = reward_model.score
         self.tally = tally
+        self.engine = engine
 
-    def start(self, batch: Batch) -> None:
-        self.mask = batch.attention_mask
-        out = self.backbone(
-            input_ids=batch.input_ids,
-            attention_mask=self.mask,
-            position_ids=batch.position_ids,
-            use_cache=True,
-            **cache_kwargs(None),
-        )
-        self.cache = output_cache(out)
+    def start(self, batch: Batch, k: int) -> None:
+        self.k = k  # candidates per step: k more cache slots while they are scored
+        self.cache = self.engine.new_cache(self.backbone, batch.input_ids.shape[0], extra_slots=k)
+        self.mask = self.engine.new_mask(batch.attention_mask, extra_slots=k)
+        backbone_step(self.backbone, batch.input_ids, self.mask.fed, batch.position_ids, self.cache)
         self.tally.call("reward_model")
 
     def candidate_mask(self, k: int) -> torch.Tensor:
-        """Additive 4D mask [B,1,k,L+k]: candidate i sees the prefix's real tokens and itself only."""
-        rows, length = self.mask.shape
-        prefix = self.mask.bool()[:, None, :].expand(rows, k, length)
-        itself = torch.eye(k, dtype=torch.bool, device=self.mask.device).expand(rows, k, k)
-        allowed = torch.cat([prefix, itself], dim=-1)[:, None]
+        """Additive 4D mask [B,1,k,W]: candidate i (cache slot L+i) sees the prefix's real tokens and itself.
+
+        W = L+k eager; the static cache's capacity under a static engine (slots past L+k blocked).
+        """
+        rows, length = self.mask.fed.shape
+        width = self.mask.tensor.shape[1] if self.mask.static else length + k
+        device = self.mask.tensor.device
+        allowed = torch.zeros(rows, k, width, dtype=torch.bool, device=device)
+        allowed[:, :, :length] = self.mask.fed.bool()[:, None, :]
+        slots = torch.arange(k, device=device)
+        allowed[:, slots, length + slots] = True
         dtype = self.head.weight.dtype
-        blocked = torch.zeros(allowed.shape, dtype=dtype, device=self.mask.device)
-        return blocked.masked_fill(~allowed, torch.finfo(dtype).min)
+        blocked = torch.zeros(allowed.shape, dtype=dtype, device=device)
+        return blocked.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
 
     def score(self, candidates: torch.Tensor) -> torch.Tensor:
-        rows, k = candidates.shape
+        rows, self.k = candidates.shape
         # every candidate sits at the same next position of its prompt
-        positions = self.mask.sum(dim=-1, keepdim=True).expand(rows, k)
-        out = self.backbone(
-            input_ids=candidates,
-            attention_mask=self.candidate_mask(k),
-            position_ids=positions,
-            use_cache=True,
-            **cache_kwargs(self.cache),
-        )
-        self.cache = output_cache(out)
-        self.tally.call("reward_model", rows_scored=rows * k)
-        return self.head(out.last_hidden_state).squeeze(-1)  # [B,k]
+        positions = self.mask.fed.sum(dim=-1, keepdim=True).expand(rows, self.k)
+        mask = self.candidate_mask(self.k)
+        hidden = self.engine.step(backbone_step, self.backbone, candidates, mask, positions, self.cache)
+        self.tally.call("reward_model", rows_scored=rows * self.k)
+        return self.head(hidden).squeeze(-1)  # [B,k]
 
     def keep(self, pick: torch.Tensor) -> None:
         # The chosen candidate's keys/values were computed seeing the prefix and itself only, which is what
-        # feeding it alone would compute: move them to the first new slot and crop the other k-1 away.
-        length = self.mask.shape[1]
-        k = self.cache.get_seq_length() - length
+        # feeding it alone would compute: move them to the first new slot and drop the other k-1.
+        length = self.mask.length
         rows = torch.arange(pick.shape[0], device=pick.device)
         for layer in self.cache.layers:
-            for states in (layer.keys, layer.values):  # [B, heads, L+k, head_dim]
+            for states in (layer.keys, layer.values):  # [B, heads, slots, head_dim]
                 states[:, :, length] = states[rows, :, length + pick]
-        if k > 1:
-            self.cache.crop(-(k - 1))
-        self.mask = grow_mask(self.mask)
+        drop_last_tokens(self.cache, self.k - 1)
+        self.mask.grow()
 
 
 class ArgsArm(Arm):
@@ -147,9 +139,9 @@ class ArgsArm(Arm):
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally
     ) -> torch.Tensor:
-        lm = CachedLM(self.llm, "llm", tally)
-        scorer: RewardScorer = self.scorer(self.reward_model, tally)
-        scorer.start(batch)
+        lm = CachedLM(self.llm, "llm", tally, self.engine)
+        scorer: RewardScorer = self.scorer(self.reward_model, tally, self.engine)
+        scorer.start(batch, workload.k)
         out = lm.start(batch)
         tokens: list[torch.Tensor] = []
         for step in range(workload.max_new_tokens):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from otterbench.arms.engine import EAGER, Engine
 from otterbench.run.workload import Batch, Workload
 from otterbench.trackers.latency import NullObserver, StepObserver
 
@@ -40,6 +41,8 @@ class Arm(ABC):
 
     name: str
     vocab_size: int | None = None  # the decoding model's vocabulary, set by build_arm
+    engine: Engine = EAGER  # how its models' decode steps run (arms/engine.py), set by build_arm
+    not_static: str | None = None  # why this arm's decode step has no static shapes (then it runs eager)
 
     def run(
         self, workload: Workload, device: torch.device | str, observer: StepObserver | None = None
@@ -48,6 +51,7 @@ class Arm(ABC):
         observer = observer or NullObserver()
         self.check(workload)
         tally = Tally()
+        self.engine.begin(workload)
         token_ids: list[list[int]] = []
         with torch.inference_mode():
             for batch in workload.batches(device):

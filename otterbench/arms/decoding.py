@@ -8,55 +8,57 @@ the same positions whatever its padding.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from otterbench.arms.base import Tally
-from otterbench.compat import cache_kwargs, output_cache
-from otterbench.otter import FusedOtterModel, OtterModel
+from otterbench.arms.engine import EAGER, Engine, KVMask, grow_mask, lm_step
 from otterbench.run.workload import Batch, positions_from_mask
 
+__all__ = ["CachedLM", "StepOutput", "args_choice", "full_forward", "greedy", "grow_mask"]
 
-def grow_mask(attention_mask: torch.Tensor, columns: int = 1) -> torch.Tensor:
-    """The mask with `columns` real (1) positions appended on the right."""
-    ones = attention_mask.new_ones(attention_mask.shape[0], columns)
-    return torch.cat([attention_mask, ones], dim=1)
+
+@dataclass
+class StepOutput:
+    """One cached forward's logits [B,q,V], and Otter's signal [B,q,V] (None for other models)."""
+
+    logits: torch.Tensor
+    signal: torch.Tensor | None = None
 
 
 class CachedLM:
-    """One causal LM (a transformers model or an OtterModel) decoded over a batch with its own KV cache."""
+    """One causal LM (a transformers model or an Otter model) decoded over a batch with its own KV cache.
 
-    def __init__(self, model: Any, role: str, tally: Tally) -> None:
+    The prompt is prefilled uncompiled; every later step goes through the arm's engine (see arms/engine.py).
+    """
+
+    def __init__(self, model: Any, role: str, tally: Tally, engine: Engine = EAGER) -> None:
         self.model = model
         self.role = role  # the key counted in Tally.calls
         self.tally = tally
-        # Otter models (split or fused layout) take `past_key_values` by name on every release;
-        # transformers models use compat's name
-        self.is_otter = isinstance(model, (OtterModel, FusedOtterModel))
+        self.engine = engine
         self.cache: Any = None
-        self.mask: torch.Tensor | None = None
+        self.mask: KVMask | None = None
 
-    def _call(self, input_ids: torch.Tensor) -> Any:
-        positions = positions_from_mask(self.mask)[:, -input_ids.shape[1] :]
-        cache = {"past_key_values": self.cache} if self.is_otter else cache_kwargs(self.cache)
-        out = self.model(
-            input_ids=input_ids, attention_mask=self.mask, position_ids=positions, use_cache=True, **cache
-        )
-        self.cache = out.past_key_values if self.is_otter else output_cache(out)
-        self.tally.call(self.role)
-        return out
-
-    def start(self, batch: Batch) -> Any:
+    def start(self, batch: Batch) -> StepOutput:
         """Prefill the prompt; returns the model output (logits [B,P,V], and .signal for Otter)."""
-        self.cache = None
-        self.mask = batch.attention_mask
-        return self._call(batch.input_ids)
+        self.cache = self.engine.new_cache(self.model, batch.input_ids.shape[0])
+        self.mask = self.engine.new_mask(batch.attention_mask)
+        self.tally.call(self.role)
+        return StepOutput(
+            *lm_step(self.model, batch.input_ids, self.mask.fed, batch.position_ids, self.cache)
+        )
 
-    def feed(self, tokens: torch.Tensor) -> Any:
+    def feed(self, tokens: torch.Tensor) -> StepOutput:
         """Append `tokens` [B,1] and run one cached step; returns the model output for that position."""
-        self.mask = grow_mask(self.mask)
-        return self._call(tokens)
+        self.mask.grow()
+        self.tally.call(self.role)
+        step = self.engine.step(
+            lm_step, self.model, tokens, self.mask.tensor, self.mask.positions(1), self.cache
+        )
+        return StepOutput(*step)
 
 
 def full_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

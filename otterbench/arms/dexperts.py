@@ -27,6 +27,9 @@ class DExpertsFaithfulArm(Arm):
     """Three uncached forwards over the whole sequence per token."""
 
     name = "dexperts-faithful"
+    not_static = (
+        "it re-reads the whole growing sequence every step (no KV cache), so no decode shape is static"
+    )
 
     def __init__(self, llm: Any, expert: Any, anti_expert: Any) -> None:
         self.models = dict(zip(ROLES, (llm, expert, anti_expert)))
@@ -58,7 +61,7 @@ class DExpertsCachedArm(Arm):
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally
     ) -> torch.Tensor:
-        lms = [CachedLM(model, role, tally) for role, model in self.models.items()]
+        lms = [CachedLM(model, role, tally, self.engine) for role, model in self.models.items()]
         batch_rows = batch.input_ids.shape[0]
         tokens: list[torch.Tensor] = []
         for step in range(workload.max_new_tokens):

@@ -22,7 +22,7 @@ class BaseArm(Arm):
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally
     ) -> torch.Tensor:
-        lm = CachedLM(self.llm, "llm", tally)
+        lm = CachedLM(self.llm, "llm", tally, self.engine)
         tokens = [greedy(lm.start(batch).logits[:, -1])]
         observer.end_step()
         for _ in range(workload.max_new_tokens - 1):

@@ -34,7 +34,7 @@ class OtterArm(Arm):
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally
     ) -> torch.Tensor:
-        lm = CachedLM(self.otter, "otter", tally)
+        lm = CachedLM(self.otter, "otter", tally, self.engine)
         tokens = [self.decide(lm.start(batch), workload)]
         observer.end_step()
         for _ in range(workload.max_new_tokens - 1):

@@ -53,6 +53,8 @@ ARMS: dict[str, ArmInfo] = {
         ArmInfo("otter-dexperts", "otter", "dexperts", ("otter",)),
     )
 }
+# decode engines an arm runs under (arms/engine.py): transformers as is, or static KV cache + torch.compile
+ENGINES: tuple[str, ...] = ("eager", "compiled")
 TASKS: tuple[str, ...] = tuple(dict.fromkeys(info.task for info in ARMS.values() if info.task))
 
 # views of the registry kept for readability at call sites; never edit these, edit ARMS

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from otterbench.compat import cache_kwargs, drop_last_tokens
+from otterbench.compat import cache_kwargs, drop_last_tokens, new_static_cache
 from otterbench.otter.output import OtterOutput
 from otterbench.otter.params import InsertedParameters, initialise
 from otterbench.otter.spec import BaseDims, OtterSpec
@@ -36,11 +36,24 @@ def new_dynamic_cache(config: Any) -> DynamicCache:
 
 
 class OtterCache:
-    """The base model's own KV cache beside the inserted heads' cache; pass it back on the next call."""
+    """The base model's own KV cache beside the inserted heads' cache; pass it back on the next call.
 
-    def __init__(self, config: Any) -> None:
-        self.base = new_dynamic_cache(config)
-        self.extra = new_dynamic_cache(config)
+    Dynamic by default; static (`max_cache_len` slots per sequence, for the compiled engine) when given.
+    """
+
+    def __init__(self, config: Any, max_cache_len: int | None = None) -> None:
+        if max_cache_len is None:
+            self.base, self.extra = new_dynamic_cache(config), new_dynamic_cache(config)
+        else:  # static layers size themselves at their first update, so the extra heads' count fits too
+            self.base, self.extra = (
+                new_static_cache(config, max_cache_len),
+                new_static_cache(config, max_cache_len),
+            )
+
+    def reset(self) -> None:
+        """Empty both caches in place (static caches keep their tensors)."""
+        self.base.reset()
+        self.extra.reset()
 
     def get_seq_length(self) -> int:
         return self.base.get_seq_length()

@@ -44,6 +44,21 @@ def non_disruption_line(results: dict[str, Any]) -> str:
     )
 
 
+def engine_lines(results: dict[str, Any]) -> list[str]:
+    """`engine: compiled (compile s: base 12.1, ...)` and one line per arm that ran another engine."""
+    asked = results.get("config", {}).get("engine")
+    ran = [arm for arm in results["arms"] if arm.get("engine")]
+    if asked is None or not ran:
+        return []
+    compiled = [f"{arm['name']} {arm['compile_s']:.1f}" for arm in ran if arm.get("compile_s") is not None]
+    head = f"engine: {asked}" + (
+        f" (compile s, excluded from timings: {', '.join(compiled)})" if compiled else ""
+    )
+    return [head] + [
+        f"[yellow]{arm['name']}:[/] {arm['engine_note']}" for arm in ran if arm.get("engine_note")
+    ]
+
+
 def _arms_table(results: dict[str, Any]) -> Table:
     memory_method = next((a["memory"]["method"] for a in results["arms"] if a.get("memory")), "-")
     table = Table(title=f"{results['suite']} — {results['run_id']} ({results['status']})")
@@ -96,6 +111,8 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
         console.print(_savings_table(results))
     print_efficiency(console, results)
     console.print(non_disruption_line(results))
+    for line in engine_lines(results):
+        console.print(line)
     otter = results.get("otter") or {}
     if otter.get("distilled") is False:
         console.print("Otter weights: undistilled (cost is what is measured; the signal is not trained)")

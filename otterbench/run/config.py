@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otterbench.arms.registry import ARM_NAMES
+from otterbench.arms.registry import ARM_NAMES, ENGINES
 from otterbench.paths import writable_problem
 from otterbench.run.suite import SuiteConfig, load_suite
 
@@ -36,6 +36,7 @@ class RunConfig:
     otter_ratio: float = 0.125
     layout: str = "fused"  # the engine-ready layout; split (wrappers) stays selectable
     fused_path: str | None = None  # set by the run once the fused checkpoint is built (fused_checkpoint.py)
+    engine: str = "eager"  # eager, or compiled: static KV cache + torch.compile (arms/engine.py)
     isolation: str = "process"
     device_map: str | None = None
     cpu_threads: int = 1
@@ -87,6 +88,7 @@ class RunConfig:
             "otter_path": self.otter_path,
             "otter_ratio": self.otter_ratio,
             "layout": self.layout,
+            "engine": self.engine,
             "isolation": self.isolation,
             "device_map": self.device_map,
             "cpu_threads": self.cpu_threads,
@@ -114,6 +116,7 @@ class RunConfig:
             otter_ratio=self.otter_ratio,
             layout=self.layout,
             fused_path=self.fused_path,
+            engine=self.engine,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
         )
@@ -161,6 +164,8 @@ def _check_run_fields(config: RunConfig) -> None:
         raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
     if config.layout not in LAYOUTS:
         raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+    if config.engine not in ENGINES:
+        raise _fail("--engine", config.engine, f"is unknown: choose {' or '.join(ENGINES)}")
     if not 0 < config.otter_ratio <= 1:
         raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
     if config.otter_path is not None and not Path(config.otter_path).is_dir():

@@ -127,7 +127,7 @@ def load_fused_arm(job: Any, device: torch.device) -> tuple[Any, dict[str, int],
     base_bytes = info.pop("base_parameters") * next(fused.parameters()).element_size()
     components = {"base": base_bytes, "separate": 0, "inserted": weights_bytes(fused) - base_bytes}
     info = {"layout": "fused", "fused_checkpoint": str(directory), **info}
-    return build_arm(job.arm, None, fused), components, info
+    return build_arm(job.arm, None, fused, engine=job.engine), components, info
 
 
 def with_fused_checkpoint(config: Any) -> Any:

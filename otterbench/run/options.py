@@ -39,6 +39,9 @@ class RunOptions:
     layout: str = _knob(
         "fused", "Otter layout: fused (widened checkpoint, built once, the default) or split (wrappers)"
     )
+    engine: str = _knob(
+        "eager", "eager (transformers as is) or compiled (static KV cache + torch.compile where shapes allow)"
+    )
     arms: str | None = _knob(None, "comma-separated arms to run instead of the suite's")
     device: str = _knob("auto", "auto, cpu, cuda or cuda:N")
     dtype: str | None = _knob(None, "float32, bfloat16 or float16 (default: the profile's)")
@@ -93,6 +96,7 @@ class RunOptions:
             otter_path=str(self.otter) if self.otter else None,
             otter_ratio=self.otter_ratio,
             layout=self.layout,
+            engine=self.engine,
             isolation=self.isolation,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,

@@ -32,6 +32,9 @@ class ArmRecord:
     deterministic: bool | None = None  # every measured repeat chose the same tokens
     traceback: str | None = None
     otter: dict[str, Any] | None = None
+    engine: str | None = None  # the engine that ran: eager or compiled (arms/engine.py)
+    engine_note: str | None = None  # why an arm asked to compile ran eager, if it did
+    compile_s: float | None = None  # compile + warm-up time, outside the measurement
 
     @property
     def role(self) -> str:
@@ -69,6 +72,7 @@ class ArmRecord:
         if self.ok:
             entry |= {"calls": self.calls, "rows_scored": self.rows_scored}
             entry |= {"deterministic": self.deterministic, "timer": self.timer}
+            entry |= {"engine": self.engine, "engine_note": self.engine_note, "compile_s": self.compile_s}
         if self.traceback:
             entry["traceback"] = self.traceback
         return entry

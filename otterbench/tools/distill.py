@@ -105,7 +105,7 @@ def _args_batch(models: Any, batch: Batch, workload: Workload) -> tuple[list, li
     """One batch of ARGS decoding: (tokens, candidates, rewards) per step."""
     tally = Tally()
     lm, scorer = CachedLM(models.base, "llm", tally), SharedPrefixRewardScorer(models.reward_model, tally)
-    scorer.start(batch)
+    scorer.start(batch, workload.k)
     out, tokens, cands, rewards = lm.start(batch), [], [], []
 
     def rewards_of(candidates: torch.Tensor) -> torch.Tensor:
