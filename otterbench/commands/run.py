@@ -78,6 +78,9 @@ def run(
     alpha: float = typer.Option(None, help="DExperts alpha in logits + alpha*(expert - anti)"),
     num_prompts: int = typer.Option(None, help="use this many prompts of the suite's file"),
     repeats: int = typer.Option(None, help="measured runs per arm (>= 1)"),
+    preset: str = typer.Option(
+        None, help="a run-length preset of the suite: ci = enough repeats for `otterbench check`"
+    ),
     warmup: int = typer.Option(None, help="unmeasured runs per arm first (>= 0)"),
     prompts: Path = typer.Option(None, help='your own prompts: JSONL, one {"prompt": "..."} per line'),
     out: Path = typer.Option(None, help="results root (default: ./results or $OTTERBENCH_RESULTS_DIR)"),
@@ -119,6 +122,7 @@ def run(
             ),
             arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None,
             prompts=prompts,
+            preset=preset,
             device=device,
             overrides=_options_to_overrides(
                 base=base, reward_model=reward_model, expert=expert, anti_expert=anti_expert
@@ -131,6 +135,7 @@ def run(
             cpu_threads=cpu_threads,
             schedule=schedule,
         )
+        _warn_gate_repeats(console, config, json_output)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -156,6 +161,14 @@ def run(
             out_console = Console(width=160)  # logs and pipes: keep each table row on one line
         print_summary(out_console, outcome.results, outcome.run_dir)
     raise typer.Exit(outcome.exit_code)
+
+
+def _warn_gate_repeats(console: Console, config: Any, quiet: bool) -> None:
+    from otterbench.results.power import repeats_warning
+
+    message = repeats_warning(config.repeats, config.suite.presets.get("ci", {}).get("repeats"))
+    if message and not quiet:
+        console.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> None:

@@ -33,7 +33,9 @@ class ResultsError(ValueError):
 @cache
 def results_schema() -> dict:
     """The results.json JSON Schema shipped with the package."""
-    text = resources.files("otterbench").joinpath("results", "schema", "results.schema.json").read_text("utf-8")
+    text = (
+        resources.files("otterbench").joinpath("results", "schema", "results.schema.json").read_text("utf-8")
+    )
     return json.loads(text)
 
 

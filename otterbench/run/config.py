@@ -135,11 +135,14 @@ def resolve_run_config(
     suite_overrides: dict[str, Any] | None = None,
     arms: list[str] | None = None,
     prompts: Path | None = None,
+    preset: str | None = None,
     **run_fields: Any,
 ) -> RunConfig:
     """Load a suite, apply the command line's values, validate everything once."""
     suite = load_suite(suite_name)
     changes = {key: value for key, value in (suite_overrides or {}).items() if value is not None}
+    if preset is not None:  # the preset's values first: the command line's own options win
+        changes = {**suite.preset_values(preset), **changes}
     if arms:
         unknown = [arm for arm in arms if arm not in ARM_NAMES]
         if unknown:

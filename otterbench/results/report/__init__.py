@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from otterbench.results.files import load_run, results_path
 from otterbench.results.report.markdown import render_run, render_sweep
 from otterbench.results.report.plots import (
     plot_cost_growth,
@@ -13,7 +14,6 @@ from otterbench.results.report.plots import (
     save_figure,
     sweep_field,
 )
-from otterbench.results.files import load_run, results_path
 
 REPORT_FILE = "report.md"
 
