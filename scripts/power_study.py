@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.results.files import compute_savings, load_run, write_json_atomic
-from otterbench.results.gate import CheckResult, GateSettings, check_runs
+from otterbench.results.findings import CheckResult, GateSettings
+from otterbench.results.gate import check_runs
 from otterbench.results.stats import summarize
 
 SLOWDOWNS_PCT = (5, 10, 20, 30)

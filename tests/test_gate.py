@@ -11,7 +11,8 @@ from factories import make_results, scale_arm_latency, write_run
 from typer.testing import CliRunner
 
 from otterbench.cli import app
-from otterbench.results.gate import GateSettings, check_runs, parse_thresholds
+from otterbench.results.findings import GateSettings
+from otterbench.results.gate import check_runs, parse_thresholds
 
 runner = CliRunner()
 

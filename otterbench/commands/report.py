@@ -19,17 +19,14 @@ from rich.table import Table
 from otterbench.results.compare import compare_arms, compare_savings
 from otterbench.results.export import github_benchmark_entries
 from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
-from otterbench.results.gate import (
+from otterbench.results.findings import (
     DEFAULT_DEVIATION_TOLERANCE,
     DEFAULT_SPACE_NOISE_PCT,
     CheckResult,
     Finding,
     GateSettings,
-    WorkloadMismatch,
-    check_runs,
-    parse_percent,
-    parse_thresholds,
 )
+from otterbench.results.gate import WorkloadMismatch, check_runs, parse_percent, parse_thresholds
 from otterbench.results.power import DEFAULT_ALPHA
 from otterbench.results.report import build_report
 from otterbench.results.report.markdown import format_seconds

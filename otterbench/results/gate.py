@@ -19,27 +19,22 @@ Mann-Whitney U test over those repeat aggregates says so (p < alpha). The rules,
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from otterbench.results.files import arm_by_name, describe_mismatch
+from otterbench.results.findings import (
+    THRESHOLD_METRICS,
+    CheckResult,
+    Finding,
+    GateSettings,
+)
+from otterbench.results.gate_savings import space_saving_finding, time_saving_finding
 from otterbench.results.power import (
-    DEFAULT_ALPHA,
     detectable_change_pct,
-    detectable_shift,
     min_gate_repeats,
 )
-from otterbench.results.stats import per_repeat_medians, per_round_savings, slower_p_value
-
-THRESHOLD_METRICS = ("tpot", "total", "extra_time_saved", "extra_space_saved")
-# chosen with the power study in docs/regression-gate.md (--preset ci, 10 runs of one commit)
-DEFAULT_THRESHOLDS = {"tpot": 5.0, "total": 5.0, "extra_time_saved": 5.0, "extra_space_saved": 10.0}
-# a peak-memory change smaller than this share of the base arm's peak is within the instrument's resolution
-# (allocator and RSS granularity on CPU, allocator rounding on GPU): not evidence of a regression
-DEFAULT_SPACE_NOISE_PCT = 1.0
-# the fused layout's logits deviate from the base model's by float32 rounding (< 1e-4 in tests/test_otter_fused.py)
-DEFAULT_DEVIATION_TOLERANCE = 1e-3
+from otterbench.results.stats import per_repeat_medians, slower_p_value
 
 
 class WorkloadMismatch(ValueError):
@@ -50,66 +45,6 @@ class WorkloadMismatch(ValueError):
             "workloads differ: " + "; ".join(differences) + " (pass --allow-mismatch to compare)"
         )
         self.differences = differences
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """How strict the gate is: thresholds per metric, significance, noise floors, normalisation."""
-
-    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    alpha: float = DEFAULT_ALPHA
-    space_noise_pct: float = DEFAULT_SPACE_NOISE_PCT
-    deviation_tolerance: float = DEFAULT_DEVIATION_TOLERANCE
-    # divide the run's latencies by the control arms' speed factor: for shared machines only (it cancels
-    # any slowdown the arms share, e.g. the decoding loop or a torch upgrade)
-    normalize: bool = False
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One monitored figure of one arm or pair: both values, the change, the evidence and the verdict."""
-
-    metric: str  # arm_status | decisions | exactness | deviation | power | tpot | total | extra_*_saved
-    subject: str  # an arm name, "separate->otter", "non_disruption" or "repeats"
-    baseline: float | str | None
-    current: float | str | None
-    change: float | None  # percent for tpot/total, percentage points for savings
-    threshold: float | None
-    evidence: str
-    regressed: bool
-    warning: bool = False  # worth a look, does not fail the gate
-    detectable: float | None = None  # smallest change this finding could have flagged, same unit as change
-
-
-@dataclass
-class CheckResult:
-    """The gate's verdict: every finding, and the workload differences that were allowed."""
-
-    findings: list[Finding]
-    mismatches: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """True when no finding regressed."""
-        return not any(finding.regressed for finding in self.findings)
-
-    @property
-    def regressions(self) -> list[Finding]:
-        """The findings that fail the gate."""
-        return [finding for finding in self.findings if finding.regressed]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """The findings worth a look that do not fail the gate."""
-        return [finding for finding in self.findings if finding.warning]
-
-    def to_dict(self) -> dict:
-        """A JSON-ready form: passed, findings, mismatches."""
-        return {
-            "passed": self.passed,
-            "findings": [asdict(finding) for finding in self.findings],
-            "mismatches": self.mismatches,
-        }
 
 
 def parse_percent(text: str, name: str = "threshold") -> float:
@@ -278,108 +213,6 @@ def _check_power(run: dict, baseline: dict, alpha: float) -> list[Finding]:
     return [Finding("power", "repeats", None, min(counts), None, None, evidence, False, warning=True)]
 
 
-def _totals(results: dict, saving: dict) -> tuple[list[float], list[float], list[float]] | None:
-    arms = arm_by_name(results)
-    triple = []
-    for name in ("base", saving["separate_arm"], saving["otter_arm"]):
-        arm = arms.get(name)
-        if arm is None or arm["status"] != "ok" or not arm["latency"]["total_s"]["samples"]:
-            return None
-        triple.append(arm["latency"]["total_s"]["samples"])
-    return tuple(triple) if len({len(t) for t in triple}) == 1 else None
-
-
-def _mover(run: dict, baseline: dict, saving: dict) -> str:
-    """Which of base, separate and Otter moved most in median total: the reason a saving changed."""
-    moves = []
-    for name in ("base", saving["separate_arm"], saving["otter_arm"]):
-        before, after = (arm_by_name(r).get(name) for r in (baseline, run))
-        if before and after and before["status"] == after["status"] == "ok":
-            was, now = (float(np.median(a["latency"]["total_s"]["samples"])) for a in (before, after))
-            moves.append((abs(now / was - 1.0), name, 100.0 * (now / was - 1.0)))
-    if not moves:
-        return "no arm comparable"
-    _, name, pct = max(moves)
-    role = (
-        "the separate arm"
-        if name == saving["separate_arm"]
-        else "Otter"
-        if name == saving["otter_arm"]
-        else "base"
-    )
-    return f"largest move: {name} ({role}) total {pct:+.1f}%"
-
-
-def _time_saving(run: dict, baseline: dict, was_s: dict, now_s: dict, settings: GateSettings) -> Finding:
-    """Per-round savings of both runs: a significant drop beyond the threshold fails, a rise warns."""
-    threshold = settings.thresholds["extra_time_saved"]
-    subject = f"{was_s['separate_arm']}->{was_s['otter_arm']}"
-    was, now = was_s["extra_time_saved_pct"], now_s["extra_time_saved_pct"]
-    triples = _totals(baseline, was_s), _totals(run, now_s)
-    if was is None or now is None or None in triples:
-        return Finding(
-            "extra_time_saved", subject, was, now, None, threshold, "not comparable: a saving is null", False
-        )
-    before, after = per_round_savings(*triples[0]), per_round_savings(*triples[1])
-    if len(before) < 2 or len(after) < 2:
-        return Finding(
-            "extra_time_saved", subject, was, now, None, threshold, "not comparable: too few rounds", False
-        )
-    change = now - was
-    p_drop, p_rise = slower_p_value(after, before), slower_p_value(before, after)
-    detectable = max(threshold, detectable_shift(before, after, settings.alpha))
-    evidence = (
-        f"per-round savings over {len(before)}/{len(after)} rounds, one-sided Mann-Whitney U p={min(p_drop, p_rise):.2g}"
-        f"; smallest detectable change {detectable:.1f} pp; {_mover(run, baseline, was_s)}"
-    )
-    regressed = -change > threshold and p_drop < settings.alpha
-    rose = change > threshold and p_rise < settings.alpha
-    if rose:
-        evidence = "saving rose beyond the threshold (a slower separate arm inflates it): " + evidence
-    return Finding(
-        "extra_time_saved", subject, was, now, change, threshold, evidence, regressed, rose, detectable
-    )
-
-
-def _peak_of(results: dict, name: str) -> int | None:
-    arm = arm_by_name(results).get(name)
-    return None if arm is None or arm["status"] != "ok" or not arm["memory"] else arm["memory"]["peak_bytes"]
-
-
-def _otter_extra_growth(
-    run: dict, baseline: dict, saving: dict, noise_pct: float
-) -> tuple[int | None, float]:
-    """How much the Otter arm's extra peak (over base) grew, and the noise floor it must exceed."""
-    peaks = [_peak_of(r, name) for r in (baseline, run) for name in ("base", saving["otter_arm"])]
-    floor = noise_pct / 100 * (peaks[0] or 0)
-    if None in peaks:
-        return None, floor
-    return (peaks[3] - peaks[2]) - (peaks[1] - peaks[0]), floor
-
-
-def _space_saving(run: dict, baseline: dict, was_s: dict, now_s: dict, settings: GateSettings) -> Finding:
-    """One peak reading per arm, so no test: a drop beyond the threshold with Otter's extra peak grown fails."""
-    threshold = settings.thresholds["extra_space_saved"]
-    subject = f"{was_s['separate_arm']}->{was_s['otter_arm']}"
-    was, now = was_s["extra_space_saved_pct"], now_s["extra_space_saved_pct"]
-    if was is None or now is None:
-        return Finding(
-            "extra_space_saved", subject, was, now, None, threshold, "not comparable: a saving is null", False
-        )
-    change = now - was
-    grew, floor = _otter_extra_growth(run, baseline, was_s, settings.space_noise_pct)
-    evidence = (
-        "one peak reading per arm: no sample test; Otter's extra peak grew "
-        + ("by an unknown amount" if grew is None else f"{grew / 2**20:+.1f} MiB")
-        + f" (noise floor {floor / 2**20:.1f} MiB = {settings.space_noise_pct:g}% of the base peak)"
-    )
-    regressed = -change > threshold and grew is not None and grew > floor
-    rose = change > threshold
-    if rose:
-        evidence = "saving rose beyond the threshold (a larger separate arm inflates it): " + evidence
-    return Finding("extra_space_saved", subject, was, now, change, threshold, evidence, regressed, rose)
-
-
 def check_runs(
     run: dict,
     baseline: dict,
@@ -408,6 +241,6 @@ def check_runs(
     for was_s in baseline["savings"]:
         now_s = now_by_pair.get((was_s["separate_arm"], was_s["otter_arm"]))
         if now_s is not None:
-            findings += [_time_saving(run, baseline, was_s, now_s, settings)]
-            findings += [_space_saving(run, baseline, was_s, now_s, settings)]
+            findings += [time_saving_finding(run, baseline, was_s, now_s, settings)]
+            findings += [space_saving_finding(run, baseline, was_s, now_s, settings)]
     return CheckResult(findings=findings, mismatches=mismatches)
