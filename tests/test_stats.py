@@ -11,6 +11,7 @@ from scipy import stats
 from otterbench.results.power import (
     detectable_change_pct,
     detectable_shift,
+    latency_test_count,
     min_gate_repeats,
     repeats_warning,
     smallest_p,
@@ -18,6 +19,7 @@ from otterbench.results.power import (
 from otterbench.results.stats import (
     bootstrap_median_shift_ci,
     bootstrap_saved_ci,
+    holm_adjusted,
     per_repeat_medians,
     per_round_savings,
     saved_pct,
@@ -106,16 +108,24 @@ def test_median_shift_ci() -> None:
     assert ci is not None and ci[0] <= 0.3 <= ci[1] and ci[0] > 0.0
 
 
+def test_holm_adjusted_by_hand() -> None:
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> made non-decreasing
+    assert holm_adjusted([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjusted([0.5, 0.9]) == [1.0, 1.0]
+
+
 def test_gate_needs_five_repeats_at_alpha_one_percent() -> None:
     assert min_gate_repeats(0.01) == 5 and min_gate_repeats(0.05) == 4
+    # safety: 4 arms x (tpot, total) = 8 tests, the strictest at 0.01 / 8: 1 / C(12, 6) = 1/924 passes
+    assert latency_test_count(4) == 8 and min_gate_repeats(0.01, 8) == 6
     assert smallest_p(5, 5) == pytest.approx(1 / 252)
     exact = stats.mannwhitneyu([6, 7, 8, 9, 10], [1, 2, 3, 4, 5], alternative="greater", method="exact")
     assert exact.pvalue == pytest.approx(smallest_p(5, 5))
 
 
 def test_detectable_change_shrinks_with_repeats() -> None:
-    rng = np.random.default_rng(3)
-    noisy = [rng.lognormal(0.0, 0.05, n) for n in (4, 10, 40)]
+    # evenly spread log-normal quantiles: the same 5% spread at every size, no sampling luck
+    noisy = [np.exp(0.05 * stats.norm.ppf((np.arange(n) + 0.5) / n)) for n in (4, 10, 40)]
     assert detectable_change_pct(noisy[0], noisy[0]) == math.inf  # the test cannot reach alpha
     ten, forty = detectable_change_pct(noisy[1], noisy[1]), detectable_change_pct(noisy[2], noisy[2])
     assert 0 < forty < ten < 50
@@ -124,5 +134,6 @@ def test_detectable_change_shrinks_with_repeats() -> None:
 
 def test_repeats_warning() -> None:
     assert "cannot reach alpha" in repeats_warning(3, 20)
-    assert "ci preset (20)" in repeats_warning(10, 20)
-    assert repeats_warning(20, 20) is None and repeats_warning(5) is None
+    assert "under 6 repeats" in repeats_warning(5, 20, arms=4)
+    assert "ci preset (20)" in repeats_warning(10, 20, arms=4)
+    assert repeats_warning(20, 20, arms=4) is None and repeats_warning(5) is None

@@ -166,7 +166,8 @@ def run(
 def _warn_gate_repeats(console: Console, config: Any, quiet: bool) -> None:
     from otterbench.results.power import repeats_warning
 
-    message = repeats_warning(config.repeats, config.suite.presets.get("ci", {}).get("repeats"))
+    ci_repeats = config.suite.presets.get("ci", {}).get("repeats")
+    message = repeats_warning(config.repeats, ci_repeats, len(config.arms))
     if message and not quiet:
         console.print(f"[yellow]warning:[/] {message}", highlight=False)
 

@@ -27,6 +27,7 @@ class GateSettings:
     # divide the run's latencies by the control arms' speed factor: for shared machines only (it cancels
     # any slowdown the arms share, e.g. the decoding loop or a torch upgrade)
     normalize: bool = False
+    latency_tests: int = 1  # tests in one check, set by the gate: the strictest Holm step is alpha / this
 
 
 @dataclass(frozen=True)

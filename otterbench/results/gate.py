@@ -31,10 +31,12 @@ from otterbench.results.findings import (
 )
 from otterbench.results.gate_savings import space_saving_finding, time_saving_finding
 from otterbench.results.power import (
+    LATENCY_METRICS,
     detectable_change_pct,
+    latency_test_count,
     min_gate_repeats,
 )
-from otterbench.results.stats import per_repeat_medians, slower_p_value
+from otterbench.results.stats import holm_adjusted, per_repeat_medians, slower_p_value
 
 
 class WorkloadMismatch(ValueError):
@@ -144,56 +146,92 @@ def _check_non_disruption(run: dict, baseline: dict, tolerance: float) -> list[F
     return [exactness, deviation]
 
 
-def speed_factor(run: dict, baseline: dict) -> float | None:
-    """How much slower the machine ran `run`: the median, over non-Otter arms, of their tpot ratio run/baseline.
+def round_speeds(results: dict, baseline: dict, metric: str) -> np.ndarray | None:
+    """How slow each measured round of `results` ran against `baseline`: shape [rounds], 1.0 = as fast.
 
-    The median of three or more control arms is not moved by one of them getting slower on its own.
+    Round i's speed is the median, over the control arms (base and separate arms), of their round-i
+    aggregate divided by their median in the baseline; the median of three or more control arms is not
+    moved by one of them getting slower on its own. Rounds pair only under the interleaved schedule (round
+    i ran every arm back to back); otherwise every round gets the run's one median speed.
     """
-    ratios = []
-    for _name, arm, now in _both_ok(run, baseline):
-        if arm["role"] != "otter":
-            before, after = repeat_units(arm)["tpot"], repeat_units(now)["tpot"]
-            if before and after:
-                ratios.append(float(np.median(after)) / float(np.median(before)))
-    return float(np.median(ratios)) if ratios else None
+    rows = []
+    for _name, before, now in _both_ok(results, baseline):
+        if before["role"] != "otter" and repeat_units(now)[metric] and repeat_units(before)[metric]:
+            rows.append(np.asarray(repeat_units(now)[metric]) / np.median(repeat_units(before)[metric]))
+    if not rows or len({row.size for row in rows}) != 1:
+        return None
+    speeds = np.median(np.vstack(rows), axis=0)
+    if results["config"].get("schedule") != "interleaved":
+        return np.full_like(speeds, np.median(speeds))
+    return speeds
+
+
+def _normalized(units: list[float], speeds: np.ndarray | None) -> list[float]:
+    """Units divided by their round's speed; by the median speed when the counts do not pair."""
+    if speeds is None:
+        return units
+    divisor = speeds if speeds.size == len(units) else np.median(speeds)
+    return [float(v) for v in np.asarray(units) / divisor]
 
 
 def _latency_finding(
     metric: str,
     name: str,
-    before: list[float],
-    after: list[float],
+    units: tuple[list[float], list[float]],
+    p_values: tuple[float, float],
     settings: GateSettings,
-    factor: float | None,
+    how: str,
 ) -> Finding:
+    """One arm's figure: change of the median unit, its Holm-adjusted p, the slowdown it could detect."""
+    (before, after), (p_raw, p_holm) = units, p_values
     threshold = settings.thresholds[metric]
-    if factor:
-        after = [value / factor for value in after]
     was, now = float(np.median(before)), float(np.median(after))
     change = 100.0 * (now / was - 1.0)
-    p_value = slower_p_value(before, after)
-    detectable = max(threshold, detectable_change_pct(before, after, settings.alpha))
+    tests = settings.latency_tests
+    detectable = max(threshold, detectable_change_pct(before, after, settings.alpha / tests))
     evidence = (
-        f"{'run divided by speed factor ' + format(factor, '.3f') + '; ' if factor else ''}"
-        f"one-sided Mann-Whitney U over {len(before)}/{len(after)} repeats p={p_value:.2g} (alpha "
-        f"{settings.alpha:g}); smallest detectable slowdown {detectable:.1f}%"
+        f"{how}one-sided Mann-Whitney U over {len(before)}/{len(after)} repeats p={p_raw:.2g}, Holm over "
+        f"{tests} tests p={p_holm:.2g} (alpha {settings.alpha:g}); smallest detectable slowdown {detectable:.1f}%"
     )
-    regressed = change > threshold and p_value < settings.alpha
+    regressed = change > threshold and p_holm < settings.alpha
     return Finding(metric, name, was, now, change, threshold, evidence, regressed, detectable=detectable)
 
 
-def _check_latency(run: dict, baseline: dict, settings: GateSettings) -> list[Finding]:
-    """Every arm's per-repeat median tpot and total: slower beyond the threshold and significantly fails."""
-    factor = speed_factor(run, baseline) if settings.normalize else None
-    findings = []
+def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str, str, tuple, str]]:
+    """(metric, arm, (baseline units, run units), how they were normalised) of every tested figure."""
+    speeds = {}
+    if normalize:
+        speeds = {
+            m: (round_speeds(baseline, baseline, m), round_speeds(run, baseline, m)) for m in LATENCY_METRICS
+        }
+    tested = []
     for name, arm, now in _both_ok(run, baseline):
         before, after = repeat_units(arm), repeat_units(now)
-        for metric in ("tpot", "total"):
-            if before[metric] and after[metric]:
-                findings.append(
-                    _latency_finding(metric, name, before[metric], after[metric], settings, factor)
-                )
-    return findings
+        for metric in LATENCY_METRICS:
+            if not (before[metric] and after[metric]):
+                continue
+            units, how = (before[metric], after[metric]), ""
+            if metric in speeds and speeds[metric][1] is not None:
+                was_speed, now_speed = speeds[metric]
+                units = (_normalized(units[0], was_speed), _normalized(units[1], now_speed))
+                how = f"divided by each round's speed (run median {np.median(now_speed):.3f}); "
+            tested.append((metric, name, units, how))
+    return tested
+
+
+def _check_latency(run: dict, baseline: dict, settings: GateSettings) -> list[Finding]:
+    """Every arm's per-repeat median tpot and total: slower beyond the threshold and significantly fails.
+
+    One check runs a test per arm and figure; Holm's step-down keeps the chance that any of them fires
+    on an unchanged commit at alpha.
+    """
+    tested = _latency_units(run, baseline, settings.normalize)
+    raw = [slower_p_value(*units) for _metric, _name, units, _how in tested]
+    settings = dataclasses.replace(settings, latency_tests=max(len(raw), 1))
+    return [
+        _latency_finding(metric, name, units, (p, p_holm), settings, how)
+        for (metric, name, units, how), p, p_holm in zip(tested, raw, holm_adjusted(raw), strict=True)
+    ]
 
 
 def _check_power(run: dict, baseline: dict, alpha: float) -> list[Finding]:
@@ -203,11 +241,12 @@ def _check_power(run: dict, baseline: dict, alpha: float) -> list[Finding]:
         for _n, arm, now in _both_ok(run, baseline)
         for a in (arm, now)
     ]
-    needed = min_gate_repeats(alpha)
+    needed = min_gate_repeats(alpha, latency_test_count(len(counts) // 2))
     if not counts or min(counts) >= needed:
         return []
     evidence = (
-        f"{min(counts)} repeats: the test cannot reach alpha {alpha:g} under {needed} per run, so no slowdown "
+        f"{min(counts)} repeats: the tests cannot reach alpha {alpha:g} (Holm over every arm's tpot and total) "
+        f"under {needed} per run, so no slowdown "
         "can fail the gate; record both runs with `otterbench run --preset ci`"
     )
     return [Finding("power", "repeats", None, min(counts), None, None, evidence, False, warning=True)]

@@ -7,7 +7,7 @@ import numpy as np
 from otterbench.results.files import arm_by_name
 from otterbench.results.findings import Finding, GateSettings
 from otterbench.results.power import detectable_shift
-from otterbench.results.stats import per_round_savings, slower_p_value
+from otterbench.results.stats import bootstrap_median_shift_ci, per_round_savings, slower_p_value
 
 
 def _totals(results: dict, saving: dict) -> tuple[list[float], list[float], list[float]] | None:
@@ -62,9 +62,12 @@ def time_saving_finding(
     change = now - was
     p_drop, p_rise = slower_p_value(after, before), slower_p_value(before, after)
     detectable = max(threshold, detectable_shift(before, after, settings.alpha))
+    shift = bootstrap_median_shift_ci(before, after)
     evidence = (
-        f"per-round savings over {len(before)}/{len(after)} rounds, one-sided Mann-Whitney U p={min(p_drop, p_rise):.2g}"
-        f"; smallest detectable change {detectable:.1f} pp; {_mover(run, baseline, was_s)}"
+        f"per-round savings over {len(before)}/{len(after)} rounds, one-sided Mann-Whitney U "
+        f"p={min(p_drop, p_rise):.2g}, BCa CI95 of the shift "
+        + ("undefined" if shift is None else f"[{shift[0]:+.1f}, {shift[1]:+.1f}] pp")
+        + f"; smallest detectable change {detectable:.1f} pp; {_mover(run, baseline, was_s)}"
     )
     regressed = -change > threshold and p_drop < settings.alpha
     rose = change > threshold and p_rise < settings.alpha

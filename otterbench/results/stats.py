@@ -80,6 +80,19 @@ def slower_p_value(before: Samples, after: Samples) -> float:
     return float(stats.mannwhitneyu(after, before, alternative="greater").pvalue)
 
 
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control; scipy ships only FDR control).
+
+    Sorted ascending, the k-th of m gets (m - k) * p, made non-decreasing and capped at 1 (k from 0).
+    """
+    order = np.argsort(p_values)
+    m = len(order)
+    scaled = np.asarray(p_values, dtype=float)[order] * (m - np.arange(m))
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return [float(v) for v in adjusted]
+
+
 def _saved_of_medians(
     base: np.ndarray, separate: np.ndarray, otter: np.ndarray, axis: int = -1
 ) -> np.ndarray:
