@@ -135,7 +135,6 @@ def run(
             cpu_threads=cpu_threads,
             schedule=schedule,
         )
-        _warn_gate_repeats(console, config, json_output)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -163,12 +162,13 @@ def run(
     raise typer.Exit(outcome.exit_code)
 
 
-def _warn_gate_repeats(console: Console, config: Any, quiet: bool) -> None:
+def _warn_gate_repeats(console: Console, config: Any) -> None:
+    """Say so when the run is too short for `otterbench check` (printed once the run has started)."""
     from otterbench.results.power import repeats_warning
 
     ci_repeats = config.suite.presets.get("ci", {}).get("repeats")
     message = repeats_warning(config.repeats, ci_repeats, len(config.arms))
-    if message and not quiet:
+    if message:
         console.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
@@ -192,6 +192,7 @@ def _print_prelude(console: Console, config: Any, prelude: dict[str, Any]) -> No
             "that arms agree.[/]"
         )
     console.print(f"[dim]writing {prelude['run_dir']}[/]")
+    _warn_gate_repeats(console, config)
 
 
 def suites() -> None:

@@ -81,7 +81,7 @@ def repeats_warning(
     preset = f"; `--preset ci` runs {ci_repeats}" if ci_repeats else ""
     if repeats < needed:
         return (
-            f"--repeats {repeats} is too few for `otterbench check`: its test cannot reach alpha {alpha:g} "
+            f"--repeats {repeats} is too few for `otterbench check`: its tests cannot reach alpha {alpha:g} "
             f"with under {needed} repeats per run, so no slowdown would fail the gate{preset}"
         )
     if ci_repeats and repeats < ci_repeats:
