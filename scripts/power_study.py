@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=150)
     paths = sorted(p for p in args.runs_dir.iterdir() if (p / "results.json").is_file())
-    runs = [load_run(path) for path in paths]
+    runs = [run for run in (load_run(path) for path in paths) if run["status"] == "complete"]
     if len(runs) < 2:
         raise SystemExit(
             f"{args.runs_dir}: needs at least 2 run folders with results.json, found {len(runs)}"
