@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from factories import make_results, scale_arm_latency, write_run
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from otterbench.cli import app
 from otterbench.results.findings import GateSettings
 from otterbench.results.gate import check_runs, parse_thresholds
+from otterbench.results.stats import summarize
 
 runner = CliRunner()
 
@@ -95,6 +97,28 @@ def test_speed_factor_cancels_a_uniformly_slower_machine(results: dict) -> None:
     both = check_runs(scale_arm_latency(slower_machine, 1.2), results, settings=GateSettings(normalize=True))
     assert {subject for _, subject in _regressed(both)} >= {"otter-args"}
     assert not {"base", "args-faithful", "args-optimized"} & {subject for _, subject in _regressed(both)}
+
+
+def _slow_rounds(results: dict, rounds: list[int], factor: float) -> dict:
+    """A copy in which the given measured rounds ran `factor` times slower for every arm (a busy machine)."""
+    slowed = copy.deepcopy(results)
+    for arm in slowed["arms"]:
+        repeats = len(arm["latency"]["total_s"]["samples"])
+        for metric in ("tpot_s", "total_s"):
+            samples = np.asarray(arm["latency"][metric]["samples"]).reshape(repeats, -1)
+            samples[rounds] *= factor
+            arm["latency"][metric] = summarize(samples.ravel())
+    return slowed
+
+
+def test_normalize_divides_each_interleaved_round_by_its_speed() -> None:
+    baseline = make_results(repeats=10, schedule="interleaved")
+    busy = _slow_rounds(make_results(repeats=10, seed=1, schedule="interleaved"), [0, 1, 2, 3, 4, 5], 2.0)
+    assert not check_runs(busy, baseline).passed  # absolute: six of ten rounds twice as slow
+    normalized = check_runs(busy, baseline, settings=GateSettings(normalize=True))
+    assert normalized.passed
+    otter = next(f for f in normalized.findings if (f.metric, f.subject) == ("tpot", "otter-args"))
+    assert abs(otter.change) < 2.0 and "each round's speed" in otter.evidence
 
 
 def test_too_few_repeats_warn_that_nothing_can_fail() -> None:

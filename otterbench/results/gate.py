@@ -2,7 +2,8 @@
 
 The unit of every test is one measured repeat (`otterbench.results.stats`): each repeat's median per-token
 latency and its total. A latency figure regresses when it got slower beyond its threshold AND the one-sided
-Mann-Whitney U test over those repeat aggregates says so (p < alpha). The rules, per metric:
+Mann-Whitney U test over those repeat aggregates says so (Holm-adjusted over the check's latency tests,
+p < alpha). The rules, per metric:
 - `tpot`, `total` (every arm, any role): median of the repeat aggregates rises beyond the threshold (%).
   A slower separate-model baseline fails here by name: it would otherwise only inflate Otter's savings.
 - `extra_time_saved` (per separate/Otter pair): the saving drops beyond the threshold (points) and the
