@@ -156,12 +156,12 @@ def make_results(
     }
 
 
-def scale_otter_latency(results: dict, factor: float) -> dict:
-    """A copy whose Otter arms' tpot and total samples (and summaries) are multiplied by `factor`."""
+def scale_arm_latency(results: dict, factor: float, arm_name: str | None = None) -> dict:
+    """A copy whose arm `arm_name` (default: the Otter arms) has every latency sample multiplied by `factor`."""
     scaled = copy.deepcopy(results)
     for arm in scaled["arms"]:
-        if arm["role"] == "otter":
-            for metric in ("tpot_s", "total_s"):
+        if arm["name"] == arm_name or (arm_name is None and arm["role"] == "otter"):
+            for metric in ("ttft_s", "tpot_s", "total_s"):
                 arm["latency"][metric] = summarize(np.asarray(arm["latency"][metric]["samples"]) * factor)
     scaled["savings"] = compute_savings(scaled["arms"], n_boot=200)
     return scaled

@@ -6,19 +6,26 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from factories import make_results, scale_otter_latency, write_run
+from factories import make_results, scale_arm_latency, write_run
 from typer.testing import CliRunner
 
 from otterbench.cli import app
+from otterbench.results.findings import GateSettings
 from otterbench.results.gate import check_runs, parse_thresholds
+from otterbench.results.stats import summarize
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def results() -> dict:
-    return make_results()
+    return make_results(repeats=10)
+
+
+def _regressed(result: object) -> set[tuple[str, str]]:
+    return {(f.metric, f.subject) for f in result.regressions}
 
 
 @pytest.fixture
@@ -36,32 +43,108 @@ def test_check_run_against_itself_passes(tmp_path: Path, results: dict, baseline
     assert "PASS" in outcome.output
 
 
-def test_inflated_otter_latency_fails_naming_the_metric(
+def test_same_commit_other_noise_passes(results: dict) -> None:
+    # another draw of the same arms' noise (seed 1): nothing changed, nothing may fail
+    assert check_runs(make_results(repeats=10, seed=1), results).passed
+
+
+def test_planted_otter_slowdown_fails_naming_otter_args(
     tmp_path: Path, results: dict, baseline_dir: Path
 ) -> None:
-    slow = write_run(tmp_path, scale_otter_latency(results, 1.3), "slow")
+    slow = write_run(tmp_path, scale_arm_latency(results, 1.2), "slow")
     outcome = _check(slow, baseline_dir, "--json")
     assert outcome.exit_code == 1, outcome.output
     report = json.loads(outcome.output)
     regressed = {(f["metric"], f["subject"]) for f in report["findings"] if f["regressed"]}
-    assert ("otter_tpot", "otter-args") in regressed
-    assert ("extra_time_saved", "args-optimized->otter-args") in regressed
+    assert {("tpot", "otter-args"), ("total", "otter-args")} <= regressed
+    assert not any(subject in ("base", "args-faithful", "args-optimized") for _, subject in regressed)
     human = _check(slow, baseline_dir)
-    assert human.exit_code == 1 and "otter_tpot (otter-args)" in human.output
+    assert human.exit_code == 1 and "tpot (otter-args)" in human.output
+
+
+def test_slower_separate_arm_fails_by_name_and_warns_on_the_risen_saving(results: dict) -> None:
+    slow_baseline_arm = scale_arm_latency(results, 1.3, "args-faithful")
+    # these arms' savings sit near 100%, so the rise is small: a 0.1-point limit shows the warning
+    result = check_runs(slow_baseline_arm, results, parse_thresholds(["extra_time_saved=0.1"]))
+    assert _regressed(result) == {("tpot", "args-faithful"), ("total", "args-faithful")}
+    risen = [f for f in result.warnings if f.metric == "extra_time_saved"]
+    assert [f.subject for f in risen] == ["args-faithful->otter-args"]
+    assert "args-faithful (the separate arm) total +30.0%" in risen[0].evidence
 
 
 def test_small_noise_does_not_fail(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
-    # 3% slower Otter: significant on thousands of steps but below the 10% threshold
-    outcome = _check(write_run(tmp_path, scale_otter_latency(results, 1.03), "noise"), baseline_dir)
+    # 3% slower Otter: significant over 10 repeats but below the 5% threshold
+    outcome = _check(write_run(tmp_path, scale_arm_latency(results, 1.03), "noise"), baseline_dir)
     assert outcome.exit_code == 0, outcome.output
 
 
 def test_per_metric_threshold_override(results: dict) -> None:
-    slow = scale_otter_latency(results, 1.3)
-    loose = check_runs(slow, results, parse_thresholds(["otter_tpot=50%", "extra_time_saved=40"]), n_boot=300)
+    slow = scale_arm_latency(results, 1.3)
+    loose = check_runs(slow, results, parse_thresholds(["tpot=50%", "total=50%", "extra_time_saved=40"]))
     assert loose.passed
-    strict = check_runs(slow, results, parse_thresholds(["otter_tpot=5%"]), max_regression=40.0, n_boot=300)
-    assert [f.metric for f in strict.regressions] == ["otter_tpot"]
+    strict = check_runs(slow, results, parse_thresholds(["tpot=5%"]), max_regression=40.0)
+    assert _regressed(strict) == {("tpot", "otter-args")}
+
+
+def test_speed_factor_cancels_a_uniformly_slower_machine(results: dict) -> None:
+    slower_machine = results
+    for name in ("base", "args-faithful", "args-optimized", "otter-args"):
+        slower_machine = scale_arm_latency(slower_machine, 1.5, name)
+    absolute = check_runs(slower_machine, results)
+    assert ("tpot", "base") in _regressed(absolute) and ("tpot", "otter-args") in _regressed(absolute)
+    assert check_runs(slower_machine, results, settings=GateSettings(normalize=True)).passed
+    # normalised, Otter alone 20% slower on top of the slower machine still fails, by name
+    both = check_runs(scale_arm_latency(slower_machine, 1.2), results, settings=GateSettings(normalize=True))
+    assert {subject for _, subject in _regressed(both)} >= {"otter-args"}
+    assert not {"base", "args-faithful", "args-optimized"} & {subject for _, subject in _regressed(both)}
+
+
+def _slow_rounds(results: dict, rounds: list[int], factor: float) -> dict:
+    """A copy in which the given measured rounds ran `factor` times slower for every arm (a busy machine)."""
+    slowed = copy.deepcopy(results)
+    for arm in slowed["arms"]:
+        repeats = len(arm["latency"]["total_s"]["samples"])
+        for metric in ("tpot_s", "total_s"):
+            samples = np.asarray(arm["latency"][metric]["samples"]).reshape(repeats, -1)
+            samples[rounds] *= factor
+            arm["latency"][metric] = summarize(samples.ravel())
+    return slowed
+
+
+def test_normalize_divides_each_interleaved_round_by_its_speed() -> None:
+    baseline = make_results(repeats=10, schedule="interleaved")
+    busy = _slow_rounds(make_results(repeats=10, seed=1, schedule="interleaved"), [0, 1, 2, 3, 4, 5], 2.0)
+    assert not check_runs(busy, baseline).passed  # absolute: six of ten rounds twice as slow
+    normalized = check_runs(busy, baseline, settings=GateSettings(normalize=True))
+    assert normalized.passed
+    otter = next(f for f in normalized.findings if (f.metric, f.subject) == ("tpot", "otter-args"))
+    assert abs(otter.change) < 2.0 and "each round's speed" in otter.evidence
+
+
+def test_too_few_repeats_warn_that_nothing_can_fail() -> None:
+    few = make_results(repeats=3)
+    result = check_runs(scale_arm_latency(few, 1.5), few)
+    assert result.passed  # 3 repeats: even 50% slower cannot be significant at alpha 0.01
+    assert [f.metric for f in result.warnings] == ["power"] and "--preset ci" in result.warnings[0].evidence
+
+
+def test_changed_decisions_fail(results: dict) -> None:
+    changed = copy.deepcopy(results)
+    changed["arms"][1]["token_ids_hash"] = "sha256:other-tokens"
+    assert _regressed(check_runs(changed, results)) == {("decisions", "args-faithful")}
+
+
+def test_fused_deviation_over_tolerance_fails(tmp_path: Path, results: dict) -> None:
+    fused = copy.deepcopy(results)
+    fused["non_disruption"].update(layout="fused", exact=False, max_abs_logit_diff=4e-5)
+    fused_baseline = write_run(tmp_path, fused, "fused-baseline")
+    deviated = copy.deepcopy(fused)
+    deviated["non_disruption"]["max_abs_logit_diff"] = 0.02
+    outcome = _check(write_run(tmp_path, deviated, "deviated"), fused_baseline)
+    assert outcome.exit_code == 1 and "deviation (non_disruption (fused))" in outcome.output
+    assert _check(write_run(tmp_path, fused, "fused-same"), fused_baseline).exit_code == 0
+    loose = _check(write_run(tmp_path, deviated, "deviated"), fused_baseline, "--deviation-tolerance", "0.05")
+    assert loose.exit_code == 0, loose.output
 
 
 def test_lost_exactness_fails(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
@@ -114,12 +197,12 @@ def test_bad_results_file_is_one_line_exit_2(
 
 def test_bad_threshold_is_exit_2(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
     outcome = _check(baseline_dir, baseline_dir, "--threshold", "latency=5%")
-    assert outcome.exit_code == 2 and "otter_tpot" in outcome.output
+    assert outcome.exit_code == 2 and "tpot" in outcome.output
     assert _check(baseline_dir, baseline_dir, "--max-regression", "ten").exit_code == 2
 
 
 def test_compare_shows_ratios(tmp_path: Path, results: dict, baseline_dir: Path) -> None:
-    slow = write_run(tmp_path, scale_otter_latency(results, 1.3), "slow")
+    slow = write_run(tmp_path, scale_arm_latency(results, 1.3), "slow")
     outcome = runner.invoke(app, ["compare", str(baseline_dir), str(slow)])
     assert outcome.exit_code == 0, outcome.output
     assert "otter-args" in outcome.output and "1.3" in outcome.output
@@ -156,8 +239,11 @@ def _with_otter_peak(results: dict, extra_bytes: int) -> dict:
     return changed
 
 
-def _space_findings(run: dict, baseline: dict, **kwargs: object) -> list:
-    return [f for f in check_runs(run, baseline, **kwargs).findings if f.metric == "extra_space_saved"]
+def _space_findings(run: dict, baseline: dict, space_noise_pct: float) -> list:
+    settings = GateSettings(space_noise_pct=space_noise_pct)
+    return [
+        f for f in check_runs(run, baseline, settings=settings).findings if f.metric == "extra_space_saved"
+    ]
 
 
 def test_space_regression_needs_growth_beyond_the_noise_floor(results: dict) -> None:

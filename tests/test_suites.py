@@ -217,3 +217,25 @@ def test_empty_prompts_file_errors(tmp_path):
         load_prompts(path)
     with pytest.raises(SuiteError, match="cannot read the prompts file"):
         load_prompts(tmp_path / "missing.jsonl")
+
+
+def test_ci_preset_sets_the_run_length_and_the_command_line_wins(tmp_path):
+    from otterbench.run.config import RunInputError, resolve_run_config
+
+    safety = load_suite("safety")
+    assert safety.preset_values("ci") == {"repeats": 20, "warmup": 2}
+    config = resolve_run_config("safety", out_dir=tmp_path, preset="ci")
+    assert (config.repeats, config.warmup) == (20, 2)
+    explicit = resolve_run_config("safety", out_dir=tmp_path, preset="ci", suite_overrides={"repeats": 7})
+    assert (explicit.repeats, explicit.warmup) == (7, 2)
+    with pytest.raises(SuiteError, match="presets = 'nightly' is not a preset of this suite: known are ci"):
+        resolve_run_config("safety", out_dir=tmp_path, preset="nightly")
+    assert issubclass(SuiteError, ValueError) and issubclass(RunInputError, ValueError)  # both exit 2
+
+
+def test_bad_preset_values_are_refused(tmp_path):
+    path = _write_suite(tmp_path)
+    path.write_text(path.read_text() + "[presets.ci]\nrepeats = 0\n")
+    assert "presets.ci.repeats = 0 must be an integer >= 1" in _error(path)
+    path.write_text(path.read_text().replace("repeats = 0", "batch_size = 4"))
+    assert "presets.ci.batch_size = 4 is not a preset key" in _error(path)

@@ -17,12 +17,12 @@ from rich.table import Table
 
 from otterbench.exits import Exit
 from otterbench.paths import writable_problem
-from otterbench.results.thresholds import DEFAULT_ALPHA, DEFAULT_SPACE_NOISE_PCT
+from otterbench.results.thresholds import DEFAULT_ALPHA, DEFAULT_DEVIATION_TOLERANCE, DEFAULT_SPACE_NOISE_PCT
 
 if TYPE_CHECKING:  # pandas, scipy and matplotlib load inside the commands that use them
     import pandas as pd
 
-    from otterbench.results.gate import CheckResult, Finding
+    from otterbench.results.findings import CheckResult, Finding, GateSettings
 
 _errors = Console(stderr=True)
 
@@ -96,8 +96,9 @@ def compare(
     allow_mismatch: Annotated[bool, typer.Option(help="Compare even if the workloads differ.")] = False,
 ) -> None:
     """Per-arm metrics and savings of two runs side by side, with B/A ratios."""
+    from otterbench.results.compare import compare_arms, compare_savings
     from otterbench.results.files import describe_mismatch
-    from otterbench.results.gate import WorkloadMismatch, compare_arms, compare_savings
+    from otterbench.results.gate import WorkloadMismatch
 
     run_a, run_b = _load_runs(a, b)
     differences = describe_mismatch(run_a, run_b)
@@ -117,7 +118,7 @@ def _check_cells(f: Finding) -> list[str]:
     """baseline, run, change and threshold of a finding, each with its unit."""
     from otterbench.results.report.markdown import format_seconds
 
-    if f.metric == "otter_tpot":
+    if f.metric in ("tpot", "total"):
         return [
             format_seconds(f.baseline),
             format_seconds(f.current),
@@ -128,7 +129,13 @@ def _check_cells(f: Finding) -> list[str]:
         value = [_number(v) + ("%" if isinstance(v, float) else "") for v in (f.baseline, f.current)]
         change = "-" if f.change is None else f"{f.change:+.1f} pp"
         return [*value, change, f"{f.threshold:g} pp"]
+    if f.metric == "deviation":
+        return [_number(f.baseline), _number(f.current), "-", f"{f.threshold:g}"]
     return [str(f.baseline), str(f.current), "-", "-"]
+
+
+def _verdict(f: Finding) -> str:
+    return "[red]REGRESSED[/]" if f.regressed else "[yellow]warning[/]" if f.warning else "[green]ok[/]"
 
 
 def _render_check(result: CheckResult) -> None:
@@ -137,18 +144,36 @@ def _render_check(result: CheckResult) -> None:
     for column in ("metric", "subject", "baseline", "run", "change", "limit", "verdict"):
         table.add_column(column, no_wrap=column in ("metric", "subject"))
     for f in result.findings:
-        verdict = "[red]REGRESSED[/]" if f.regressed else "[green]ok[/]"
-        table.add_row(f.metric, f.subject, *_check_cells(f), verdict)
+        table.add_row(f.metric, f.subject, *_check_cells(f), _verdict(f))
     console.print(table)
     for f in result.findings:
         console.print(f"  {f.metric} ({f.subject}): {f.evidence}", markup=False, highlight=False)
     for line in result.mismatches:
         console.print(f"[yellow]workload differs (allowed)[/] {line}")
+    for f in result.warnings:
+        console.print(f"[yellow]WARNING[/]: {f.metric} ({f.subject}): {f.evidence}", highlight=False)
     if result.passed:
         console.print("[green]PASS[/]: no monitored figure regressed")
     else:
         names = ", ".join(f"{f.metric} ({f.subject})" for f in result.regressions)
         console.print(f"[red]FAIL[/]: {len(result.regressions)} regression(s): {names}")
+
+
+def _gate_settings(
+    alpha: float, space_noise: float, deviation_tolerance: float, normalize: bool
+) -> GateSettings:
+    """The command line's strictness, checked at the boundary (ValueError: exit 2)."""
+    from otterbench.results.findings import GateSettings
+
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha={alpha} must lie in (0, 1)")
+    if space_noise < 0:
+        raise ValueError(f"--space-noise={space_noise} must be >= 0")
+    if not deviation_tolerance >= 0:
+        raise ValueError(f"--deviation-tolerance={deviation_tolerance} must be >= 0")
+    return GateSettings(
+        alpha=alpha, space_noise_pct=space_noise, deviation_tolerance=deviation_tolerance, normalize=normalize
+    )
 
 
 def check(
@@ -157,13 +182,11 @@ def check(
     max_regression: Annotated[
         str | None,
         typer.Option(
-            help="One threshold for every metric (% for latency, points for savings); "
-            "default: otter_tpot 25%, extra_time_saved and extra_space_saved 10 points."
+            help="One threshold for every metric (% for tpot/total, points for savings); "
+            "default: tpot, total 5%, extra_time_saved 5 points, extra_space_saved 10 points."
         ),
     ] = None,
-    threshold: Annotated[
-        list[str] | None, typer.Option(help="Per-metric override, e.g. otter_tpot=5%.")
-    ] = None,
+    threshold: Annotated[list[str] | None, typer.Option(help="Per-metric override, e.g. tpot=10%.")] = None,
     alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = DEFAULT_ALPHA,
     allow_mismatch: Annotated[bool, typer.Option(help="Gate even if the workloads differ.")] = False,
     space_noise: Annotated[
@@ -172,6 +195,16 @@ def check(
             help="Peak-memory noise floor, % of the base arm's peak: smaller growth is not a regression."
         ),
     ] = DEFAULT_SPACE_NOISE_PCT,
+    deviation_tolerance: Annotated[
+        float, typer.Option(help="Largest non-disruption max |logit diff| that passes (fused layout).")
+    ] = DEFAULT_DEVIATION_TOLERANCE,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            help="Divide the run's latencies by the control arms' speed factor: for shared machines "
+            "(it also cancels slowdowns every arm shares)."
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
     """CI gate: exit 1 when a monitored figure regresses beyond its threshold, significantly."""
@@ -180,14 +213,8 @@ def check(
     current, base = _load_runs(run, baseline)
     try:
         limit = None if max_regression is None else parse_percent(max_regression, "--max-regression")
-        overrides = parse_thresholds(threshold or [])
-        if not 0 < alpha < 1:
-            raise ValueError(f"--alpha={alpha} must lie in (0, 1)")
-        if space_noise < 0:
-            raise ValueError(f"--space-noise={space_noise} must be >= 0")
-        result = check_runs(
-            current, base, overrides, limit, alpha, allow_mismatch, space_noise_pct=space_noise
-        )
+        settings = _gate_settings(alpha, space_noise, deviation_tolerance, normalize)
+        result = check_runs(current, base, parse_thresholds(threshold or []), limit, allow_mismatch, settings)
     except ValueError as exc:
         raise _fail_input(str(exc)) from None
     if json_output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -100,6 +100,16 @@ def run(
     raise typer.Exit(int(outcome.exit_code))
 
 
+def _warn_gate_repeats(console: Console, config: Any) -> None:
+    """Say so when the run is too short for `otterbench check` (printed once the run has started)."""
+    from otterbench.results.power import repeats_warning
+
+    ci_repeats = config.suite.presets.get("ci", {}).get("repeats")
+    message = repeats_warning(config.repeats, ci_repeats, len(config.arms))
+    if message:
+        console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
 def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
     config = plan.config
     models = ", ".join(f"{role}={config.source(role)}" for role in plan.workload_info["model_fingerprints"])
@@ -111,7 +121,7 @@ def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
     console.print(
         f"[bold]{config.suite.name}[/] on {plan.environment['device']} | profile "
         f"{config.profile} ({models}) | {plan.dtype} | {plan.workload.num_prompts} prompts x "
-        f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout"
+        f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout, {config.engine} engine"
     )
     if config.source("base") == "tiny":
         console.print(
@@ -119,6 +129,7 @@ def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
             "that arms agree.[/]"
         )
     console.print(f"[dim]writing {run_dir}[/]", soft_wrap=True)
+    _warn_gate_repeats(console, config)
 
 
 def suites() -> None:

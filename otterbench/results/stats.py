@@ -1,24 +1,26 @@
-"""Statistics over raw samples, numpy only: summaries, the extra-cost saving, bootstrap CIs, Mann-Whitney U.
+"""Statistics over measured repeats: summaries, the extra-cost saving, per-repeat units, tests and intervals.
 
 The saving follows docs/otter.md: `extra(arm) = X(arm) - X(base)` and
-`saved_pct = 100 * (1 - extra(otter) / extra(separate))`. Bootstrap CIs are percentile intervals from
-resampling each sample set independently with replacement (the arms ran in separate repeats, so there is
-no pairing to keep).
+`saved_pct = 100 * (1 - extra(otter) / extra(separate))`.
+
+The statistical unit is one measured repeat (one full pass over the workload), never one token: consecutive
+tokens of one generation share a batch, a cache and a slow spell of the machine, so they are not
+independent. Tests (`scipy.stats.mannwhitneyu`) and intervals (`scipy.stats.bootstrap`, BCa) therefore run on
+one aggregate per repeat: its `total_s`, and the median of its per-token latencies.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from scipy import stats
 
-Stat = Callable[..., np.ndarray]  # called as stat(array, axis=-1), like np.median
 Samples = Sequence[float] | np.ndarray
-
-# a bootstrap CI is withheld when more than this share of resamples leave extra(separate) <= 0:
-# the saving is then undefined too often for a percentile interval to mean anything
-_MAX_UNDEFINED_SHARE = 0.5
+CONFIDENCE = 0.95
+DEFAULT_N_BOOT = 2000
 
 
 def summarize(samples: Samples, unit: str = "s") -> dict:
@@ -48,98 +50,116 @@ def saved_pct(base: float, separate: float, otter: float) -> float | None:
     return float(100.0 * (1.0 - (otter - base) / extra_separate))
 
 
-def _resample(rng: np.random.Generator, samples: Samples, n_boot: int, stat: Stat) -> np.ndarray:
-    """`n_boot` bootstrap replicates of `stat` over `samples`: shape [n_boot]."""
+def per_repeat_medians(samples: Samples, repeats: int) -> list[float]:
+    """The median of each repeat's share of `samples` (repeats stored one after another, equal counts).
+
+    Every repeat of an arm decodes the same workload for exactly max_new_tokens steps, so each holds the
+    same number of per-token samples; a count that does not divide evenly means the file was edited.
+    """
     values = np.asarray(samples, dtype=float).ravel()
-    if values.size == 0:
-        raise ValueError("bootstrap needs at least one sample in every set; got an empty one")
-    picks = rng.integers(0, values.size, size=(n_boot, values.size))
-    return np.asarray(stat(values[picks], axis=-1), dtype=float)
+    if repeats < 1 or values.size % repeats:
+        raise ValueError(
+            f"{values.size} per-token samples do not split into {repeats} equal repeats "
+            "(re-run otterbench run: results.json was edited or cut)"
+        )
+    return [float(v) for v in np.median(values.reshape(repeats, -1), axis=1)]
 
 
-def _saved_replicates(
-    rng: np.random.Generator, base: Samples, separate: Samples, otter: Samples, n_boot: int, stat: Stat
+def per_round_savings(base: Samples, separate: Samples, otter: Samples) -> list[float]:
+    """saved_pct of each round's (base, separate, Otter) totals, skipping rounds where it is undefined.
+
+    Under the interleaved schedule round i ran the three arms back to back, so a slow spell of the machine
+    hits all three; under the sequential schedule the i-th repeats are independent draws, still valid units.
+    """
+    rounds = zip(base, separate, otter, strict=True)
+    return [value for value in (saved_pct(*r) for r in rounds) if value is not None]
+
+
+def slower_p_value(before: Samples, after: Samples) -> float:
+    """One-sided Mann-Whitney U p-value that `after` tends to be larger than `before` (scipy; exact if small)."""
+    return float(stats.mannwhitneyu(after, before, alternative="greater").pvalue)
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control; scipy ships only FDR control).
+
+    Sorted ascending, the k-th of m gets (m - k) * p, made non-decreasing and capped at 1 (k from 0).
+    """
+    order = np.argsort(p_values)
+    m = len(order)
+    scaled = np.asarray(p_values, dtype=float)[order] * (m - np.arange(m))
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return [float(v) for v in adjusted]
+
+
+def _saved_of_medians(
+    base: np.ndarray, separate: np.ndarray, otter: np.ndarray, axis: int = -1
 ) -> np.ndarray:
-    """Bootstrap replicates of saved_pct, NaN where extra(separate) <= 0: shape [n_boot]."""
-    b, s, o = (_resample(rng, x, n_boot, stat) for x in (base, separate, otter))
-    extra_separate = s - b
+    """saved_pct of the medians along `axis`, NaN where the separate arm is not slower than base."""
+    b, s, o = (np.median(x, axis=axis) for x in (base, separate, otter))
     with np.errstate(divide="ignore", invalid="ignore"):
-        saved = 100.0 * (1.0 - (o - b) / extra_separate)
-    return np.where(extra_separate > 0, saved, np.nan)
+        return np.where(s > b, 100.0 * (1.0 - (o - b) / (s - b)), np.nan)
 
 
-def _percentile_ci(replicates: np.ndarray) -> tuple[float, float] | None:
-    """2.5th and 97.5th percentiles of the defined replicates, or None when too many are undefined."""
-    defined = replicates[np.isfinite(replicates)]
-    if defined.size == 0 or defined.size < (1 - _MAX_UNDEFINED_SHARE) * replicates.size:
-        return None
-    lo, hi = np.percentile(defined, [2.5, 97.5])
-    return float(lo), float(hi)
+def _interval(result: Any) -> tuple[float, float] | None:
+    """(low, high) of a scipy BootstrapResult, None when BCa could not give finite bounds."""
+    low, high = result.confidence_interval
+    return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
 
 
 def bootstrap_saved_ci(
     base: Samples,
     separate: Samples,
     otter: Samples,
-    n_boot: int = 2000,
+    n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
-    stat: Stat = np.median,
 ) -> tuple[float, float] | None:
-    """Bootstrap 95% CI of saved_pct(stat(base), stat(separate), stat(otter)); None if mostly undefined."""
-    rng = np.random.default_rng(seed)
-    return _percentile_ci(_saved_replicates(rng, base, separate, otter, n_boot, stat))
+    """BCa 95% CI of saved_pct(median base, median separate, median otter) over repeats; None if undefined.
 
-
-def bootstrap_saved_delta_ci(
-    before: tuple[Samples, Samples, Samples],
-    after: tuple[Samples, Samples, Samples],
-    n_boot: int = 2000,
-    seed: int = 0,
-    stat: Stat = np.median,
-) -> tuple[float, float] | None:
-    """Bootstrap 95% CI of saved_pct(after) - saved_pct(before), each a (base, separate, otter) triple."""
-    rng = np.random.default_rng(seed)
-    saved_before = _saved_replicates(rng, *before, n_boot, stat)
-    saved_after = _saved_replicates(rng, *after, n_boot, stat)
-    return _percentile_ci(saved_after - saved_before)
-
-
-def bootstrap_ratio_ci(
-    a: Samples, b: Samples, n_boot: int = 2000, seed: int = 0, stat: Stat = np.median
-) -> tuple[float, float] | None:
-    """Bootstrap 95% CI of stat(b) / stat(a) (e.g. run over baseline); None when stat(a) is mostly 0."""
-    rng = np.random.default_rng(seed)
-    ra, rb = _resample(rng, a, n_boot, stat), _resample(rng, b, n_boot, stat)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ra != 0, rb / ra, np.nan)
-    return _percentile_ci(ratio)
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of `values`, tied values sharing the mean of their ranks."""
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    first_rank = np.cumsum(counts) - counts + 1  # rank of the first member of each tie group
-    return (first_rank + (counts - 1) / 2.0)[inverse]
-
-
-def mann_whitney_u(a: Samples, b: Samples) -> float:
-    """Two-sided Mann-Whitney U p-value: normal approximation with tie and continuity correction.
-
-    z = (|U - n1*n2/2| - 0.5) / sigma, sigma^2 = n1*n2/12 * ((n+1) - sum(t^3 - t) / (n*(n-1))) over tie
-    groups of size t; p = erfc(z / sqrt 2). Close to the exact test from n >= 3 per side (it is the
-    "asymptotic" method of common statistics packages); for tiny samples it is conservative at best.
+    Equal counts are resampled as rounds (the triple of one round stays together: paired, as the
+    interleaved schedule measured them); unequal counts (an interrupted run) are resampled independently.
+    None when a resample leaves the separate arm no slower than base, or the repeats are too few to vary.
     """
-    x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
-        raise ValueError(f"mann_whitney_u needs samples on both sides; got sizes {n1} and {n2}")
-    n = n1 + n2
-    ranks = _average_ranks(np.concatenate([x, y]))
-    u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
-    _, tie_sizes = np.unique(np.concatenate([x, y]), return_counts=True)
-    tie_term = float(np.sum(tie_sizes.astype(float) ** 3 - tie_sizes))
-    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1)))
-    if variance <= 0:  # every value is the same: no evidence of any shift
-        return 1.0
-    z = max(abs(u1 - n1 * n2 / 2.0) - 0.5, 0.0) / math.sqrt(variance)
-    return min(1.0, math.erfc(z / math.sqrt(2.0)))
+    data = tuple(np.asarray(x, dtype=float) for x in (base, separate, otter))
+    if min(x.size for x in data) < 2:
+        return None
+    paired = len({x.size for x in data}) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples are reported as None, not as warnings
+        result = stats.bootstrap(
+            data,
+            _saved_of_medians,
+            n_resamples=n_boot,
+            paired=paired,
+            vectorized=True,
+            confidence_level=CONFIDENCE,
+            method="BCa",
+            random_state=np.random.default_rng(seed),
+        )
+    return _interval(result)
+
+
+def bootstrap_median_shift_ci(
+    before: Samples, after: Samples, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+) -> tuple[float, float] | None:
+    """BCa 95% CI of median(after) - median(before), the two resampled independently; None if undefined."""
+    data = tuple(np.asarray(x, dtype=float) for x in (before, after))
+    if min(x.size for x in data) < 2:
+        return None
+
+    def shift(b: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            data,
+            shift,
+            n_resamples=n_boot,
+            vectorized=True,
+            confidence_level=CONFIDENCE,
+            method="BCa",
+            random_state=np.random.default_rng(seed),
+        )
+    return _interval(result)

@@ -90,7 +90,7 @@ def _arms_table(results: dict[str, Any]) -> Table:
 
 def _savings_table(results: dict[str, Any]) -> Table:
     table = Table(
-        title="Otter's savings of the separate model's extra cost (CI95 from bootstrap over repeats)"
+        title="Otter's savings of the separate model's extra cost (CI95: BCa bootstrap over repeats)"
     )
     for column in ("Otter arm", "vs separate arm", "extra space saved", "extra time saved"):
         table.add_column(column, no_wrap=True)

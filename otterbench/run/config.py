@@ -182,11 +182,14 @@ def resolve_run_config(
     suite_overrides: dict[str, Any] | None = None,
     arms: list[str] | None = None,
     prompts: Path | None = None,
+    preset: str | None = None,
     **run_fields: Any,
 ) -> RunConfig:
     """Load a suite, apply the command line's values, validate everything once."""
     suite = load_suite(suite_name)
     changes = _suite_changes(suite_overrides, arms, prompts)
+    if preset is not None:  # the preset's values first: the command line's own options win
+        changes = {**suite.preset_values(preset), **changes}
     suite = dataclasses.replace(suite, **changes)  # SuiteConfig re-validates every field
     profile = profile or suite.default_profile
     if profile not in suite.profiles:

@@ -52,6 +52,9 @@ class RunOptions:
     alpha: float | None = _knob(None, "DExperts alpha in logits + alpha*(expert - anti)")
     num_prompts: int | None = _knob(None, "use this many prompts of the suite's file")
     repeats: int | None = _knob(None, "measured runs per arm (>= 1)")
+    preset: str | None = _knob(
+        None, "a run-length preset of the suite: ci = enough repeats for `otterbench check`"
+    )
     warmup: int | None = _knob(None, "unmeasured runs per arm first (>= 0)")
     prompts: Path | None = _knob(None, 'your own prompts: JSONL, one {"prompt": "..."} per line')
     out: Path | None = _knob(None, "results root (default: ./results or $OTTERBENCH_RESULTS_DIR)")
@@ -91,6 +94,7 @@ class RunOptions:
             suite_overrides=suite_overrides,
             arms=arms,
             prompts=self.prompts,
+            preset=self.preset,
             device=self.device,
             overrides={role: getattr(self, role) for role in MODEL_ROLES if getattr(self, role)},
             otter_path=str(self.otter) if self.otter else None,

@@ -32,7 +32,9 @@ SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 _REQUIRED = {"description": str, "task": str, "arms": list, "prompts": str, "max_new_tokens": int}
 _REQUIRED |= {"batch_size": int, "seed": int, "profiles": dict}
 _OPTIONAL = {"name": str, "k": int, "weight": float, "alpha": float, "num_prompts": int, "repeats": int}
-_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str}
+_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str, "presets": dict}
+# a preset sets only the run's length: the workload (and so `check`'s matched-workload test) is unchanged
+PRESET_KEYS = ("repeats", "warmup")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
 
 
@@ -61,6 +63,7 @@ class SuiteConfig:
     warmup: int = 1
     dtype: str = "float32"
     default_profile: str = "tiny"
+    presets: dict[str, dict[str, int]] = field(default_factory=dict)  # e.g. ci -> {"repeats": 20}
     source_path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +80,13 @@ class SuiteConfig:
     def profile_dtype(self, profile: str) -> str:
         """The dtype a profile runs in: the profile's own `dtype`, else the suite's."""
         return self.profiles[profile].get("dtype", self.dtype)
+
+    def preset_values(self, preset: str) -> dict[str, int]:
+        """The suite values a named preset sets (`otterbench run --preset NAME`); unknown names are refused."""
+        if preset not in self.presets:
+            known = ", ".join(sorted(self.presets)) or "none"
+            raise _fail(self.name, "presets", preset, f"is not a preset of this suite: known are {known}")
+        return dict(self.presets[preset])
 
     def needed_roles(self) -> set[str]:
         """The model roles the suite's arms load: the base, plus the separate models its separate arms use."""
@@ -129,6 +139,21 @@ def _validate(suite: SuiteConfig) -> None:
     if suite.dtype not in DTYPES:
         raise _fail(name, "dtype", suite.dtype, f"is not supported: use one of {', '.join(DTYPES)}")
     _validate_profiles(suite)
+    _validate_presets(suite)
+
+
+def _validate_presets(suite: SuiteConfig) -> None:
+    for preset, table in suite.presets.items():
+        if not isinstance(table, dict):
+            raise _fail(suite.name, f"presets.{preset}", table, "is not a table: write [presets.NAME]")
+        for key, value in table.items():
+            if key not in PRESET_KEYS:
+                raise _fail(
+                    suite.name, f"presets.{preset}.{key}", value, f"is not a preset key: use {PRESET_KEYS}"
+                )
+            minimum = 1 if key == "repeats" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise _fail(suite.name, f"presets.{preset}.{key}", value, f"must be an integer >= {minimum}")
 
 
 def _validate_profiles(suite: SuiteConfig) -> None:

@@ -87,8 +87,8 @@ def savings_section(results: dict) -> list[str]:
         *_headline(results["savings"]),
         *_table(header, rows),
         "",
-        "Time CI95: bootstrap over repeats (base, separate and Otter total-time samples resampled "
-        "independently). Space has no interval: peak memory is one reading per arm. Negative means Otter "
+        "Time CI95: BCa bootstrap over measured repeats (scipy.stats.bootstrap; each round's base, "
+        "separate and Otter totals resampled together, as the interleaved schedule measured them). Space has no interval: peak memory is one reading per arm. Negative means Otter "
         "costs more extra than the separate arm.",
         "",
     ]
