@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.results.export import github_benchmark_entries
+from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
 from otterbench.results.gate import (
     DEFAULT_ALPHA,
     DEFAULT_SPACE_NOISE_PCT,
@@ -31,7 +32,6 @@ from otterbench.results.gate import (
 )
 from otterbench.results.report import build_report
 from otterbench.results.report.markdown import format_seconds
-from otterbench.results.files import ResultsError, describe_mismatch, load_run, write_json_atomic
 
 _errors = Console(stderr=True)
 
@@ -48,10 +48,13 @@ def _fail_input(message: str) -> typer.Exit:
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (or results.json files) to report on.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Run folders, sweep folders (index.json) or results.json files to report on."),
+    ],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder).")] = None,
 ) -> None:
-    """Rebuild figures (PNG + SVG) and report.md from saved results; several runs add cost-growth curves."""
+    """Rebuild figures (PNG + SVG) and report.md from saved results; several runs or a sweep add cost-growth curves."""
     try:
         written = build_report(run_dirs, out)
     except ResultsError as exc:

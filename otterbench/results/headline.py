@@ -1,0 +1,123 @@
+"""How a measured saving is shown to a reader: the value, its interval, or why there is none.
+
+One home for the rules the terminal summary, report.md and the figures share:
+- an interval needs at least MIN_REPEATS_FOR_INTERVAL repeats per arm (a bootstrap over one or two samples
+  collapses to a point or to the samples themselves, which reads as certainty it does not have);
+- a saving outside [0, 100] is explained: above 100 means Otter measured cheaper than base, below 0 that
+  its extra exceeded the separate arm's; either is noise when that arm's extra cannot be told from zero;
+- an interval wider than +/-INTERVAL_TARGET_PTS says why (the spread between repeats) and what narrows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from otterbench.results.stats import bootstrap_ratio_ci
+
+MIN_REPEATS_FOR_INTERVAL = 3
+INTERVAL_TARGET_PTS = 10.0  # half-width, percentage points
+PAPER_SAVED_PCT = {"space": 86.5, "time": 98.5}  # [paper] "up to 86.5% extra space and 98.5% extra time"
+NO_INTERVAL = "not enough repeats for an interval"
+
+
+@dataclass(frozen=True)
+class SavingView:
+    """One saving as shown: value (percent), interval or None, the repeats behind it, text and caveats."""
+
+    kind: str  # "space" or "time"
+    value: float | None
+    ci: tuple[float, float] | None  # withheld when too few repeats
+    repeats: int | None  # fewest measured repeats among base, separate and Otter (time only)
+    text: str  # "77.2% [33.0, 82.7]", "84.0% (not enough repeats for an interval)", "n/a"
+    notes: tuple[str, ...]  # plain sentences: why no interval, why outside [0, 100], why so wide
+
+
+def _arms(results: dict) -> dict[str, dict]:
+    return {arm["name"]: arm for arm in results["arms"]}
+
+
+def _totals(arm: dict | None) -> list[float]:
+    if arm is None or arm["status"] != "ok" or not arm.get("latency"):
+        return []
+    return list(arm["latency"]["total_s"]["samples"])
+
+
+def _spread_pct(samples: list[float]) -> float:
+    """Relative standard deviation between repeats, percent of the median."""
+    return 100 * float(np.std(samples, ddof=1) / np.median(samples)) if len(samples) > 1 else 0.0
+
+
+def _within_noise(base: list[float], arm: list[float]) -> bool:
+    """True when the arm's total time cannot be told from base's: the CI95 of their ratio contains 1."""
+    if min(len(base), len(arm)) < MIN_REPEATS_FOR_INTERVAL:
+        return True
+    ci = bootstrap_ratio_ci(base, arm)
+    return ci is None or ci[0] <= 1.0 <= ci[1]
+
+
+def _format(value: float, ci: tuple[float, float] | None) -> str:
+    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def _time_notes(value: float, ci: tuple[float, float] | None, n: int, totals: list[list[float]]) -> list[str]:
+    base, separate, otter = totals
+    notes = []
+    if n < MIN_REPEATS_FOR_INTERVAL:
+        notes.append(f"{NO_INTERVAL} (n={n} repeats; run with --repeats {MIN_REPEATS_FOR_INTERVAL} or more)")
+    if value > 100:
+        noise = " (within measurement noise of zero)" if _within_noise(base, otter) else ""
+        notes.append(f"above 100%: Otter's total time measured below base's, a negative extra{noise}")
+    if value < 0:
+        why = (
+            "noise: the separate arm's extra time is within measurement noise of zero"
+            if _within_noise(base, separate)
+            else "Otter's extra time exceeded the separate arm's"
+        )
+        notes.append(f"below 0%: {why}")
+    if ci and (ci[1] - ci[0]) / 2 > INTERVAL_TARGET_PTS:
+        spread = max(_spread_pct(samples) for samples in totals)
+        notes.append(
+            f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: an arm's total time has a spread "
+            f"(stdev) of {spread:.0f}% of its median between the n={n} repeats here; more --repeats or "
+            "a quieter machine narrow it"
+        )
+    return notes
+
+
+def time_saving(results: dict, saving: dict) -> SavingView:
+    """The extra-time saving of one savings record, with its interval only when the repeats support one."""
+    arms = _arms(results)
+    totals = [_totals(arms.get(name)) for name in ("base", saving["separate_arm"], saving["otter_arm"])]
+    n = min(len(samples) for samples in totals)
+    value = saving["extra_time_saved_pct"]
+    if value is None:
+        return SavingView("time", None, None, n, "n/a", tuple(saving.get("notes") or ()))
+    stored = saving.get("extra_time_saved_ci95")
+    ci = tuple(stored) if stored and n >= MIN_REPEATS_FOR_INTERVAL else None
+    text = _format(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
+    return SavingView("time", value, ci, n, text, tuple(_time_notes(value, ci, n, totals)))
+
+
+def space_saving(results: dict, saving: dict) -> SavingView:
+    """The extra-space saving of one savings record (one peak reading per arm: never an interval)."""
+    value = saving["extra_space_saved_pct"]
+    if value is None:
+        space_notes = [note for note in saving.get("notes") or () if note.startswith("extra space")]
+        return SavingView("space", None, None, None, "n/a", tuple(space_notes))
+    notes = []
+    if value > 100:
+        notes.append(
+            "above 100%: Otter's peak memory read below base's; peak memory is one reading per arm, "
+            "so a difference this small is within reading noise"
+        )
+    if value < 0:
+        notes.append("below 0%: Otter's extra peak memory exceeded the separate arm's")
+    return SavingView("space", value, None, None, _format(value, None), tuple(notes))
+
+
+def predicted_pct(saving: dict, kind: str) -> float | None:
+    """The planner's predicted saving recorded beside the measured one (`saving["predicted"]`), if any."""
+    predicted = saving.get("predicted") or {}
+    return predicted.get(f"extra_{kind}_saved_pct")
