@@ -78,7 +78,7 @@ def _savings_table(results: dict[str, Any], narrow: bool) -> Table:
     pair = "vs separate arm" if narrow else "Otter arm vs separate arm"
     table.add_column(pair, no_wrap=not narrow)
     table.add_column("extra space saved", justify="right")
-    table.add_column("extra time saved", justify="right")
+    table.add_column("extra time saved")
     for saving, space, time in _savings_views(results):
         name = saving["separate_arm"] if narrow else f"{saving['otter_arm']} vs {saving['separate_arm']}"
         table.add_row(name, space.text, time.text)

@@ -112,7 +112,8 @@ def plot_cost_growth(runs: list[dict]) -> Figure | None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(PLAIN_TICKS)
         ax.axhline(0, color="#999999", linewidth=0.8)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # a sweep without an Otter arm has no saving to label
+            ax.legend(fontsize=7)
     layouts = sorted({(run.get("otter") or {}).get("layout") or "-" for run in runs})
     fig.suptitle(
         f"Cost growth over {len(runs)} runs ({runs[0]['suite']} on {device_label(runs[0])}, "

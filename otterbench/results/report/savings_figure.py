@@ -22,6 +22,7 @@ from otterbench.results.headline import (
 )
 from otterbench.results.report.style import (
     EDGE_COLOUR,
+    FAILED_COLOUR,
     PLAIN_TICKS,
     arm_colour,
     bytes_scale,
@@ -77,6 +78,17 @@ def _extra_panel(ax: Axes, results: dict, kind: str) -> str:
     for i, saving in enumerate(savings):
         for offset, name in ((-_HALF, saving["separate_arm"]), (_HALF, saving["otter_arm"])):
             if name not in values:
+                status = arms[name]["status"].replace("_", " ") if name in arms else "did not run"
+                ax.text(
+                    i + offset,
+                    0.03,
+                    f"{name}\n{status}",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color=FAILED_COLOUR,
+                )
                 continue
             middle, spread = values[name]
             ax.bar(i + offset, middle, width=2 * _HALF * 0.9, color=arm_colour(name), edgecolor=EDGE_COLOUR)
@@ -107,7 +119,7 @@ def _saved_panel(ax: Axes, views: list[SavingView], predicted: list[float | None
     """Saved share per pair with its CI95, the paper's figure and the planner's prediction."""
     for i, (view, planned) in enumerate(zip(views, predicted, strict=True)):
         if view.value is None:
-            ax.text(i, 50, "n/a", ha="center", fontsize=9)
+            ax.text(i, 50, "n/a (see the notes in report.md)", ha="center", fontsize=9)
             continue
         yerr = None if view.ci is None else [[view.value - view.ci[0]], [view.ci[1] - view.value]]
         ax.errorbar(i, view.value, yerr=yerr, fmt="o", color="black", capsize=5, markersize=6)

@@ -47,8 +47,9 @@ def device_label(results: dict) -> str:
 
 def run_caption(results: dict) -> str:
     """`suite, device, layout, repeats`: what a figure title needs so it cannot be mistaken for another run."""
-    layout = (results.get("otter") or {}).get("layout") or "no Otter arm"
-    layout = layout if layout == "no Otter arm" else f"{layout} layout"
+    ran_otter = any(arm["role"] == "otter" for arm in results["arms"])
+    layout = (results.get("otter") or {}).get("layout")
+    layout = f"{layout} layout" if ran_otter and layout else "no Otter arm"
     return f"{results['suite']} on {device_label(results)}, {layout}, {results['config']['repeats']} repeats"
 
 
