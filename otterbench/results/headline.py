@@ -61,8 +61,10 @@ def _format(value: float, ci: tuple[float, float] | None) -> str:
     return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
-def _time_notes(value: float, ci: tuple[float, float] | None, n: int, totals: list[list[float]]) -> list[str]:
-    base, separate, otter = totals
+def _time_notes(
+    value: float, ci: tuple[float, float] | None, n: int, totals: dict[str, list[float]]
+) -> list[str]:
+    base, separate, otter = totals.values()  # keyed base, separate arm, Otter arm, in that order
     notes = []
     if n < MIN_REPEATS_FOR_INTERVAL:
         notes.append(f"{NO_INTERVAL} (n={n} repeats; run with --repeats {MIN_REPEATS_FOR_INTERVAL} or more)")
@@ -77,11 +79,11 @@ def _time_notes(value: float, ci: tuple[float, float] | None, n: int, totals: li
         )
         notes.append(f"below 0%: {why}")
     if ci and (ci[1] - ci[0]) / 2 > INTERVAL_TARGET_PTS:
-        spread = max(_spread_pct(samples) for samples in totals)
+        noisiest = max(totals, key=lambda name: _spread_pct(totals[name]))
         notes.append(
-            f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: an arm's total time has a spread "
-            f"(stdev) of {spread:.0f}% of its median between the n={n} repeats here; more --repeats or "
-            "a quieter machine narrow it"
+            f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: {noisiest}'s total time has a spread "
+            f"(stdev) of {_spread_pct(totals[noisiest]):.0f}% of its median over the n={n} repeats here; "
+            "more --repeats or a quieter machine narrow it"
         )
     return notes
 
@@ -89,8 +91,9 @@ def _time_notes(value: float, ci: tuple[float, float] | None, n: int, totals: li
 def time_saving(results: dict, saving: dict) -> SavingView:
     """The extra-time saving of one savings record, with its interval only when the repeats support one."""
     arms = _arms(results)
-    totals = [_totals(arms.get(name)) for name in ("base", saving["separate_arm"], saving["otter_arm"])]
-    n = min(len(samples) for samples in totals)
+    names = ("base", saving["separate_arm"], saving["otter_arm"])
+    totals = {name: _totals(arms.get(name)) for name in names}
+    n = min(len(samples) for samples in totals.values())
     value = saving["extra_time_saved_pct"]
     if value is None:
         return SavingView("time", None, None, n, "n/a", tuple(saving.get("notes") or ()))
@@ -100,6 +103,14 @@ def time_saving(results: dict, saving: dict) -> SavingView:
     return SavingView("time", value, ci, n, text, tuple(_time_notes(value, ci, n, totals)))
 
 
+def _peak_extras(results: dict, saving: dict) -> tuple[float, float, str]:
+    """(separate's extra, Otter's extra) peak over base in MiB, and the memory method that read them."""
+    arms = _arms(results)
+    memory = {name: arms[name]["memory"] for name in ("base", saving["separate_arm"], saving["otter_arm"])}
+    base, separate, otter = (m["peak_bytes"] / 2**20 for m in memory.values())
+    return separate - base, otter - base, memory["base"].get("method", "-")
+
+
 def space_saving(results: dict, saving: dict) -> SavingView:
     """The extra-space saving of one savings record (one peak reading per arm: never an interval)."""
     value = saving["extra_space_saved_pct"]
@@ -107,13 +118,16 @@ def space_saving(results: dict, saving: dict) -> SavingView:
         space_notes = [note for note in saving.get("notes") or () if note.startswith("extra space")]
         return SavingView("space", None, None, None, "n/a", tuple(space_notes))
     notes = []
-    if value > 100:
-        notes.append(
-            "above 100%: Otter's peak memory read below base's; peak memory is one reading per arm, "
-            "so a difference this small is within reading noise"
+    if not 0 <= value <= 100:
+        separate, otter, method = _peak_extras(results, saving)
+        what = (
+            "Otter's peak read below base's" if value > 100 else "Otter's extra exceeded the separate arm's"
         )
-    if value < 0:
-        notes.append("below 0%: Otter's extra peak memory exceeded the separate arm's")
+        notes.append(
+            f"{'above 100%' if value > 100 else 'below 0%'}: {what} (extra over base: separate "
+            f"{separate:+.1f} MiB, Otter {otter:+.1f} MiB, by {method}); peak memory is one reading per "
+            "arm, so differences of this size can be reading noise (allocator and runtime slack)"
+        )
     return SavingView("space", value, None, None, _format(value, None), tuple(notes))
 
 

@@ -13,7 +13,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from otterbench.results.headline import (
-    NO_INTERVAL,
     PAPER_SAVED_PCT,
     SavingView,
     predicted_pct,
@@ -62,51 +61,61 @@ def _mark(ax: Axes, x: float, level: float, style: dict) -> None:
     ax.hlines(level, x - _HALF * 0.9, x + _HALF * 0.9, **style)
 
 
-def _extra_panel(ax: Axes, results: dict, kind: str) -> str:
-    """Bars of extra over base per pair; returns the unit label of the y axis."""
+def _extra_values(results: dict, kind: str) -> tuple[dict[str, tuple[float, np.ndarray | None]], str]:
+    """Each paired arm's extra over base, scaled: (middle, per-repeat values or None), and the unit."""
     arms = {arm["name"]: arm for arm in results["arms"]}
-    savings = results["savings"]
+    names = {n for s in results["savings"] for n in (s["separate_arm"], s["otter_arm"])}
     if kind == "space":
-        extras = {n: extra_space(arms, n) for s in savings for n in (s["separate_arm"], s["otter_arm"])}
+        extras = {n: extra_space(arms, n) for n in names}
         scale, unit = bytes_scale(max((abs(v) for v in extras.values() if v is not None), default=0))
-        values = {n: (v / scale, None) for n, v in extras.items() if v is not None}
-    else:
-        per_repeat = {n: extra_time(arms, n) for s in savings for n in (s["separate_arm"], s["otter_arm"])}
-        big = max((abs(v).max() for v in per_repeat.values() if v.size), default=0.0) >= 10
-        scale, unit = (1.0, "s") if big else (1e-3, "ms")
-        values = {n: (np.median(v) / scale, v / scale) for n, v in per_repeat.items() if v.size}
-    for i, saving in enumerate(savings):
+        return {n: (v / scale, None) for n, v in extras.items() if v is not None}, unit
+    per_repeat = {n: extra_time(arms, n) for n in names}
+    big = max((abs(v).max() for v in per_repeat.values() if v.size), default=0.0) >= 10
+    scale, unit = (1.0, "s") if big else (1e-3, "ms")
+    return {n: (float(np.median(v)) / scale, v / scale) for n, v in per_repeat.items() if v.size}, unit
+
+
+def _bar(ax: Axes, x: float, name: str, middle: float, spread: np.ndarray | None) -> None:
+    """One arm's extra: a bar, a min-max whisker over its repeats, the value written on top."""
+    ax.bar(x, middle, width=2 * _HALF * 0.9, color=arm_colour(name), edgecolor=EDGE_COLOUR)
+    if spread is not None and spread.size > 1:
+        low, high = middle - spread.min(), spread.max() - middle
+        ax.errorbar(x, middle, yerr=[[low], [high]], color="black", capsize=4, linewidth=1)
+    label = ("+" if middle >= 0 else "") + short_number(middle)
+    ax.annotate(
+        label,
+        (x, max(middle, 0)),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="center",
+        fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+    )
+
+
+def _extra_panel(ax: Axes, results: dict, kind: str) -> str:
+    """Bars of extra over base per pair, the paper's and planner's level on Otter's slot; returns the unit."""
+    arms = {arm["name"]: arm for arm in results["arms"]}
+    values, unit = _extra_values(results, kind)
+    for i, saving in enumerate(results["savings"]):
         for offset, name in ((-_HALF, saving["separate_arm"]), (_HALF, saving["otter_arm"])):
-            if name not in values:
-                status = arms[name]["status"].replace("_", " ") if name in arms else "did not run"
-                ax.text(
-                    i + offset,
-                    0.03,
-                    f"{name}\n{status}",
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="bottom",
-                    fontsize=8,
-                    color=FAILED_COLOUR,
-                )
+            if name in values:
+                _bar(ax, i + offset, name, *values[name])
                 continue
-            middle, spread = values[name]
-            ax.bar(i + offset, middle, width=2 * _HALF * 0.9, color=arm_colour(name), edgecolor=EDGE_COLOUR)
-            if spread is not None and spread.size > 1:
-                low, high = middle - spread.min(), spread.max() - middle
-                ax.errorbar(i + offset, middle, yerr=[[low], [high]], color="black", capsize=4, linewidth=1)
-            label = ("+" if middle >= 0 else "") + short_number(middle)
-            ax.annotate(
-                label,
-                (i + offset, max(middle, 0)),
-                xytext=(0, 3),
-                textcoords="offset points",
+            status = arms[name]["status"].replace("_", " ") if name in arms else "did not run"
+            ax.text(
+                i + offset,
+                0.03,
+                f"{name}\n{status}",
+                transform=ax.get_xaxis_transform(),
                 ha="center",
+                va="bottom",
                 fontsize=8,
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                color=FAILED_COLOUR,
             )
         separate = values.get(saving["separate_arm"])
         if separate is not None:
+            # where Otter's bar would end if it saved what the paper (or the planner) says
             _mark(ax, i + _HALF, separate[0] * (1 - PAPER_SAVED_PCT[kind] / 100), PAPER_STYLE)
             predicted = predicted_pct(saving, kind)
             if predicted is not None:
@@ -123,7 +132,9 @@ def _saved_panel(ax: Axes, views: list[SavingView], predicted: list[float | None
             continue
         yerr = None if view.ci is None else [[view.value - view.ci[0]], [view.ci[1] - view.value]]
         ax.errorbar(i, view.value, yerr=yerr, fmt="o", color="black", capsize=5, markersize=6)
-        label = view.text if view.ci else f"{view.value:.1f}%\n{NO_INTERVAL}" if view.repeats else view.text
+        # the caveat that changes how to read the point: no interval, or a value outside [0, 100]
+        caveats = [note.split(":")[0] for note in view.notes if note.startswith(("above", "below"))]
+        label = "\n".join([view.text.replace(" (", "\n("), *(f"{c}: see report.md" for c in caveats)])
         ax.annotate(
             label, (i, view.value), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8
         )
