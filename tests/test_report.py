@@ -17,7 +17,7 @@ from otterbench.results.report.growth import plot_cost_growth
 from otterbench.results.report.markdown import caveats, render_run
 from otterbench.results.report.plots import plot_latency, plot_memory, plot_tpot_distribution
 from otterbench.results.report.savings_figure import plot_savings
-from otterbench.results.report.style import arm_colour
+from otterbench.results.report.style import PLAIN_TICKS, arm_colour
 
 runner = CliRunner()
 
@@ -64,6 +64,10 @@ def test_latency_shows_n_and_plain_ms_ticks(results: dict) -> None:
     assert "n=" in tpot.get_xticklabels()[0].get_text()
     ticks = [label.get_text() for label in total.get_yticklabels() if label.get_text()]
     assert ticks and all("e" not in tick and "$" not in tick for tick in ticks), ticks
+
+
+def test_plain_ticks_never_use_scientific_notation() -> None:
+    assert [PLAIN_TICKS(v, 0) for v in (3.0, 12.5, 2500.0, 17500.0)] == ["3", "12.5", "2,500", "17,500"]
 
 
 def test_tpot_log_axis_has_plain_tick_labels(results: dict) -> None:

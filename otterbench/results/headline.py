@@ -126,7 +126,7 @@ def space_saving(results: dict, saving: dict) -> SavingView:
         notes.append(
             f"{'above 100%' if value > 100 else 'below 0%'}: {what} (extra over base: separate "
             f"{separate:+.1f} MiB, Otter {otter:+.1f} MiB, by {method}); peak memory is one reading per "
-            "arm, so differences of this size can be reading noise (allocator and runtime slack)"
+            "arm with allocator and runtime slack in it, so a difference of a few MiB may be reading noise"
         )
     return SavingView("space", value, None, None, _format(value, None), tuple(notes))
 

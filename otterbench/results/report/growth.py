@@ -8,7 +8,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from otterbench.results.headline import PAPER_SAVED_PCT, space_saving, time_saving
-from otterbench.results.report.savings_figure import PAPER_STYLE, extra_space, extra_time
+from otterbench.results.report.savings_figure import (
+    PAPER_STYLE,
+    extra_space,
+    extra_time,
+    median_extra_time,
+)
 from otterbench.results.report.style import PLAIN_TICKS, arm_colour, bytes_scale, device_label
 
 SWEEP_FIELDS = ("batch_size", "max_new_tokens", "k", "num_prompts", "otter_ratio")
@@ -38,13 +43,15 @@ def _style(name: str) -> dict:
 def _time_panel(ax: Axes, runs: list[dict], xs: list, names: list[str]) -> None:
     """Median per-repeat extra time per run, whiskers min-max over the repeats."""
     for name in names:
-        extras = [extra_time({a["name"]: a for a in run["arms"]}, name) for run in runs]
-        mid = np.array([np.median(e) if e.size else np.nan for e in extras])
+        arms = [{a["name"]: a for a in run["arms"]} for run in runs]
+        extras = [extra_time(by_name, name) for by_name in arms]
+        medians = [median_extra_time(by_name, name) for by_name in arms]
+        mid = np.array([np.nan if m is None else m for m in medians])
         low = np.array([mid[i] - e.min() if e.size else np.nan for i, e in enumerate(extras)])
         high = np.array([e.max() - mid[i] if e.size else np.nan for i, e in enumerate(extras)])
         ax.errorbar(xs, mid * 1e3, yerr=[low * 1e3, high * 1e3], **_style(name))
     ax.set_ylabel("extra total time over base (ms per repeat)")
-    ax.set_title("Extra time (median, whiskers min-max of repeats)", fontsize=10)
+    ax.set_title("Extra time (difference of medians, whiskers min-max of repeats)", fontsize=10)
 
 
 def _memory_panel(ax: Axes, runs: list[dict], xs: list, names: list[str]) -> None:

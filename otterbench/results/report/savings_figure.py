@@ -57,6 +57,14 @@ def extra_time(arms: dict, name: str) -> np.ndarray:
     return a[:n] - b[:n]
 
 
+def median_extra_time(arms: dict, name: str) -> float | None:
+    """median(arm's total time) - median(base's): the extra the saving is computed from, in seconds."""
+    if extra_time(arms, name).size == 0:
+        return None
+    base, arm = (float(np.median(arms[n]["latency"]["total_s"]["samples"])) for n in ("base", name))
+    return arm - base
+
+
 def _mark(ax: Axes, x: float, level: float, style: dict) -> None:
     ax.hlines(level, x - _HALF * 0.9, x + _HALF * 0.9, **style)
 
@@ -72,7 +80,7 @@ def _extra_values(results: dict, kind: str) -> tuple[dict[str, tuple[float, np.n
     per_repeat = {n: extra_time(arms, n) for n in names}
     big = max((abs(v).max() for v in per_repeat.values() if v.size), default=0.0) >= 10
     scale, unit = (1.0, "s") if big else (1e-3, "ms")
-    return {n: (float(np.median(v)) / scale, v / scale) for n, v in per_repeat.items() if v.size}, unit
+    return {n: (median_extra_time(arms, n) / scale, v / scale) for n, v in per_repeat.items() if v.size}, unit
 
 
 def _bar(ax: Axes, x: float, name: str, middle: float, spread: np.ndarray | None) -> None:
@@ -136,14 +144,22 @@ def _saved_panel(ax: Axes, views: list[SavingView], predicted: list[float | None
         caveats = [note.split(":")[0] for note in view.notes if note.startswith(("above", "below"))]
         label = "\n".join([view.text.replace(" (", "\n("), *(f"{c}: see report.md" for c in caveats)])
         ax.annotate(
-            label, (i, view.value), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8
+            label,
+            (i, view.value),
+            xytext=(8, 0) if i < len(views) - 1 or len(views) == 1 else (-8, 0),
+            textcoords="offset points",
+            ha="left" if i < len(views) - 1 or len(views) == 1 else "right",
+            va="center",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
         )
         if planned is not None:
             _mark(ax, i, planned, PLANNER_STYLE)
     ax.axhline(PAPER_SAVED_PCT[kind], **PAPER_STYLE)
     ax.axhspan(0, 100, color="#f0f0f0", zorder=0)
     points = [v for view in views for v in (view.value, *(view.ci or ())) if v is not None]
-    ax.set_ylim(min([-5.0, *points]) - 5, max([110.0, *points]) + 5)
+    low, high = min([-5.0, *points]), max([110.0, *points])
+    ax.set_ylim(low - 0.12 * (high - low), high + 0.06 * (high - low))  # room for the labels
 
 
 def _legend(fig: Figure, results: dict, has_prediction: bool) -> None:
@@ -165,7 +181,7 @@ def _legend(fig: Figure, results: dict, has_prediction: bool) -> None:
             marker="|",
             linestyle="none",
             markersize=10,
-            label=f"time whiskers: min-max of per-repeat extra (n={n}); saved: CI95",
+            label=f"time bars: difference of medians, whiskers min-max of per-repeat extra (n={n}); saved: CI95",
         ),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)

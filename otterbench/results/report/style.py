@@ -20,7 +20,7 @@ ARM_COLOURS: dict[str, str] = dict(zip(ARM_NAMES, _PALETTE, strict=True))
 FAILED_COLOUR = "#b2182b"
 EDGE_COLOUR = "#333333"
 # plain numbers on every axis, log or linear: 3, 10, 30 rather than 3x10^0, 10^1
-PLAIN_TICKS = FuncFormatter(lambda value, _pos: f"{value:,.4g}")
+PLAIN_TICKS = FuncFormatter(lambda value, _pos: f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}")
 
 
 def arm_colour(name: str) -> str:
