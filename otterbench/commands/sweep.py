@@ -27,8 +27,8 @@ _SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def _point_runner(console: Console, sweep_dir: Path, total: int) -> Any:
     """Runs one point with a progress bar per arm, like `otterbench run`; names the sweep before the first."""
-    from otterbench.run import pipeline as runner
     from otterbench.commands.run import BarReporter
+    from otterbench.run import pipeline as runner
 
     started: list[bool] = []
 
