@@ -88,7 +88,7 @@ def plan(
         if plot is not None:
             from otterbench.plan.plot import DEFAULT_RATIOS, plot_savings
 
-            plot_savings(sweep_ratios(inputs, list(DEFAULT_RATIOS)), plot)
+            plot_savings(sweep_ratios(inputs, list(DEFAULT_RATIOS)), plot, inputs.ratio)
     except (PlanError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(Exit.BAD_INPUT) from None

@@ -39,10 +39,13 @@ def _fail_input(message: str) -> typer.Exit:
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (or results.json files) to report on.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="Run folders, sweep folders (index.json) or results.json files to report on."),
+    ],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder).")] = None,
 ) -> None:
-    """Rebuild figures (PNG + SVG) and report.md from saved results; several runs add cost-growth curves."""
+    """Rebuild figures (PNG + SVG) and report.md from saved results; several runs or a sweep add cost-growth curves."""
     from otterbench.results.files import ResultsError
     from otterbench.results.report import build_report, report_target
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,7 @@ def run(
         from otterbench.results.summary import print_summary
 
         out_console = Console()
-        if not out_console.is_terminal:
+        if not out_console.is_terminal and "COLUMNS" not in os.environ:
             out_console = Console(width=160)  # logs and pipes: keep each table row on one line
         print_summary(out_console, outcome.results, outcome.run_dir)
     raise typer.Exit(int(outcome.exit_code))

@@ -76,7 +76,9 @@ def _summary_table(outcome: Any) -> Table:
     separate = sorted({name for by_arm in savings.values() for name in by_arm})
     table = Table(title=f"sweep {outcome.sweep_dir.name} ({len(outcome.points)} points)")
     for column in ("#", *outcome.grid, "status", "run"):
-        table.add_column(column, justify="right" if column in ("#", *outcome.grid) else "left")
+        table.add_column(
+            column, justify="right" if column in ("#", *outcome.grid) else "left", overflow="fold"
+        )
     for name in separate:
         table.add_column(f"time saved vs {name}", justify="right")
         table.add_column(f"space saved vs {name}", justify="right")

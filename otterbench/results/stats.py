@@ -140,22 +140,15 @@ def bootstrap_saved_ci(
     return _interval(result)
 
 
-def bootstrap_median_shift_ci(
-    before: Samples, after: Samples, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
-) -> tuple[float, float] | None:
-    """BCa 95% CI of median(after) - median(before), the two resampled independently; None if undefined."""
-    data = tuple(np.asarray(x, dtype=float) for x in (before, after))
+def _bca(data: tuple[np.ndarray, ...], statistic: Any, n_boot: int, seed: int) -> tuple[float, float] | None:
+    """BCa 95% interval of `statistic` over independently resampled samples; None if undefined."""
     if min(x.size for x in data) < 2:
         return None
-
-    def shift(b: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(a, axis=axis) - np.median(b, axis=axis)
-
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # degenerate resamples are reported as None, not as warnings
         result = stats.bootstrap(
             data,
-            shift,
+            statistic,
             n_resamples=n_boot,
             vectorized=True,
             confidence_level=CONFIDENCE,
@@ -163,3 +156,27 @@ def bootstrap_median_shift_ci(
             random_state=np.random.default_rng(seed),
         )
     return _interval(result)
+
+
+def bootstrap_median_shift_ci(
+    before: Samples, after: Samples, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+) -> tuple[float, float] | None:
+    """BCa 95% CI of median(after) - median(before), the two resampled independently; None if undefined."""
+
+    def shift(b: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+    return _bca(tuple(np.asarray(x, dtype=float) for x in (before, after)), shift, n_boot, seed)
+
+
+def bootstrap_ratio_ci(
+    a: Samples, b: Samples, n_boot: int = DEFAULT_N_BOOT, seed: int = 0
+) -> tuple[float, float] | None:
+    """BCa 95% CI of median(b) / median(a) (e.g. Otter over base); None when median(a) can be 0."""
+
+    def ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        den = np.median(x, axis=axis)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den != 0, np.median(y, axis=axis) / den, np.nan)
+
+    return _bca(tuple(np.asarray(x, dtype=float) for x in (a, b)), ratio, n_boot, seed)

@@ -8,21 +8,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.headline import SavingView, space_saving, time_saving
 from otterbench.results.summary_efficiency import print_efficiency
 
 
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:,.1f} MiB"
+def _mib(value: float | None, unit: str = " MiB") -> str:
+    return "-" if value is None else f"{value / 2**20:,.1f}{unit}"
 
 
 def _ms(summary: dict[str, Any] | None, key: str = "median") -> str:
     return "-" if not summary or summary.get("n", 0) == 0 else f"{summary[key] * 1e3:,.2f}"
-
-
-def _pct(value: float | None, ci: list[float] | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
 def non_disruption_line(results: dict[str, Any]) -> str:
@@ -59,56 +54,74 @@ def engine_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _arms_table(results: dict[str, Any]) -> Table:
+NARROW_WIDTH = 100  # below this many columns the tables drop the weights and TTFT columns and wrap cells
+
+
+def _arms_table(results: dict[str, Any], narrow: bool) -> Table:
     memory_method = next((a["memory"]["method"] for a in results["arms"] if a.get("memory")), "-")
     table = Table(title=f"{results['suite']} — {results['run_id']} ({results['status']})")
-    columns = (
-        "arm",
-        f"peak mem ({memory_method})",
-        "weights",
-        "TTFT ms",
-        "TPOT p50 ms",
-        "TPOT p90 ms",
-        "total ms",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
+    columns = {
+        "arm": "arm",
+        "peak": f"peak MiB ({memory_method})" if narrow else f"peak mem ({memory_method})",
+        "weights": "weights",
+        "ttft": "TTFT ms",
+        "p50": "TPOT p50 ms",
+        "p90": "TPOT p90 ms",
+        "total": "total ms",
+    }
+    if narrow:
+        del columns["weights"], columns["ttft"]
+    for key, header in columns.items():
+        table.add_column(header, justify="left" if key == "arm" else "right", no_wrap=key != "arm")
     for arm in results["arms"]:
         latency, memory = arm.get("latency") or {}, arm.get("memory") or {}
         name = arm["name"] if arm["status"] == "ok" else f"{arm['name']} [red]({arm['status']})[/]"
-        table.add_row(
-            name,
-            _mib(memory.get("peak_bytes")),
-            _mib(memory.get("weights_bytes")),
-            _ms(latency.get("ttft_s")),
-            _ms(latency.get("tpot_s")),
-            _ms(latency.get("tpot_s"), "p90"),
-            _ms(latency.get("total_s")),
-        )
+        cells = {
+            "arm": name,
+            "peak": _mib(memory.get("peak_bytes"), "" if narrow else " MiB"),
+            "weights": _mib(memory.get("weights_bytes")),
+            "ttft": _ms(latency.get("ttft_s")),
+            "p50": _ms(latency.get("tpot_s")),
+            "p90": _ms(latency.get("tpot_s"), "p90"),
+            "total": _ms(latency.get("total_s")),
+        }
+        table.add_row(*(cells[key] for key in columns))
     return table
 
 
-def _savings_table(results: dict[str, Any]) -> Table:
+def _savings_views(results: dict[str, Any]) -> list[tuple[dict, SavingView, SavingView]]:
+    return [(s, space_saving(results, s), time_saving(results, s)) for s in results["savings"]]
+
+
+def _savings_table(results: dict[str, Any], narrow: bool) -> Table:
     table = Table(
-        title="Otter's savings of the separate model's extra cost (CI95: BCa bootstrap over repeats)"
+        title="Otter's savings of the separate model's extra cost (time: CI95, BCa bootstrap over repeats)"
     )
-    for column in ("Otter arm", "vs separate arm", "extra space saved", "extra time saved"):
-        table.add_column(column, no_wrap=True)
-    for saving in results["savings"]:
-        table.add_row(
-            saving["otter_arm"],
-            saving["separate_arm"],
-            _pct(saving["extra_space_saved_pct"], saving.get("extra_space_saved_ci95")),
-            _pct(saving["extra_time_saved_pct"], saving.get("extra_time_saved_ci95")),
-        )
+    pair = "vs separate arm" if narrow else "Otter arm vs separate arm"
+    table.add_column(pair, no_wrap=not narrow)
+    table.add_column("extra space saved", justify="right")
+    table.add_column("extra time saved")
+    for saving, space, time in _savings_views(results):
+        name = saving["separate_arm"] if narrow else f"{saving['otter_arm']} vs {saving['separate_arm']}"
+        table.add_row(name, space.text, time.text)
     return table
+
+
+def _print_notes(console: Console, results: dict[str, Any]) -> None:
+    """Every caveat of a saving (no interval, outside [0, 100], too wide) and the run's own notes."""
+    for saving, space, time in _savings_views(results):
+        recorded = [n for n in saving.get("notes", []) if n not in space.notes + time.notes]
+        for label, notes in (("space", space.notes), ("time", time.notes), ("", recorded)):
+            for note in notes:
+                console.print(f"[yellow]{saving['separate_arm']}{', ' + label if label else ''}:[/] {note}")
 
 
 def print_summary(console: Console, results: dict[str, Any], run_dir: Path | None = None) -> None:
     """Print the per-arm table, the savings table and the non-disruption verdict."""
-    console.print(_arms_table(results))
+    narrow = console.width < NARROW_WIDTH
+    console.print(_arms_table(results, narrow))
     if results["savings"]:
-        console.print(_savings_table(results))
+        console.print(_savings_table(results, narrow))
     print_efficiency(console, results)
     console.print(non_disruption_line(results))
     for line in engine_lines(results):
@@ -118,8 +131,6 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
         console.print("Otter weights: undistilled (cost is what is measured; the signal is not trained)")
     elif otter.get("distilled"):
         console.print(f"Otter weights: distilled ({otter.get('path')})")
-    for saving in results["savings"]:
-        for note in saving.get("notes", []):
-            console.print(f"[yellow]{saving['separate_arm']}:[/] {note}")
+    _print_notes(console, results)
     if run_dir is not None:
         console.print(f"results: {run_dir}/results.json, arms.csv  (plots: otterbench report {run_dir})")

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from otterbench.results.files import load_run, results_path
+from otterbench.results.files import ResultsError, load_run, results_path
+from otterbench.results.report.growth import plot_cost_growth, sweep_field
 from otterbench.results.report.markdown import render_run, render_sweep
-from otterbench.results.report.plots import (
-    plot_cost_growth,
-    plot_latency,
-    plot_memory,
-    plot_tpot_distribution,
-    save_figure,
-    sweep_field,
-)
+from otterbench.results.report.plots import plot_latency, plot_memory, plot_tpot_distribution
+from otterbench.results.report.savings_figure import plot_savings
+from otterbench.results.report.style import save_figure
 
 REPORT_FILE = "report.md"
+SWEEP_INDEX = "index.json"  # written by otterbench.run.sweep; one entry per point with its run folder
+# the savings figure first: it is the claim; the others explain where the numbers come from
+RUN_FIGURES = {
+    "savings": plot_savings,
+    "memory": plot_memory,
+    "latency": plot_latency,
+    "tpot_distribution": plot_tpot_distribution,
+}
 
 
 def write_run_report(results: dict, out_dir: Path) -> list[Path]:
     """Write one run's figures (PNG + SVG) and report.md into `out_dir`; return every path written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    figures = {"memory": plot_memory, "latency": plot_latency, "tpot_distribution": plot_tpot_distribution}
-    for stem, plot in figures.items():
+    for stem, plot in RUN_FIGURES.items():
         written += save_figure(plot(results), out_dir, stem)
     images = [path.name for path in written if path.suffix == ".png"]
     report = out_dir / REPORT_FILE
@@ -31,18 +35,40 @@ def write_run_report(results: dict, out_dir: Path) -> list[Path]:
     return [*written, report]
 
 
+def expand_sweeps(paths: list[str | Path]) -> list[Path]:
+    """Run folders of `paths`, a sweep folder (one holding index.json) standing for its complete points."""
+    run_dirs: list[Path] = []
+    for path in map(Path, paths):
+        index = path / SWEEP_INDEX
+        if not index.is_file():
+            run_dirs.append(path)
+            continue
+        points = json.loads(index.read_text("utf-8"))["points"]
+        done = [path / p["run_dir"] for p in points if p.get("status") == "complete" and p.get("run_dir")]
+        if not done:
+            raise ResultsError(
+                f"{index}: no point of this sweep is complete; run the sweep to completion first"
+            )
+        run_dirs += done
+    return run_dirs
+
+
 def report_target(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> Path:
-    """Where `build_report` writes: `out_dir`, else one run's own folder, else report/ beside the runs."""
+    """Where `build_report` writes: `out_dir`, else one run's own folder, else report/ in the sweep or beside the runs."""
     if out_dir:
         return Path(out_dir)
+    sweep_dir = next((Path(p) for p in run_dirs if (Path(p) / SWEEP_INDEX).is_file()), None)
+    if sweep_dir is not None:
+        return sweep_dir / "report"
     first = results_path(run_dirs[0]).parent
     return first if len(run_dirs) == 1 else first.parent / "report"
 
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> list[Path]:
-    """Report one run into its own folder (or `out_dir`), or several runs plus cost-growth curves."""
-    runs = [load_run(path) for path in run_dirs]
+    """Report one run into its own folder (or `out_dir`), or several runs (or a sweep) with cost growth."""
     target = report_target(run_dirs, out_dir)
+    run_dirs = expand_sweeps(run_dirs)
+    runs = [load_run(path) for path in run_dirs]
     if len(runs) == 1:
         return write_run_report(runs[0], target)
     written: list[Path] = []

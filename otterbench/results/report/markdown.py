@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, space_saving, time_saving
 
 PAPER_CLAIM = (
     'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
@@ -26,46 +27,36 @@ def format_seconds(value: float | None) -> str:
     return f"{value * 1e3:.2f} ms" if abs(value) < 1 else f"{value:.3f} s"
 
 
-def _pct(value: float | None, ci: list[float] | None = None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _headline(savings: list[dict]) -> list[str]:
+def _headline(results: dict) -> list[str]:
     """One sentence per baseline kind: the best measured savings, set beside the paper's figures."""
     lines = []
     for kind in ("faithful", "optimized"):
-        chosen = [s for s in savings if baseline_kind(s["separate_arm"]) == kind]
-        space = [s["extra_space_saved_pct"] for s in chosen if s["extra_space_saved_pct"] is not None]
-        time = [s["extra_time_saved_pct"] for s in chosen if s["extra_time_saved_pct"] is not None]
-        if chosen:
-            lines.append(
-                f"- Against the {kind} separate-model arm(s): up to {_pct(max(space, default=None))} extra "
-                f"space and {_pct(max(time, default=None))} extra time saved (paper: 86.5% and 98.5%)."
-            )
+        chosen = [s for s in results["savings"] if baseline_kind(s["separate_arm"]) == kind]
+        if not chosen:
+            continue
+        space = max(chosen, key=lambda s: s["extra_space_saved_pct"] or float("-inf"))
+        time = max(chosen, key=lambda s: s["extra_time_saved_pct"] or float("-inf"))
+        lines.append(
+            f"- Against the {kind} separate-model arm(s): up to {space_saving(results, space).text} extra "
+            f"space and {time_saving(results, time).text} extra time saved (paper: 86.5% and 98.5%)."
+        )
     return [*lines, ""] if lines else []
 
 
 def savings_section(results: dict) -> list[str]:
-    """Measured savings against each separate arm, faithful and optimized, with CI95 and null reasons."""
+    """Measured savings against each separate arm, faithful and optimized, with CI95 and their caveats."""
     rows = []
     for s in results["savings"]:
-        rows.append(
-            [
-                s["otter_arm"],
-                s["separate_arm"],
-                baseline_kind(s["separate_arm"]),
-                _pct(s["extra_space_saved_pct"]),
-                _pct(s["extra_time_saved_pct"], s["extra_time_saved_ci95"]),
-                "; ".join(s.get("notes") or []) or "-",
-            ]
-        )
+        space, time = space_saving(results, s), time_saving(results, s)
+        recorded = [note for note in s.get("notes") or [] if note not in space.notes + time.notes]
+        notes = [f"space: {n}" for n in space.notes] + [f"time: {n}" for n in time.notes] + recorded
+        row = [s["otter_arm"], s["separate_arm"], baseline_kind(s["separate_arm"]), space.text, time.text]
+        rows.append([*row, "; ".join(notes) or "-"])
     if not rows:
         return [
             "## Measured savings",
@@ -84,12 +75,13 @@ def savings_section(results: dict) -> list[str]:
     return [
         "## Measured savings",
         "",
-        *_headline(results["savings"]),
+        *_headline(results),
         *_table(header, rows),
         "",
-        "Time CI95: BCa bootstrap over measured repeats (scipy.stats.bootstrap; each round's base, "
-        "separate and Otter totals resampled together, as the interleaved schedule measured them). Space has no interval: peak memory is one reading per arm. Negative means Otter "
-        "costs more extra than the separate arm.",
+        "Time CI95: BCa bootstrap over measured repeats (scipy.stats.bootstrap; each round's base, separate and "
+        f"Otter totals resampled together), shown only from {MIN_REPEATS_FOR_INTERVAL} repeats per arm. Space "
+        "has no interval: peak memory is one reading per arm. Above 100% means Otter measured cheaper than base; "
+        "below 0% that Otter's extra exceeded the separate arm's.",
         "",
     ]
 
@@ -140,6 +132,8 @@ def arms_section(results: dict) -> list[str]:
 def non_disruption_section(results: dict) -> list[str]:
     """Whether the Otter model's original logits equal the base model's."""
     nd = results["non_disruption"]
+    if nd.get("exact") is None:
+        return ["## Non-disruption", "", "Not measured: no Otter arm ran in this suite.", ""]
     verdict = (
         "bit-for-bit equal to the base model's (`torch.equal`)"
         if nd["exact"]
@@ -253,8 +247,8 @@ def render_sweep(runs: list[dict], field: str | None, run_links: dict[str, str],
                     f"[{run['run_id']}]({run_links[run['run_id']]})",
                     str(run["config"].get(field, "-")) if field else "-",
                     f"{s['otter_arm']} vs {s['separate_arm']}",
-                    _pct(s["extra_space_saved_pct"]),
-                    _pct(s["extra_time_saved_pct"], s["extra_time_saved_ci95"]),
+                    space_saving(run, s).text,
+                    time_saving(run, s).text,
                 ]
             )
     header = ["run", field or "swept field", "pair", "extra space saved", "extra time saved [CI95]"]

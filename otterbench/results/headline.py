@@ -1,0 +1,142 @@
+"""How a measured saving is shown to a reader: the value, its interval, or why there is none.
+
+One home for the rules the terminal summary, report.md and the figures share:
+- an interval needs at least MIN_REPEATS_FOR_INTERVAL repeats per arm (a bootstrap over one or two samples
+  collapses to a point or to the samples themselves, which reads as certainty it does not have);
+- a saving outside [0, 100] is explained: above 100 means Otter measured cheaper than base, below 0 that
+  its extra exceeded the separate arm's; either is noise when that arm's extra cannot be told from zero;
+- an interval wider than +/-INTERVAL_TARGET_PTS says why (the spread between repeats) and what narrows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from otterbench.results.stats import bootstrap_ratio_ci
+
+MIN_REPEATS_FOR_INTERVAL = 3
+INTERVAL_TARGET_PTS = 10.0  # half-width, percentage points
+PAPER_SAVED_PCT = {"space": 86.5, "time": 98.5}  # [paper] "up to 86.5% extra space and 98.5% extra time"
+NO_INTERVAL = "not enough repeats for an interval"
+NO_BOUND = "no interval"  # enough repeats, but the bootstrap could not bound the saving
+
+
+@dataclass(frozen=True)
+class SavingView:
+    """One saving as shown: value (percent), interval or None, the repeats behind it, text and caveats."""
+
+    kind: str  # "space" or "time"
+    value: float | None
+    ci: tuple[float, float] | None  # withheld when too few repeats
+    repeats: int | None  # fewest measured repeats among base, separate and Otter (time only)
+    text: str  # "77.2% [33.0, 82.7]", "84.0% (not enough repeats for an interval)", "n/a"
+    notes: tuple[str, ...]  # plain sentences: why no interval, why outside [0, 100], why so wide
+
+
+def _arms(results: dict) -> dict[str, dict]:
+    return {arm["name"]: arm for arm in results["arms"]}
+
+
+def _totals(arm: dict | None) -> list[float]:
+    if arm is None or arm["status"] != "ok" or not arm.get("latency"):
+        return []
+    return list(arm["latency"]["total_s"]["samples"])
+
+
+def _spread_pct(samples: list[float]) -> float:
+    """Relative standard deviation between repeats, percent of the median."""
+    return 100 * float(np.std(samples, ddof=1) / np.median(samples)) if len(samples) > 1 else 0.0
+
+
+def _within_noise(base: list[float], arm: list[float]) -> bool:
+    """True when the arm's total time cannot be told from base's: the CI95 of their ratio contains 1."""
+    if min(len(base), len(arm)) < MIN_REPEATS_FOR_INTERVAL:
+        return True
+    ci = bootstrap_ratio_ci(base, arm)
+    return ci is None or ci[0] <= 1.0 <= ci[1]
+
+
+def _format(value: float, ci: tuple[float, float] | None) -> str:
+    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def _time_notes(
+    value: float, ci: tuple[float, float] | None, n: int, totals: dict[str, list[float]]
+) -> list[str]:
+    base, separate, otter = totals.values()  # keyed base, separate arm, Otter arm, in that order
+    notes = []
+    if n < MIN_REPEATS_FOR_INTERVAL:
+        notes.append(f"{NO_INTERVAL} (n={n} repeats; run with --repeats {MIN_REPEATS_FOR_INTERVAL} or more)")
+    if value > 100:
+        noise = " (within measurement noise of zero)" if _within_noise(base, otter) else ""
+        notes.append(f"above 100%: Otter's total time measured below base's, a negative extra{noise}")
+    if value < 0:
+        why = (
+            "noise: the separate arm's extra time is within measurement noise of zero"
+            if _within_noise(base, separate)
+            else "Otter's extra time exceeded the separate arm's"
+        )
+        notes.append(f"below 0%: {why}")
+    noisiest = max(totals, key=lambda name: _spread_pct(totals[name]))
+    spread = (
+        f"{noisiest}'s total time has a spread (stdev) of {_spread_pct(totals[noisiest]):.0f}% of its median "
+        f"over the n={n} repeats here; more --repeats or a quieter machine narrow it"
+    )
+    if ci and (ci[1] - ci[0]) / 2 > INTERVAL_TARGET_PTS:
+        notes.append(f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: {spread}")
+    elif ci is None and n >= MIN_REPEATS_FOR_INTERVAL:
+        notes.append(
+            f"{NO_INTERVAL}: some resamples of the repeats leave the separate arm no slower than base; {spread}"
+        )
+    return notes
+
+
+def time_saving(results: dict, saving: dict) -> SavingView:
+    """The extra-time saving of one savings record, with its interval only when the repeats support one."""
+    arms = _arms(results)
+    names = ("base", saving["separate_arm"], saving["otter_arm"])
+    totals = {name: _totals(arms.get(name)) for name in names}
+    n = min(len(samples) for samples in totals.values())
+    value = saving["extra_time_saved_pct"]
+    if value is None:
+        return SavingView("time", None, None, n, "n/a", tuple(saving.get("notes") or ()))
+    stored = saving.get("extra_time_saved_ci95")
+    ci = tuple(stored) if stored and n >= MIN_REPEATS_FOR_INTERVAL else None
+    text = _format(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
+    return SavingView("time", value, ci, n, text, tuple(_time_notes(value, ci, n, totals)))
+
+
+def _peak_extras(results: dict, saving: dict) -> tuple[float, float, str]:
+    """(separate's extra, Otter's extra) peak over base in MiB, and the memory method that read them."""
+    arms = _arms(results)
+    memory = {name: arms[name]["memory"] for name in ("base", saving["separate_arm"], saving["otter_arm"])}
+    base, separate, otter = (m["peak_bytes"] / 2**20 for m in memory.values())
+    return separate - base, otter - base, memory["base"].get("method", "-")
+
+
+def space_saving(results: dict, saving: dict) -> SavingView:
+    """The extra-space saving of one savings record (one peak reading per arm: never an interval)."""
+    value = saving["extra_space_saved_pct"]
+    if value is None:
+        space_notes = [note for note in saving.get("notes") or () if note.startswith("extra space")]
+        return SavingView("space", None, None, None, "n/a", tuple(space_notes))
+    notes = []
+    if not 0 <= value <= 100:
+        separate, otter, method = _peak_extras(results, saving)
+        what = (
+            "Otter's peak read below base's" if value > 100 else "Otter's extra exceeded the separate arm's"
+        )
+        notes.append(
+            f"{'above 100%' if value > 100 else 'below 0%'}: {what} (extra over base: separate "
+            f"{separate:+.1f} MiB, Otter {otter:+.1f} MiB, by {method}); peak memory is one reading per "
+            "arm with allocator and runtime slack in it, so a difference of a few MiB may be reading noise"
+        )
+    return SavingView("space", value, None, None, _format(value, None), tuple(notes))
+
+
+def predicted_pct(saving: dict, kind: str) -> float | None:
+    """The planner's predicted saving recorded beside the measured one (`saving["predicted"]`), if any."""
+    predicted = saving.get("predicted") or {}
+    return predicted.get(f"extra_{kind}_saved_pct")

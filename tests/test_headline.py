@@ -1,0 +1,111 @@
+"""How savings are shown: no interval from too few repeats, out-of-range savings explained, 80-column tables."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import numpy as np
+from factories import make_results
+from rich.console import Console
+
+from otterbench.results.files import compute_savings
+from otterbench.results.headline import NO_INTERVAL, space_saving, time_saving
+from otterbench.results.stats import summarize
+from otterbench.results.summary import print_summary
+
+
+def _set_totals(results: dict, totals: dict[str, list[float]]) -> dict:
+    """A copy whose arms' total-time samples are `totals`, savings recomputed from them."""
+    changed = copy.deepcopy(results)
+    for arm in changed["arms"]:
+        if arm["name"] in totals:
+            arm["latency"]["total_s"] = summarize(totals[arm["name"]])
+    changed["savings"] = compute_savings(changed["arms"], n_boot=200)
+    return changed
+
+
+def _faithful(results: dict) -> dict:
+    return next(s for s in results["savings"] if s["separate_arm"] == "args-faithful")
+
+
+def test_too_few_repeats_give_no_interval() -> None:
+    for repeats in (1, 2):
+        results = make_results(repeats=repeats)
+        saving = _faithful(results)
+        view = time_saving(results, saving)
+        assert view.ci is None and view.repeats == repeats  # whatever was stored, none is shown
+        assert NO_INTERVAL in view.text and "[" not in view.text
+        assert any(note.startswith(NO_INTERVAL) for note in view.notes)
+    view = time_saving(make_results(repeats=5), _faithful(make_results(repeats=5)))
+    assert view.ci is not None and view.text.endswith(f"[{view.ci[0]:.1f}, {view.ci[1]:.1f}]")
+
+
+def test_saving_above_100_is_explained() -> None:
+    # Otter's repeats straddle base's: its extra is noise around zero, the saving lands above 100%
+    results = _set_totals(
+        make_results(repeats=5),
+        {
+            "base": [1.00, 1.02, 0.98, 1.01, 0.99],
+            "args-faithful": [3.0, 3.1, 2.9, 3.05, 2.95],
+            "otter-args": [0.99, 1.01, 0.97, 1.03, 0.98],
+        },
+    )
+    view = time_saving(results, _faithful(results))
+    assert view.value > 100
+    assert any("above 100%" in note and "within measurement noise" in note for note in view.notes)
+
+
+def test_saving_below_0_from_noise_is_explained() -> None:
+    # the separate arm barely differs from base: its extra is noise, and Otter's extra exceeds it
+    results = _set_totals(
+        make_results(repeats=5),
+        {
+            "base": [1.00, 1.06, 0.95, 1.03, 0.98],
+            "args-faithful": [1.01, 0.97, 1.05, 1.02, 0.99],
+            "otter-args": [1.20, 1.22, 1.18, 1.21, 1.19],
+        },
+    )
+    view = time_saving(results, _faithful(results))
+    assert view.value < 0
+    assert any("below 0%" in note and "within measurement noise" in note for note in view.notes)
+
+
+def test_wide_interval_says_why() -> None:
+    rng = np.random.default_rng(0)
+    noisy = {
+        name: list(rng.uniform(low, low * 2, size=3))
+        for name, low in (("base", 1.0), ("args-faithful", 1.6), ("otter-args", 1.2))
+    }
+    results = _set_totals(make_results(repeats=3), noisy)
+    view = time_saving(results, _faithful(results))
+    # BCa either gives a wide interval or none at all (resamples where the separate arm is not slower)
+    if view.ci is not None:
+        assert view.ci[1] - view.ci[0] > 20
+        assert any(note.startswith("interval wider than +/-10 points") for note in view.notes)
+    else:
+        assert any(note.startswith("no interval:") and "spread" in note for note in view.notes)
+    tight = make_results(repeats=5)  # 3% per-token noise: a narrow interval, no such note
+    assert not any("wider" in note for note in time_saving(tight, _faithful(tight)).notes)
+
+
+def test_space_saving_outside_range_is_explained() -> None:
+    results = make_results()
+    saving = dict(_faithful(results), extra_space_saved_pct=104.2)
+    assert "reading noise" in " ".join(space_saving(results, saving).notes)
+    assert space_saving(results, _faithful(results)).ci is None
+
+
+def test_summary_fits_80_columns() -> None:
+    results = make_results(repeats=2)
+    out = io.StringIO()
+    print_summary(Console(file=out, width=80, color_system=None), results)
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text  # no number cut short
+    for arm in results["arms"]:
+        assert f"{arm['latency']['total_s']['median'] * 1e3:,.2f}" in text
+    assert NO_INTERVAL in text
+    wide = io.StringIO()
+    print_summary(Console(file=wide, width=140, color_system=None), results)
+    assert "TTFT ms" in wide.getvalue() and "TTFT ms" not in text
