@@ -88,7 +88,7 @@ def _time_notes(
         notes.append(f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: {spread}")
     elif ci is None and n >= MIN_REPEATS_FOR_INTERVAL:
         notes.append(
-            f"{NO_INTERVAL}: some resamples of the repeats leave the separate arm no slower than base; {spread}"
+            f"{NO_BOUND}: some resamples of the repeats leave the separate arm no slower than base; {spread}"
         )
     return notes
 
