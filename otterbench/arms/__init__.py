@@ -14,6 +14,7 @@ from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
 from otterbench.arms.greedy import BaseArm
 from otterbench.arms.otter import OtterArm
 from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
+from otterbench.arms.speculative import OtterDraftArm, SeparateDraftArm
 
 __all__ = [
     "ARM_NAMES",
@@ -51,7 +52,7 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
 
 
 def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
-    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert, .draft) or `otter`."""
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
     _check_shared_vocab(name, found)
@@ -70,6 +71,10 @@ def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
         arm = DExpertsFaithfulArm(found["base"], found["expert"], found["anti_expert"])
     elif name == "dexperts-cached":
         arm = DExpertsCachedArm(found["base"], found["expert"], found["anti_expert"])
+    elif name == "spec-separate":
+        arm = SeparateDraftArm(found["base"], found["draft"])
+    elif name == "otter-spec":
+        arm = OtterDraftArm(otter)
     else:
         arm = OtterArm(name, otter)
     arm.vocab_size = _vocab(next(iter(found.values())))

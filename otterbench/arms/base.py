@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
 from otterbench.run.workload import Batch, Workload
 
-CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
+CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "draft", "otter")
 
 
 class StepObserver(Protocol):
@@ -39,6 +39,7 @@ class ArmOutput:
     calls: dict[str, int]  # forward calls per model, keys CALL_KEYS
     rows_scored: int  # sequences the separate model(s) evaluated (see docs/arms.md)
     new_tokens: int  # tokens generated in all
+    speculation: dict[str, Any] | None = None  # speculative arms: draft counters (SpeculationCounts.to_dict)
 
 
 @dataclass

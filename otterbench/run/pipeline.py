@@ -16,6 +16,7 @@ from typing import Any
 
 from otterbench.arms import ARM_ROLES
 from otterbench.exits import Exit
+from otterbench.results.accel import add_accel_metrics
 from otterbench.results.files import arms_frame, compute_savings, write_csv_atomic, write_json_atomic
 from otterbench.results.stats import summarize
 from otterbench.run.config import RunConfig
@@ -107,6 +108,8 @@ def schema_arm(record: dict[str, Any]) -> dict[str, Any]:
     entry["latency"] = {key: summarize(raw[key]) for key in ("ttft_s", "tpot_s", "total_s")}
     entry["timer"] = raw["method"]  # cuda_events or perf_counter
     entry["energy"] = _energy_entry(record.get("raw_energy", []), record["total_new_tokens"])
+    if "speculation" in record:
+        entry["speculation"] = record["speculation"]
     return entry
 
 
@@ -145,6 +148,8 @@ def assemble_results(
 ) -> dict[str, Any]:
     """The whole results.json document for the arms measured so far."""
     arms = [schema_arm(r) for r in records]
+    savings = compute_savings(arms)
+    add_accel_metrics(arms, savings)
     otter, non_disruption = _otter_block(records, config)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -159,7 +164,7 @@ def assemble_results(
         "otter": otter,
         "non_disruption": non_disruption,
         "arms": arms,
-        "savings": compute_savings(arms),
+        "savings": savings,
     }
 
 

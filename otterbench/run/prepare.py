@@ -64,6 +64,7 @@ def prepare_run(config: RunConfig, reporter: Any) -> tuple[dict[str, Any], Workl
         weight=suite.weight,
         alpha=suite.alpha,
         seed=suite.seed,
+        draft_length=suite.draft_length,
         num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
     )
     if device.type == "cuda":

@@ -113,7 +113,7 @@ def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[
         dtype=torch_dtype(job.dtype, device.type),
         device_map=job.device_map,
     )
-    separate = [getattr(models, role) for role in ("reward_model", "expert", "anti_expert") if role in needs]
+    separate = [getattr(models, role) for role in sorted(needs - {"base"})]
     components = {"base": weights_bytes(models.base), "separate": weights_bytes(*separate), "inserted": 0}
     if ARM_ROLES[job.arm] != "otter":
         return build_arm(job.arm, models), components, {}
@@ -256,4 +256,6 @@ def _arm_record(
     }
     if otter_info:
         record["otter"] = otter_info
+    if output.speculation is not None:
+        record["speculation"] = output.speculation  # draft counters; metrics are derived in results/accel.py
     return record
