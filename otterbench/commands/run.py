@@ -63,6 +63,9 @@ def run(
     reward_model: str = typer.Option(None, help="ARGS reward model: hub id or local path"),
     expert: str = typer.Option(None, help="DExperts expert: hub id or local path"),
     anti_expert: str = typer.Option(None, help="DExperts anti-expert: hub id or local path"),
+    draft: str = typer.Option(
+        None, help="speculative decoding's draft model: hub id or local path (e.g. OUT/draft from distill)"
+    ),
     otter: Path = typer.Option(
         None, help="saved insertion (from `otterbench distill`); default: undistilled"
     ),
@@ -121,7 +124,7 @@ def run(
             prompts=prompts,
             device=device,
             overrides=_options_to_overrides(
-                base=base, reward_model=reward_model, expert=expert, anti_expert=anti_expert
+                base=base, reward_model=reward_model, expert=expert, anti_expert=anti_expert, draft=draft
             ),
             otter_path=str(otter) if otter else None,
             otter_ratio=otter_ratio,
