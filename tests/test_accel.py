@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from otterbench.results.files import load_run
-from otterbench.results.report import build_report
+from otterbench.results.report.accel import accel_section, plot_accel
+from otterbench.results.report.plots import save_figure
 from otterbench.run import pipeline
 from otterbench.run.config import resolve_run_config
 
@@ -54,7 +55,14 @@ def test_results_carry_the_draft_metrics(accel_run) -> None:
 
 
 def test_report_draws_speedup_memory_and_acceptance(accel_run, tmp_path: Path) -> None:
-    written = {path.name for path in build_report([accel_run.run_dir], tmp_path)}
-    assert {"accel.png", "accel.svg", "report.md"} <= written
-    report = (tmp_path / "report.md").read_text()
-    assert "## Speculative decoding" in report and "otter-spec vs spec-separate" in report
+    results = load_run(accel_run.run_dir)
+    figure = plot_accel(results)
+    speedup, memory, acceptance = figure.axes
+    assert [tick.get_text() for tick in speedup.get_xticklabels()] == ["base", "spec-separate", "otter-spec"]
+    assert len(memory.patches) == 3 and {line.get_label() for line in acceptance.lines} == {
+        "spec-separate",
+        "otter-spec",
+    }
+    assert len(save_figure(figure, tmp_path, "accel")) == 2
+    section = "\n".join(accel_section(results))
+    assert "## Speculative decoding" in section and "otter-spec vs spec-separate" in section
