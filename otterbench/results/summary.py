@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.summary_accel import speculation_table
+
 
 def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.1f} MiB"
@@ -86,6 +88,9 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
     console.print(_arms_table(results))
     if results["savings"]:
         console.print(_savings_table(results))
+    speculation = speculation_table(results)
+    if speculation is not None:
+        console.print(speculation)
     console.print(non_disruption_line(results))
     otter = results.get("otter") or {}
     if otter.get("distilled") is False:
