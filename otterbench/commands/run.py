@@ -79,6 +79,9 @@ def run(
     k: int = typer.Option(None, help="ARGS top-k candidates scored per step"),
     weight: float = typer.Option(None, help="ARGS w in logit + w*reward"),
     alpha: float = typer.Option(None, help="DExperts alpha in logits + alpha*(expert - anti)"),
+    draft_length: int = typer.Option(
+        None, help="accel: draft tokens spec-separate proposes per base forward"
+    ),
     num_prompts: int = typer.Option(None, help="use this many prompts of the suite's file"),
     repeats: int = typer.Option(None, help="measured runs per arm (>= 1)"),
     warmup: int = typer.Option(None, help="unmeasured runs per arm first (>= 0)"),
@@ -115,6 +118,7 @@ def run(
                 k=k,
                 weight=weight,
                 alpha=alpha,
+                draft_length=draft_length,
                 num_prompts=num_prompts,
                 repeats=repeats,
                 warmup=warmup,
