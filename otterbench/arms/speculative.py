@@ -17,6 +17,7 @@ Every arm still generates exactly N tokens: the draft is shortened so that a ful
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,8 +110,9 @@ class SpeculativeArm(Arm):
 
     counts: SpeculationCounts
 
+    @abstractmethod
     def draft_length(self, workload: Workload) -> int:
-        raise NotImplementedError
+        """Tokens drafted per verifying forward at most."""
 
     def run(
         self, workload: Workload, device: torch.device | str, observer: StepObserver | None = None
@@ -130,10 +132,11 @@ class SpeculativeArm(Arm):
             rows.append(self.generate_row(prompt, workload, observer, tally, ids.device))
         return torch.tensor(rows, dtype=torch.long, device=batch.input_ids.device)  # [B,N]
 
+    @abstractmethod
     def generate_row(
         self, prompt: list[int], workload: Workload, observer: StepObserver, tally: Tally, device: Any
     ) -> list[int]:
-        raise NotImplementedError
+        """Exactly workload.max_new_tokens greedy tokens after one unpadded prompt."""
 
 
 class SeparateDraftArm(SpeculativeArm):
