@@ -89,6 +89,14 @@ def test_detox_suite_loads_as_specified():
     assert len(load_prompts(suite.prompts_path)) >= 32
 
 
+def test_accel_suite_loads_as_specified():
+    suite = load_suite("accel")
+    assert suite.task == "accel" and suite.arms == ("base", "spec-separate", "otter-spec")
+    assert suite.needed_roles() == {"base", "draft"} and suite.draft_length >= 1
+    assert suite.batch_size == 1  # the speculative arms decode row by row; base is matched
+    assert len(load_prompts(suite.prompts_path)) >= 32  # enough for distill's train / held-out split
+
+
 def test_to_dict_is_json_ready_and_complete():
     suite = load_suite("safety")
     saved = json.loads(json.dumps(suite.to_dict()))
@@ -97,7 +105,7 @@ def test_to_dict_is_json_ready_and_complete():
 
 
 def test_list_suites_and_env_override(tmp_path, monkeypatch):
-    assert [name for name, _ in list_suites()] == ["detox", "safety"]
+    assert [name for name, _ in list_suites()] == ["accel", "detox", "safety"]
     assert all(description and "\n" not in description for _, description in list_suites())
     _write_suite(tmp_path)
     monkeypatch.setenv("OTTERBENCH_SUITES_DIR", str(tmp_path))
@@ -106,7 +114,7 @@ def test_list_suites_and_env_override(tmp_path, monkeypatch):
 
 
 def test_unknown_suite_lists_known_ones():
-    with pytest.raises(SuiteError, match=r"unknown suite 'nope': known suites are detox, safety"):
+    with pytest.raises(SuiteError, match=r"unknown suite 'nope': known suites are accel, detox, safety"):
         load_suite("nope")
 
 

@@ -70,6 +70,7 @@ def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") 
     from otterbench.arms.engine import build_engine
     from otterbench.arms.greedy import BaseArm
     from otterbench.arms.otter import OtterArm
+    from otterbench.arms.speculative import OtterDraftArm, SeparateDraftArm
 
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
@@ -89,6 +90,10 @@ def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") 
         arm = DExpertsFaithfulArm(found["base"], found["expert"], found["anti_expert"])
     elif name == "dexperts-cached":
         arm = DExpertsCachedArm(found["base"], found["expert"], found["anti_expert"])
+    elif name == "spec-separate":
+        arm = SeparateDraftArm(found["base"], found["draft"])
+    elif name == "otter-spec":
+        arm = OtterDraftArm(otter)
     else:
         arm = OtterArm(name, otter)
     first = next(iter(found.values()))

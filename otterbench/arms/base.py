@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -11,7 +12,7 @@ from otterbench.arms.engine import EAGER, Engine
 from otterbench.run.workload import Batch, Workload
 from otterbench.trackers.latency import NullObserver, StepObserver
 
-CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
+CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "draft", "otter")
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ArmOutput:
     calls: dict[str, int]  # forward calls per model, keys CALL_KEYS
     rows_scored: int  # sequences the separate model(s) evaluated (see docs/arms.md)
     new_tokens: int  # tokens generated in all
+    speculation: dict[str, Any] | None = None  # speculative arms: draft counters (SpeculationCounts.to_dict)
 
 
 @dataclass

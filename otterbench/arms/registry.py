@@ -3,6 +3,8 @@
 An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
 separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
 the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes).
+Task "accel" (speculative decoding) has one separate arm, `spec-separate`: the way users already run a draft
+model (greedy assisted generation), counted as "optimized".
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 
 Role = Literal["base", "separate", "otter"]
 # model roles an arm loads; "otter" is the inserted LLM, built from "base" by the run
-ModelRole = Literal["base", "reward_model", "expert", "anti_expert", "otter"]
+ModelRole = Literal["base", "reward_model", "expert", "anti_expert", "draft", "otter"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ ARMS: dict[str, ArmInfo] = {
             "optimized",
         ),
         ArmInfo("otter-dexperts", "otter", "dexperts", ("otter",)),
+        # inference acceleration: greedy speculative decoding, output identical to base
+        ArmInfo("spec-separate", "separate", "accel", ("base", "draft"), "otter-spec", "optimized"),
+        ArmInfo("otter-spec", "otter", "accel", ("otter",)),
     )
 }
 # decode engines an arm runs under (arms/engine.py): transformers as is, or static KV cache + torch.compile

@@ -64,10 +64,15 @@ def distill(
     batch_size: int = typer.Option(8, help="sequences per training step"),
     seed: int = typer.Option(0, help="seed of the held-out split and the minibatch order"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
+    max_new_tokens: int = typer.Option(
+        None, help="tokens generated per prompt for the teacher data (default: the suite's N)"
+    ),
 ) -> None:
     """Distill a suite's separate model into Otter's inserted parameters (base frozen) and save them.
 
-    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits.
+    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits;
+    accel trains Otter's draft (signal -> token t+2) and the separate draft model (same data and steps) on the
+    base's own greedy continuations, saving the draft model in OUT/draft (use it with `run --draft OUT/draft`).
 
     Held-out prompts give agreement and Spearman before/after. Use the result: `otterbench run --otter OUT`.
 
@@ -90,6 +95,14 @@ def distill(
         suite_cfg, models, prompts, torch_device = _load(suite, profile, device)
         spec = OtterSpec.from_ratio(models.base.config, ratio=ratio, signal="vocab", init=init)
         out = out or Path("distilled") / f"{suite_cfg.name}-{models.profile}"
+        new_tokens = max_new_tokens or suite_cfg.max_new_tokens
+        if suite_cfg.task == "accel":
+            from otterbench.commands.distill_accel import run_accel_distill
+
+            settings = {"steps": steps, "lr": lr, "seed": seed, "held_out_fraction": held_out}
+            settings |= {"max_new_tokens": new_tokens, "batch_size": batch_size, "device": torch_device}
+            run_accel_distill(console, models, prompts, spec, out, settings)
+            return
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             task_id = progress.add_task(f"{suite_cfg.task}: collecting teacher", total=steps)
@@ -99,7 +112,7 @@ def distill(
 
             report = distill_otter(
                 models, prompts, suite_cfg.task, spec, steps=steps, lr=lr, seed=seed,
-                held_out_fraction=held_out, max_new_tokens=suite_cfg.max_new_tokens, k=suite_cfg.k,
+                held_out_fraction=held_out, max_new_tokens=new_tokens, k=suite_cfg.k,
                 weight=suite_cfg.weight, alpha=suite_cfg.alpha, batch_size=batch_size,
                 device=torch_device, on_step=on_step,
             )  # fmt: skip

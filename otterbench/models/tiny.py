@@ -15,8 +15,8 @@ from transformers import LlamaForCausalLM, LlamaForSequenceClassification
 
 from otterbench.models.build import make_causal_lm, make_config, make_reward_model
 
-Role = Literal["base", "reward_model", "expert", "anti_expert"]
-ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert")
+Role = Literal["base", "reward_model", "expert", "anti_expert", "draft"]
+ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert", "draft")
 
 # Llama family, vocab = the shipped tokenizer's 4096 tokens. Sized so that the safety suite (32 prompts x 16
 # new tokens, the ARGS arms with k=10 reward-model rows per step) runs on 2 CPU cores in seconds; measured
@@ -28,6 +28,16 @@ TINY_SIZES: dict[str, int] = {
     "num_heads": 4,
     "num_kv_heads": 2,
     "intermediate_size": 384,
+}
+# the speculative-decoding draft model: same tokenizer, half the layers and half the width, so a draft
+# forward costs well under a base forward (as a 68M draft does beside a 7B Llama)
+TINY_DRAFT_SIZES: dict[str, int] = {
+    **TINY_SIZES,
+    "hidden_size": 64,
+    "num_layers": 2,
+    "num_heads": 2,
+    "num_kv_heads": 1,
+    "intermediate_size": 192,
 }
 
 
@@ -56,17 +66,19 @@ def build_tiny_model(role: Role, seed: int = 0) -> Any:
     if role == "reward_model":
         # the same size as the base: the ARGS paper pairs a 7B LLM with a 7B reward model
         return make_reward_model(seed=tiny_seed(role, seed), **TINY_SIZES)
-    return make_causal_lm("llama", seed=tiny_seed(role, seed), **TINY_SIZES)
+    sizes = TINY_DRAFT_SIZES if role == "draft" else TINY_SIZES
+    return make_causal_lm("llama", seed=tiny_seed(role, seed), **sizes)
 
 
 @dataclass
 class TinyModels:
-    """The four tiny models (random weights: text is not meaningful; they measure cost and agreement)."""
+    """The tiny models (random weights: text is not meaningful; they measure cost and agreement)."""
 
     base: LlamaForCausalLM
     reward_model: LlamaForSequenceClassification
     expert: LlamaForCausalLM
     anti_expert: LlamaForCausalLM
+    draft: LlamaForCausalLM
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of each role's model."""
@@ -74,6 +86,6 @@ class TinyModels:
 
 
 def build_tiny_models(seed: int = 0) -> TinyModels:
-    """All four tiny models for profile seed `seed`, in eval mode on the CPU in float32."""
+    """Every tiny model for profile seed `seed`, in eval mode on the CPU in float32."""
     with torch.no_grad():
         return TinyModels(**{role: build_tiny_model(role, seed) for role in ROLES})

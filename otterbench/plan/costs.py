@@ -57,6 +57,9 @@ H100_RIDGE_FLOPS_PER_BYTE = 989e12 / 3.35e12
 Task = Literal["args", "dexperts"]
 
 
+PLANNED_TASKS = ("args", "dexperts")  # the speculative task (accel) has no cost model here yet
+
+
 @dataclass(frozen=True)
 class PlanInputs:
     """What to plan: the models, the Otter insertion and the workload, validated once here."""
@@ -79,8 +82,10 @@ class PlanInputs:
     layout: Literal["split", "fused"] = "split"  # how the Otter arms run: beside the base or widened
 
     def __post_init__(self) -> None:
-        if self.task not in ("args", "dexperts"):
-            raise PlanError(f"task={self.task!r} is invalid: expected 'args' or 'dexperts'")
+        if self.task not in PLANNED_TASKS:
+            raise PlanError(
+                f"task={self.task!r} is not priced by the planner: expected one of {PLANNED_TASKS}"
+            )
         if self.dtype not in DTYPE_BYTES:
             raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
         for name in ("k", "batch_size", "context"):

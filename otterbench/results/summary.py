@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.results.headline import SavingView, space_saving, time_saving
+from otterbench.results.summary_accel import speculation_table
 from otterbench.results.summary_efficiency import print_efficiency
 
 
@@ -122,6 +123,9 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
     console.print(_arms_table(results, narrow))
     if results["savings"]:
         console.print(_savings_table(results, narrow))
+    speculation = speculation_table(results)
+    if speculation is not None:
+        console.print(speculation)
     print_efficiency(console, results)
     console.print(non_disruption_line(results))
     for line in engine_lines(results):

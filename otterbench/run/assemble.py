@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from otterbench.results.accel import add_accel_metrics
 from otterbench.results.files import (
     SCHEMA_VERSION,
     arms_frame,
@@ -47,6 +48,8 @@ def run_config_block(plan: RunPlan) -> dict[str, Any]:
 def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmRecord]) -> dict[str, Any]:
     """The whole results.json document for the arms recorded so far."""
     arms = [record.to_json() for record in records]
+    savings = compute_savings(arms)
+    add_accel_metrics(arms, savings)
     otter, non_disruption = _otter_block(records, plan)
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -61,7 +64,7 @@ def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmR
         "otter": otter,
         "non_disruption": non_disruption,
         "arms": arms,
-        "savings": compute_savings(arms),
+        "savings": savings,
     }
     add_efficiency(results, plan.prediction)
     return results

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES, ENGINES
 from otterbench.paths import writable_problem
-from otterbench.run.suite import SuiteConfig, load_suite
+from otterbench.run.suite import MODEL_ROLES, SuiteConfig, load_suite
 
 if TYPE_CHECKING:
     from otterbench.run.session import ArmJob
@@ -68,6 +68,7 @@ class RunConfig:
                     "k",
                     "weight",
                     "alpha",
+                    "draft_length",
                     "max_new_tokens",
                     "batch_size",
                     "seed",
@@ -81,7 +82,7 @@ class RunConfig:
             "suite": self.suite.name,
             "arms": list(self.arms),
             "profile": self.profile,
-            "models": {role: self.source(role) for role in ("base", "reward_model", "expert", "anti_expert")},
+            "models": {role: self.source(role) for role in MODEL_ROLES},
             "dtype": self.dtype,
             "device": self.device,
             "prompts": suite["prompts_path"],

@@ -86,9 +86,12 @@ def mean_decode_context(workload: Any) -> int:
 def predict_run(config: Any, workload: Any) -> dict[str, Any]:
     """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
     from otterbench.otter import read_otter_config
-    from otterbench.plan.costs import PlanInputs, plan_costs
+    from otterbench.plan.costs import PLANNED_TASKS, PlanInputs, plan_costs
+    from otterbench.plan.shapes import PlanError
 
     suite = config.suite
+    if suite.task not in PLANNED_TASKS:
+        raise PlanError(f"the planner has no cost model for task {suite.task!r} yet")
     spec = read_otter_config(config.otter_path)["spec"] if config.otter_path else {}
     sizes = {
         "extra_hidden": spec.get("extra_hidden_size"),

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from otterbench.run.suite import MODEL_ROLES
+
 if TYPE_CHECKING:
     from otterbench.run.config import RunConfig
 
 # suite fields a run may override (the rest of RunOptions configures the run itself)
 SUITE_KNOBS = ("batch_size", "max_new_tokens", "k", "weight", "alpha", "num_prompts", "repeats", "warmup")
-SUITE_KNOBS += ("dtype",)
-MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert")
+SUITE_KNOBS += ("dtype", "draft_length")
 
 
 def _knob(default: Any, help: str) -> Any:
@@ -34,6 +35,9 @@ class RunOptions:
     reward_model: str | None = _knob(None, "ARGS reward model: hub id or local path")
     expert: str | None = _knob(None, "DExperts expert: hub id or local path")
     anti_expert: str | None = _knob(None, "DExperts anti-expert: hub id or local path")
+    draft: str | None = _knob(
+        None, "speculative decoding's draft model: hub id or local path (e.g. OUT/draft from distill)"
+    )
     otter: Path | None = _knob(None, "saved insertion (from `otterbench distill`); default: undistilled")
     otter_ratio: float = _knob(0.125, "insertion size when no --otter is given (dx=d*r, ...)")
     layout: str = _knob(
@@ -50,6 +54,7 @@ class RunOptions:
     k: int | None = _knob(None, "ARGS top-k candidates scored per step")
     weight: float | None = _knob(None, "ARGS w in logit + w*reward")
     alpha: float | None = _knob(None, "DExperts alpha in logits + alpha*(expert - anti)")
+    draft_length: int | None = _knob(None, "accel: draft tokens spec-separate proposes per base forward")
     num_prompts: int | None = _knob(None, "use this many prompts of the suite's file")
     repeats: int | None = _knob(None, "measured runs per arm (>= 1)")
     preset: str | None = _knob(

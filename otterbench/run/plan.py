@@ -96,6 +96,7 @@ def _workload(config: RunConfig) -> Workload:
         weight=suite.weight,
         alpha=suite.alpha,
         seed=suite.seed,
+        draft_length=suite.draft_length,
         num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
     )
 

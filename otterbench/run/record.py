@@ -35,6 +35,7 @@ class ArmRecord:
     engine: str | None = None  # the engine that ran: eager or compiled (arms/engine.py)
     engine_note: str | None = None  # why an arm asked to compile ran eager, if it did
     compile_s: float | None = None  # compile + warm-up time, outside the measurement
+    speculation: dict[str, Any] | None = None  # speculative arms' draft counters (results/accel.py)
 
     @property
     def role(self) -> str:
@@ -73,6 +74,8 @@ class ArmRecord:
             entry |= {"calls": self.calls, "rows_scored": self.rows_scored}
             entry |= {"deterministic": self.deterministic, "timer": self.timer}
             entry |= {"engine": self.engine, "engine_note": self.engine_note, "compile_s": self.compile_s}
+            if self.speculation is not None:
+                entry["speculation"] = self.speculation
         if self.traceback:
             entry["traceback"] = self.traceback
         return entry

@@ -104,7 +104,7 @@ def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[
         return load_fused_arm(job, device)  # the checkpoint built before any arm started, alone
     needs = set(ARM_NEEDS[job.arm]) - {"otter"}
     models = _load_models(job, needs | {"base"}, device)
-    separate = [getattr(models, role) for role in ("reward_model", "expert", "anti_expert") if role in needs]
+    separate = [getattr(models, role) for role in sorted(needs - {"base"})]
     components = {"base": weights_bytes(models.base), "separate": weights_bytes(*separate), "inserted": 0}
     if ARM_ROLES[job.arm] != "otter":
         return build_arm(job.arm, models, engine=job.engine), components, {}
@@ -258,4 +258,5 @@ def _arm_record(
         rows_scored=output.rows_scored,
         deterministic=len(set(runs["hashes"])) == 1,  # every measured repeat chose the same tokens
         otter=otter_info or None,
+        speculation=output.speculation,  # draft counters; metrics are derived in results/accel.py
     )

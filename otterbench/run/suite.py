@@ -25,14 +25,14 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package, when i
     except ModuleNotFoundError:
         tomllib = None
 
-MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert")
+MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert", "draft")
 SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 
 # required keys and their types; optional keys carry their defaults in SuiteConfig
 _REQUIRED = {"description": str, "task": str, "arms": list, "prompts": str, "max_new_tokens": int}
 _REQUIRED |= {"batch_size": int, "seed": int, "profiles": dict}
 _OPTIONAL = {"name": str, "k": int, "weight": float, "alpha": float, "num_prompts": int, "repeats": int}
-_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str, "presets": dict}
+_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str, "presets": dict, "draft_length": int}
 # a preset sets only the run's length: the workload (and so `check`'s matched-workload test) is unchanged
 PRESET_KEYS = ("repeats", "warmup")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
@@ -58,6 +58,7 @@ class SuiteConfig:
     k: int = 10
     weight: float = 1.0
     alpha: float = 2.0
+    draft_length: int = 3  # spec-separate: tokens the draft model proposes per base forward
     num_prompts: int | None = None  # None: every prompt in the file
     repeats: int = 3
     warmup: int = 1
@@ -116,7 +117,13 @@ def _validate(suite: SuiteConfig) -> None:
             )
     if len(set(suite.arms)) != len(suite.arms):
         raise _fail(name, "arms", list(suite.arms), "repeats an arm: list each arm once")
-    for field_name, minimum in (("k", 1), ("max_new_tokens", 1), ("batch_size", 1), ("repeats", 1)):
+    for field_name, minimum in (
+        ("k", 1),
+        ("max_new_tokens", 1),
+        ("batch_size", 1),
+        ("repeats", 1),
+        ("draft_length", 1),
+    ):
         if getattr(suite, field_name) < minimum:
             raise _fail(
                 name, field_name, getattr(suite, field_name), f"is too small: use an integer >= {minimum}"

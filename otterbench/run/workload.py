@@ -53,6 +53,7 @@ class Workload:
     weight: float = 1.0  # ARGS w in logit + w*reward
     alpha: float = 2.0  # DExperts alpha in logits + alpha*(expert - anti)
     seed: int = 0
+    draft_length: int = 3  # speculative decoding: tokens the separate draft model proposes per base forward
 
     def __post_init__(self) -> None:
         ids = tuple(tuple(int(t) for t in row) for row in self.prompt_ids)
@@ -69,6 +70,8 @@ class Workload:
         k_ok = _is_int(self.k) and 1 <= self.k <= self.vocab_size
         _require(k_ok, "k", self.k, f"choose 1 <= k <= vocab size {self.vocab_size}")
         _require(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "use an integer >= 0")
+        gamma = self.draft_length
+        _require(_is_int(gamma) and gamma >= 1, "draft_length", gamma, "draft at least 1 token per forward")
         out_of_vocab = [t for row in ids for t in row if not 0 <= t < self.vocab_size]
         _require(not out_of_vocab, "prompt token", out_of_vocab[:1], f"ids must be in [0, {self.vocab_size})")
 
@@ -102,6 +105,7 @@ class Workload:
             "weight": float(self.weight),
             "alpha": float(self.alpha),
             "seed": self.seed,
+            "draft_length": self.draft_length,
         }
 
     def fingerprint(self) -> str:
@@ -121,6 +125,7 @@ def build_workload(
     alpha: float = 2.0,
     seed: int = 0,
     num_prompts: int | None = None,
+    draft_length: int = 3,
 ) -> Workload:
     """Tokenize the prompts once (a seeded subset of `num_prompts` when given) into the shared Workload."""
     _require(len(prompts) > 0, "prompts", [], "give at least one prompt")
@@ -142,4 +147,5 @@ def build_workload(
         weight=weight,
         alpha=alpha,
         seed=seed,
+        draft_length=draft_length,
     )

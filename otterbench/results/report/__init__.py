@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from otterbench.results.files import ResultsError, load_run, results_path
+from otterbench.results.report.accel import accel_section, has_speculation, plot_accel
 from otterbench.results.report.growth import plot_cost_growth, sweep_field
 from otterbench.results.report.markdown import render_run, render_sweep
 from otterbench.results.report.plots import plot_latency, plot_memory, plot_tpot_distribution
@@ -27,11 +28,17 @@ def write_run_report(results: dict, out_dir: Path) -> list[Path]:
     """Write one run's figures (PNG + SVG) and report.md into `out_dir`; return every path written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for stem, plot in RUN_FIGURES.items():
+    figures = dict(RUN_FIGURES)
+    if has_speculation(results):
+        figures["accel"] = plot_accel
+    for stem, plot in figures.items():
         written += save_figure(plot(results), out_dir, stem)
     images = [path.name for path in written if path.suffix == ".png"]
     report = out_dir / REPORT_FILE
-    report.write_text(render_run(results, images), encoding="utf-8")
+    text = render_run(results, images)
+    if has_speculation(results):
+        text += "\n" + "\n".join(accel_section(results))
+    report.write_text(text, encoding="utf-8")
     return [*written, report]
 
 
