@@ -98,7 +98,7 @@ class Engine:
 
     @property
     def name(self) -> str:
-        """ "compiled", "eager", or "static" (static caches, uncompiled: the exact check of the decode logic)."""
+        """Its name: compiled, eager, or static (static caches uncompiled: the exact check of the decode logic)."""
         return "compiled" if self.compiled else "static" if self.static else "eager"
 
     def begin(self, workload: Workload) -> None:
