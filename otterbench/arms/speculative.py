@@ -109,6 +109,8 @@ class SpeculativeArm(Arm):
     """Shared run loop: rows one at a time, counters of drafts proposed and accepted per position."""
 
     counts: SpeculationCounts
+    # verifying drafts feeds a varying number of tokens and cuts rejected ones from the cache
+    not_static = "speculative decoding verifies variable-length drafts and cuts the cache back: runs eager"
 
     @abstractmethod
     def draft_length(self, workload: Workload) -> int:
