@@ -99,7 +99,7 @@ def test_savings_figure_marks_paper_and_planner(results: dict) -> None:
     assert space_extra.patches[0].get_height() == pytest.approx(extra / 2**30)
     predicted = copy.deepcopy(results)
     for saving in predicted["savings"]:
-        saving["predicted"] = {"extra_space_saved_pct": 91.25, "extra_time_saved_pct": 97.75}
+        saving["predicted"] = {"space_pct": 91.25, "time_bytes_pct": 97.75}
     fig = plot_savings(predicted)
     marks = [
         line.get_segments()[0][0][1] for line in fig.axes[3].collections if hasattr(line, "get_segments")

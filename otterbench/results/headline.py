@@ -139,4 +139,5 @@ def space_saving(results: dict, saving: dict) -> SavingView:
 def predicted_pct(saving: dict, kind: str) -> float | None:
     """The planner's predicted saving recorded beside the measured one (`saving["predicted"]`), if any."""
     predicted = saving.get("predicted") or {}
-    return predicted.get(f"extra_{kind}_saved_pct")
+    # the planner's space figure, and its bytes-moved time figure (decode is memory-bound: docs/planner.md)
+    return predicted.get({"space": "space_pct", "time": "time_bytes_pct"}[kind])
