@@ -22,7 +22,9 @@ from otterbench.run.workload import Workload
 
 COMPILED_ARMS = ("base", "otter-args", "args-optimized")  # the arms the compiled-vs-eager check covers
 # arms whose decode step has static shapes (the others say why in `not_static` and run eager)
-STATIC_ARMS = tuple(arm for arm in ARM_NAMES if arm not in ("dexperts-faithful", "spec-separate", "otter-spec"))
+STATIC_ARMS = tuple(
+    arm for arm in ARM_NAMES if arm not in ("dexperts-faithful", "spec-separate", "otter-spec")
+)
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,8 @@ def test_safety_suite_on_a_real_architecture_pair_built_on_the_gpu(tmp_path) -> 
         "cuda",
         "--dtype",
         "bfloat16",
+        "--layout",
+        "split",  # the exactness check below is the split layout's guarantee
         "--num-prompts",
         "8",
         "--max-new-tokens",
