@@ -13,6 +13,7 @@ from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepOb
 from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
 from otterbench.arms.greedy import BaseArm
 from otterbench.arms.otter import OtterArm
+from otterbench.arms.token_reward import TokenRewardArm
 from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
 
 __all__ = [
@@ -51,7 +52,7 @@ def _check_shared_vocab(name: str, found: dict[str, Any]) -> None:
 
 
 def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
-    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, .expert, .anti_expert) or `otter`."""
+    """The arm called `name` over `models` (a ModelSet: .base, .reward_model, ...) or `otter`."""
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
     _check_shared_vocab(name, found)
@@ -66,6 +67,8 @@ def build_arm(name: str, models: Any, otter: Any = None) -> Arm:
         arm = args_faithful(found["base"], found["reward_model"])
     elif name == "args-optimized":
         arm = args_optimized(found["base"], found["reward_model"])
+    elif name == "args-token":
+        arm = TokenRewardArm(found["base"], found["token_reward_model"])
     elif name == "dexperts-faithful":
         arm = DExpertsFaithfulArm(found["base"], found["expert"], found["anti_expert"])
     elif name == "dexperts-cached":

@@ -10,7 +10,7 @@ import torch
 
 from otterbench.run.workload import Batch, Workload
 
-CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "otter")
+CALL_KEYS = ("llm", "reward_model", "token_reward_model", "expert", "anti_expert", "otter")
 
 
 class StepObserver(Protocol):

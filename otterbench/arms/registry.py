@@ -2,7 +2,8 @@
 
 An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
 separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
-the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes).
+the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes,
+"token-level" = a separate model that scores every candidate in one forward, GenARM's design).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 
 Role = Literal["base", "separate", "otter"]
 # model roles an arm loads; "otter" is the inserted LLM, built from "base" by the run
-ModelRole = Literal["base", "reward_model", "expert", "anti_expert", "otter"]
+ModelRole = Literal["base", "reward_model", "token_reward_model", "expert", "anti_expert", "otter"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ArmInfo:
     task: str | None  # the suite task it belongs to; None = every task (the base arm)
     needs: tuple[ModelRole, ...]
     counterpart: str | None = None  # separate arms: the Otter arm whose savings are measured against it
-    baseline: str | None = None  # separate arms: "faithful" or "optimized"
+    baseline: str | None = None  # separate arms: "faithful", "optimized" or "token-level"
 
 
 ARMS: dict[str, ArmInfo] = {
@@ -33,6 +34,9 @@ ARMS: dict[str, ArmInfo] = {
         ArmInfo("base", "base", None, ("base",)),
         ArmInfo("args-faithful", "separate", "args", ("base", "reward_model"), "otter-args", "faithful"),
         ArmInfo("args-optimized", "separate", "args", ("base", "reward_model"), "otter-args", "optimized"),
+        ArmInfo(
+            "args-token", "separate", "args", ("base", "token_reward_model"), "otter-args", "token-level"
+        ),
         ArmInfo("otter-args", "otter", "args", ("otter",)),
         ArmInfo(
             "dexperts-faithful",
@@ -77,5 +81,5 @@ def model_roles(arms: tuple[str, ...] | list[str]) -> set[str]:
 
 
 def baseline_kind(separate_arm: str) -> str:
-    """ "faithful" or "optimized": which kind of baseline a separate arm is."""
+    """ "faithful", "optimized" or "token-level": which kind of baseline a separate arm is."""
     return arm_info(separate_arm).baseline or "optimized"

@@ -61,6 +61,9 @@ def run(
         None, help="base LLM: hub id (cached locally) or local path; overrides the profile"
     ),
     reward_model: str = typer.Option(None, help="ARGS reward model: hub id or local path"),
+    token_reward_model: str = typer.Option(
+        None, help="args-token's token-level reward model (a causal LM): hub id or local path"
+    ),
     expert: str = typer.Option(None, help="DExperts expert: hub id or local path"),
     anti_expert: str = typer.Option(None, help="DExperts anti-expert: hub id or local path"),
     otter: Path = typer.Option(
@@ -76,6 +79,9 @@ def run(
     k: int = typer.Option(None, help="ARGS top-k candidates scored per step"),
     weight: float = typer.Option(None, help="ARGS w in logit + w*reward"),
     alpha: float = typer.Option(None, help="DExperts alpha in logits + alpha*(expert - anti)"),
+    filter_p: float = typer.Option(
+        None, help="DExperts top-p nucleus kept of the base logits before the experts' shift (1: no filter)"
+    ),
     num_prompts: int = typer.Option(None, help="use this many prompts of the suite's file"),
     repeats: int = typer.Option(None, help="measured runs per arm (>= 1)"),
     warmup: int = typer.Option(None, help="unmeasured runs per arm first (>= 0)"),
@@ -112,6 +118,7 @@ def run(
                 k=k,
                 weight=weight,
                 alpha=alpha,
+                filter_p=filter_p,
                 num_prompts=num_prompts,
                 repeats=repeats,
                 warmup=warmup,
@@ -121,7 +128,11 @@ def run(
             prompts=prompts,
             device=device,
             overrides=_options_to_overrides(
-                base=base, reward_model=reward_model, expert=expert, anti_expert=anti_expert
+                base=base,
+                reward_model=reward_model,
+                token_reward_model=token_reward_model,
+                expert=expert,
+                anti_expert=anti_expert,
             ),
             otter_path=str(otter) if otter else None,
             otter_ratio=otter_ratio,

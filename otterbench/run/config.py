@@ -10,7 +10,7 @@ from typing import Any
 
 from otterbench.arms.registry import ARM_NAMES
 from otterbench.run.session import ArmJob
-from otterbench.run.suite import SuiteConfig, load_suite
+from otterbench.run.suite import MODEL_ROLES, SuiteConfig, load_suite
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
@@ -64,6 +64,7 @@ class RunConfig:
                     "k",
                     "weight",
                     "alpha",
+                    "filter_p",
                     "max_new_tokens",
                     "batch_size",
                     "seed",
@@ -77,7 +78,7 @@ class RunConfig:
             "suite": self.suite.name,
             "arms": list(self.arms),
             "profile": self.profile,
-            "models": {role: self.source(role) for role in ("base", "reward_model", "expert", "anti_expert")},
+            "models": {role: self.source(role) for role in MODEL_ROLES},
             "dtype": self.dtype,
             "device": self.device,
             "prompts": suite["prompts_path"],

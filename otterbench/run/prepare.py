@@ -63,6 +63,7 @@ def prepare_run(config: RunConfig, reporter: Any) -> tuple[dict[str, Any], Workl
         k=suite.k,
         weight=suite.weight,
         alpha=suite.alpha,
+        filter_p=suite.filter_p,
         seed=suite.seed,
         num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
     )

@@ -24,14 +24,14 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package, when i
     except ModuleNotFoundError:
         tomllib = None
 
-MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert")
+MODEL_ROLES = ("base", "reward_model", "token_reward_model", "expert", "anti_expert")
 SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 
 # required keys and their types; optional keys carry their defaults in SuiteConfig
 _REQUIRED = {"description": str, "task": str, "arms": list, "prompts": str, "max_new_tokens": int}
 _REQUIRED |= {"batch_size": int, "seed": int, "profiles": dict}
 _OPTIONAL = {"name": str, "k": int, "weight": float, "alpha": float, "num_prompts": int, "repeats": int}
-_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str}
+_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str, "filter_p": float}
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
 
 
@@ -55,6 +55,7 @@ class SuiteConfig:
     k: int = 10
     weight: float = 1.0
     alpha: float = 2.0
+    filter_p: float = 0.9  # DExperts reference default: top-p 0.9 on the base logits before the experts' shift
     num_prompts: int | None = None  # None: every prompt in the file
     repeats: int = 3
     warmup: int = 1
@@ -110,6 +111,8 @@ def _validate(suite: SuiteConfig) -> None:
             raise _fail(
                 name, field_name, getattr(suite, field_name), f"is too small: use an integer >= {minimum}"
             )
+    if not 0 < suite.filter_p <= 1:
+        raise _fail(name, "filter_p", suite.filter_p, "is out of range: choose 0 < filter_p <= 1 (1: no filter)")
     if suite.warmup < 0:
         raise _fail(name, "warmup", suite.warmup, "is negative: use 0 (no warm-up) or more")
     if suite.num_prompts is not None and suite.num_prompts < 1:

@@ -1,6 +1,6 @@
 """The matched workload: one object, built once from a seed, handed to every arm.
 
-Every arm reads the same prompt token ids, batch size, N new tokens, k, ARGS weight w and DExperts alpha from
+Every arm reads the same prompt token ids, batch size, N new tokens, k, ARGS weight w, DExperts alpha and filter_p from
 here, so two arms can only differ in how they decode, never in what they are asked to decode.
 """
 
@@ -53,6 +53,7 @@ class Workload:
     weight: float = 1.0  # ARGS w in logit + w*reward
     alpha: float = 2.0  # DExperts alpha in logits + alpha*(expert - anti)
     seed: int = 0
+    filter_p: float = 0.9  # DExperts: top-p nucleus of the base logits kept before adding the experts' shift
 
     def __post_init__(self) -> None:
         ids = tuple(tuple(int(t) for t in row) for row in self.prompt_ids)
@@ -69,6 +70,7 @@ class Workload:
         k_ok = _is_int(self.k) and 1 <= self.k <= self.vocab_size
         _require(k_ok, "k", self.k, f"choose 1 <= k <= vocab size {self.vocab_size}")
         _require(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "use an integer >= 0")
+        _require(0 < self.filter_p <= 1, "filter_p", self.filter_p, "choose 0 < filter_p <= 1 (1: no filter)")
         out_of_vocab = [t for row in ids for t in row if not 0 <= t < self.vocab_size]
         _require(not out_of_vocab, "prompt token", out_of_vocab[:1], f"ids must be in [0, {self.vocab_size})")
 
@@ -102,6 +104,7 @@ class Workload:
             "weight": float(self.weight),
             "alpha": float(self.alpha),
             "seed": self.seed,
+            "filter_p": float(self.filter_p),
         }
 
     def fingerprint(self) -> str:
@@ -121,6 +124,7 @@ def build_workload(
     alpha: float = 2.0,
     seed: int = 0,
     num_prompts: int | None = None,
+    filter_p: float = 0.9,
 ) -> Workload:
     """Tokenize the prompts once (a seeded subset of `num_prompts` when given) into the shared Workload."""
     _require(len(prompts) > 0, "prompts", [], "give at least one prompt")
@@ -142,4 +146,5 @@ def build_workload(
         weight=weight,
         alpha=alpha,
         seed=seed,
+        filter_p=filter_p,
     )

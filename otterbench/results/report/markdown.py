@@ -40,7 +40,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _headline(savings: list[dict]) -> list[str]:
     """One sentence per baseline kind: the best measured savings, set beside the paper's figures."""
     lines = []
-    for kind in ("faithful", "optimized"):
+    for kind in ("faithful", "optimized", "token-level"):
         chosen = [s for s in savings if baseline_kind(s["separate_arm"]) == kind]
         space = [s["extra_space_saved_pct"] for s in chosen if s["extra_space_saved_pct"] is not None]
         time = [s["extra_time_saved_pct"] for s in chosen if s["extra_time_saved_pct"] is not None]
@@ -173,7 +173,7 @@ def environment_section(results: dict) -> list[str]:
         "repeats",
         "warmup",
     )
-    rows += [[f"config.{key}", f"`{config[key]}`"] for key in keys]
+    rows += [[f"config.{key}", f"`{config.get(key)}`"] for key in (*keys, "filter_p")]
     rows += [["isolation", f"`{results['isolation']}`"], ["run status", f"`{results['status']}`"]]
     return ["## Environment and config", "", *_table(["field", "value"], rows), ""]
 
