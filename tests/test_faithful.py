@@ -11,14 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from reference_decoders import args_reference, dexperts_reference, top_p_filter
 
 from otterbench.arms import build_arm
 from otterbench.arms.dexperts import nucleus_filter
+from otterbench.arms.otter import OtterArm
 from otterbench.models.tiny import build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
-from otterbench.arms.otter import OtterArm
 from otterbench.run.suite import load_prompts, load_suite
 from otterbench.run.workload import Workload, build_workload
 

@@ -105,7 +105,7 @@ def test_several_runs_add_cost_growth_curves(tmp_path: Path, monkeypatch: pytest
     # per-run reports are covered above; here only which ones the sweep asks for, to keep the test fast
     asked = []
     monkeypatch.setattr(
-        otterbench.results.report, "write_run_report", lambda run, out: asked.append(out) or []
+        otterbench.results.report, "write_run_report", lambda run, out, quality=None: asked.append(out) or []
     )
     outcome = runner.invoke(app, ["report", *map(str, dirs), "--out", str(tmp_path / "sweep")])
     assert outcome.exit_code == 0, outcome.output

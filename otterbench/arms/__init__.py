@@ -13,8 +13,8 @@ from otterbench.arms.base import CALL_KEYS, Arm, ArmOutput, NullObserver, StepOb
 from otterbench.arms.dexperts import DExpertsCachedArm, DExpertsFaithfulArm
 from otterbench.arms.greedy import BaseArm
 from otterbench.arms.otter import OtterArm
-from otterbench.arms.token_reward import TokenRewardArm
 from otterbench.arms.registry import ARM_NAMES, ARM_NEEDS, ARM_ROLES, OTTER_COUNTERPART, arm_info
+from otterbench.arms.token_reward import TokenRewardArm
 
 __all__ = [
     "ARM_NAMES",

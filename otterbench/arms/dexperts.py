@@ -22,7 +22,7 @@ ROLES = ("llm", "expert", "anti_expert")
 
 
 def nucleus_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """`logits` [B,V] in float32 with every token outside the top-p nucleus set to -inf (top_p >= 1: unchanged).
+    """`logits` [...,V] in float32 with every token outside the top-p nucleus set to -inf (top_p >= 1: unchanged).
 
     The nucleus is the smallest set of most-probable tokens whose probability reaches `top_p`: a token is
     kept when the probability of the tokens ranked above it is at most `top_p` (the first is always kept).
@@ -33,7 +33,7 @@ def nucleus_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     ranked, order = logits.sort(dim=-1, descending=True)
     reached = ranked.softmax(dim=-1).cumsum(dim=-1) > top_p  # [B,V] in rank order
     # a token is dropped when the tokens ranked *above* it already passed top_p: shift right by one
-    dropped = torch.cat([torch.zeros_like(reached[:, :1]), reached[:, :-1]], dim=-1)
+    dropped = torch.cat([torch.zeros_like(reached[..., :1]), reached[..., :-1]], dim=-1)
     return logits.masked_fill(dropped.scatter(-1, order, dropped), float("-inf"))
 
 
@@ -85,6 +85,8 @@ class DExpertsCachedArm(Arm):
         for step in range(workload.max_new_tokens):
             outs = [lm.feed(tokens[-1]) if step else lm.start(batch) for lm in lms]
             tally.rows_scored += 2 * batch_rows  # expert and anti-expert rows
-            tokens.append(greedy(steer(*(out.logits[:, -1] for out in outs), workload.alpha, workload.filter_p)))
+            tokens.append(
+                greedy(steer(*(out.logits[:, -1] for out in outs), workload.alpha, workload.filter_p))
+            )
             observer.end_step()
         return torch.cat(tokens, dim=1)

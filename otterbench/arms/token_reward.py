@@ -10,6 +10,7 @@ This is the strongest separate-model design: against it, Otter's saving is what 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -44,7 +45,7 @@ class TokenRewardArm(Arm):
             rewards = scored.logits[:, -1]  # [B,V]: the reward of every possible next token
             tally.rows_scored += rows  # one row per prompt scores all k candidates
             token, _ = args_choice(
-                out.logits[:, -1], workload.k, workload.weight, lambda cand: rewards.gather(1, cand)
+                out.logits[:, -1], workload.k, workload.weight, partial(torch.gather, rewards, 1)
             )
             tokens.append(token)
             observer.end_step()

@@ -23,10 +23,14 @@ def _summary(report: Any, out: Path) -> Table:
         ("Spearman rho (signal vs teacher, top-k)", "spearman", "{:+.3f}"),
         ("held-out loss (centred MSE)", "loss", "{:.3g}"),
     ]
-    for label, name, fmt in rows:
-        table.add_row(
-            label, fmt.format(getattr(report.before, name)), fmt.format(getattr(report.after, name))
-        )
+    students = [("Otter", report)] + ([("token RM", report.token)] if report.token else [])
+    for student, result in students:
+        for label, name, fmt in rows:
+            table.add_row(
+                f"{student}: {label}",
+                fmt.format(getattr(result.before, name)),
+                fmt.format(getattr(result.after, name)),
+            )
     table.caption = (
         f"{report.train_prompts} train / {report.held_out_prompts} held-out prompts, "
         f"{report.before.steps_evaluated} held-out steps, {report.steps} Adam steps; "
@@ -45,6 +49,8 @@ def _load(suite_name: str, profile: str | None, device: str) -> tuple[Any, Any, 
     profile = profile or suite.default_profile
     torch_device = resolve_device(device)
     needs = model_roles(suite.arms) - {"otter"}
+    if suite.task == "args" and "token_reward_model" in suite.profiles[profile]:
+        needs |= {"token_reward_model"}  # trained beside Otter on the same teacher
     models = load_model_set(profile, needs=needs, profiles=suite.profiles, device=torch_device)
     return suite, models, load_prompts(suite.prompts_path), torch_device
 
@@ -65,10 +71,17 @@ def distill(
     batch_size: int = typer.Option(8, help="sequences per training step"),
     seed: int = typer.Option(0, help="seed of the held-out split and the minibatch order"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
+    token_rm: bool = typer.Option(
+        True,
+        help="ARGS: also train the suite's token-level reward model (args-token) on the same teacher, steps "
+        "and data, and measure every guided arm's quality on the held-out prompts (quality.json)",
+    ),
 ) -> None:
     """Distill a suite's separate model into Otter's inserted parameters (base frozen) and save them.
 
-    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits.
+    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits
+    over the base's top-p nucleus. For ARGS the token-level reward model is trained the same way and saved
+    in OUT/token_reward_model (use it with `run --token-reward-model OUT/token_reward_model`).
 
     Held-out prompts give agreement and Spearman before/after. Use the result: `otterbench run --otter OUT`.
 
@@ -93,10 +106,14 @@ def distill(
                 models, prompts, suite_cfg.task, spec, steps=steps, lr=lr, seed=seed,
                 held_out_fraction=held_out, max_new_tokens=suite_cfg.max_new_tokens, k=suite_cfg.k,
                 weight=suite_cfg.weight, alpha=suite_cfg.alpha, batch_size=batch_size,
-                device=torch_device, on_step=on_step,
+                filter_p=suite_cfg.filter_p, device=torch_device, on_step=on_step, token_student=token_rm,
             )  # fmt: skip
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(Exit.BAD_INPUT) from None
-    save_distilled(report, out)
+    save_distilled(report, out, tokenizer=models.tokenizer)
     console.print(_summary(report, out))
+    if report.quality:
+        from otterbench.results.report.quality import quality_table
+
+        console.print(quality_table(report.quality))

@@ -51,11 +51,15 @@ def _fail_input(message: str) -> typer.Exit:
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folders (or results.json files) to report on.")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder).")] = None,
+    quality: Annotated[
+        Path | None,
+        typer.Option(help="quality.json from `otterbench distill` (default: the run's --otter folder's)."),
+    ] = None,
 ) -> None:
     """Rebuild figures (PNG + SVG) and report.md from saved results; several runs add cost-growth curves."""
     try:
-        written = build_report(run_dirs, out)
-    except ResultsError as exc:
+        written = build_report(run_dirs, out, quality)
+    except (ResultsError, ValueError) as exc:
         raise _fail_input(str(exc)) from None
     report_md = next(path for path in reversed(written) if path.name == "report.md")
     _stdout().print(f"wrote {len(written)} files; report: {report_md}")

@@ -55,7 +55,9 @@ class SuiteConfig:
     k: int = 10
     weight: float = 1.0
     alpha: float = 2.0
-    filter_p: float = 0.9  # DExperts reference default: top-p 0.9 on the base logits before the experts' shift
+    filter_p: float = (
+        0.9  # DExperts reference default: top-p 0.9 on the base logits before the experts' shift
+    )
     num_prompts: int | None = None  # None: every prompt in the file
     repeats: int = 3
     warmup: int = 1
@@ -112,7 +114,9 @@ def _validate(suite: SuiteConfig) -> None:
                 name, field_name, getattr(suite, field_name), f"is too small: use an integer >= {minimum}"
             )
     if not 0 < suite.filter_p <= 1:
-        raise _fail(name, "filter_p", suite.filter_p, "is out of range: choose 0 < filter_p <= 1 (1: no filter)")
+        raise _fail(
+            name, "filter_p", suite.filter_p, "is out of range: choose 0 < filter_p <= 1 (1: no filter)"
+        )
     if suite.warmup < 0:
         raise _fail(name, "warmup", suite.warmup, "is negative: use 0 (no warm-up) or more")
     if suite.num_prompts is not None and suite.num_prompts < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.report.quality import quality_section
 
 PAPER_CLAIM = (
     'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
@@ -216,7 +217,7 @@ def caveats(results: dict) -> list[str]:
     return notes
 
 
-def render_run(results: dict, figures: list[str]) -> str:
+def render_run(results: dict, figures: list[str], quality: dict | None = None) -> str:
     """The full report.md of one run; `figures` are image file names relative to the report."""
     lines = [
         f"# otterbench report: suite `{results['suite']}`, run `{results['run_id']}`",
@@ -229,6 +230,7 @@ def render_run(results: dict, figures: list[str]) -> str:
         "",
         *savings_section(results),
         *arms_section(results),
+        *quality_section(quality, results),
         *non_disruption_section(results),
         *environment_section(results),
         "## Caveats",
