@@ -101,6 +101,9 @@ def run(
         help="interleaved (arms in live processes, measured round-robin: drift hits all alike), sequential "
         "(one arm after another), or auto (interleaved on CPU, sequential on GPU)",
     ),
+    save_outputs: bool = typer.Option(
+        False, "--save-outputs", help="write outputs.jsonl: every arm's generated ids and text, per prompt"
+    ),
     json_output: bool = typer.Option(False, "--json", help="print results.json to stdout and nothing else"),
 ) -> None:
     from otterbench.run.config import resolve_run_config
@@ -141,6 +144,7 @@ def run(
             device_map=device_map,
             cpu_threads=cpu_threads,
             schedule=schedule,
+            save_outputs=save_outputs,
         )
         with Progress(
             TextColumn("{task.description}"),

@@ -37,6 +37,7 @@ class RunConfig:
     device_map: str | None = None
     cpu_threads: int = 1
     schedule: str = "auto"
+    save_outputs: bool = False  # write outputs.jsonl (every arm's generated ids and text) in the run folder
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -88,6 +89,7 @@ class RunConfig:
             "isolation": self.isolation,
             "device_map": self.device_map,
             "cpu_threads": self.cpu_threads,
+            "save_outputs": self.save_outputs,
         }
 
     def source(self, role: str) -> str | None:
@@ -111,6 +113,7 @@ class RunConfig:
             layout=self.layout,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
+            extra={"save_outputs": self.save_outputs},
         )
 
 

@@ -248,6 +248,11 @@ def run_suite(
         results = write(records, pending, "interrupted", "interrupted before this arm finished")
         return RunOutcome(run_dir, results, Exit.INTERRUPTED)
     results = write(records, pending, "complete")
+    if config.save_outputs:
+        from otterbench.results.outputs import write_outputs
+        from otterbench.run.prepare import _tokenizer
+
+        write_outputs(run_dir, records, workload.prompt_ids, _tokenizer(config))
     failed = any(arm["status"] != "ok" for arm in results["arms"])
     return RunOutcome(run_dir, results, Exit.FAILED if failed else Exit.OK)
 

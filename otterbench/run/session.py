@@ -256,4 +256,6 @@ def _arm_record(
     }
     if otter_info:
         record["otter"] = otter_info
+    if job.extra.get("save_outputs"):  # back to the parent, which writes outputs.jsonl
+        record["token_ids"] = output.token_ids
     return record
