@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from otterbench.commands import bench, distill, envinfo, plan, report, run, sweep
+from otterbench.commands import bench, distill, envinfo, models, plan, report, run, sweep
 from otterbench.exits import EXIT_HELP
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.command("check")(report.check)
 app.command("export")(report.export)
 app.command("sweep", help=sweep.SWEEP_HELP)(sweep.sweep)
 app.command("plan")(plan.plan)
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ _TPOT_S = {
     "base": 0.010,
     "args-faithful": 0.120,
     "args-optimized": 0.030,
+    "args-token": 0.021,
     "otter-args": 0.0105,
     "dexperts-faithful": 0.090,
     "dexperts-cached": 0.028,

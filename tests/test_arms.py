@@ -26,6 +26,7 @@ def models() -> SimpleNamespace:
         reward_model=make_reward_model(seed=1),
         expert=make_causal_lm(seed=2),
         anti_expert=make_causal_lm(seed=3),
+        token_reward_model=make_causal_lm(seed=4),
     )
 
 
@@ -79,12 +80,30 @@ def test_dexperts_cached_chooses_the_same_tokens_as_faithful(models):
     assert faithful.token_ids != run("base", models, wl).token_ids
 
 
-@pytest.mark.parametrize("name", ["base", "args-optimized", "dexperts-cached"])
+@pytest.mark.parametrize("name", ["base", "args-optimized", "args-token", "dexperts-cached"])
 def test_left_padded_batches_decode_as_single_prompts(models, name):
     assert (
         run(name, models, workload(batch_size=3)).token_ids
         == run(name, models, workload(batch_size=1)).token_ids
     )
+
+
+def test_args_token_picks_by_the_token_reward_models_next_token_logits(models):
+    """argmax over the LLM's top-k of logit + w * (the token RM's logit for the candidate), uncached check."""
+    wl = workload(weight=3.0)
+    expected = []
+    with torch.inference_mode():
+        for prompt in wl.prompt_ids:
+            ids = torch.tensor([prompt])
+            for _ in range(N):
+                logits, rewards = (m(ids).logits[0, -1] for m in (models.base, models.token_reward_model))
+                top, cand = logits.topk(K)
+                pick = cand[(top + 3.0 * rewards[cand]).argmax()]
+                ids = torch.cat([ids, pick.view(1, 1)], dim=1)
+            expected.append(ids[0, len(prompt) :].tolist())
+    got = run("args-token", models, wl).token_ids
+    assert got == expected
+    assert got != run("base", models, wl).token_ids  # the token RM changes decisions
 
 
 def test_otter_args_with_zero_weight_is_base(models):
@@ -125,6 +144,9 @@ def expected_calls(name: str, batches: int, prompts_: int) -> tuple[dict[str, in
     rows = 0
     if name == "base":
         calls["llm"] = N * batches
+    elif name == "args-token":  # one cached token-RM forward per step; one row per prompt scores all k
+        calls.update(llm=N * batches, token_reward_model=N * batches)
+        rows = prompts_ * N
     elif name.startswith("args"):
         calls["llm"] = N * batches
         calls["reward_model"] = N * batches + (batches if name == "args-optimized" else 0)  # + one prefill
@@ -142,7 +164,14 @@ def expected_widths(name: str, widths: tuple[int, ...]) -> dict[str, list[int]]:
     cached = [w for width in widths for w in [width] + [1] * (N - 1)]
     uncached = [width + step for width in widths for step in range(N)]
     llm = uncached if name == "dexperts-faithful" else cached
-    logs = {"base": [], "reward_model": [], "expert": [], "anti_expert": [], "otter": []}
+    logs = {
+        "base": [],
+        "reward_model": [],
+        "token_reward_model": [],
+        "expert": [],
+        "anti_expert": [],
+        "otter": [],
+    }
     if name.startswith("otter"):
         logs["otter"] = cached
     else:
@@ -151,6 +180,8 @@ def expected_widths(name: str, widths: tuple[int, ...]) -> dict[str, list[int]]:
         logs["reward_model"] = [w for width in widths for w in [width + 1] + [1] * (N - 1)]
     elif name == "args-optimized":  # prompt prefilled once, then the k candidates as k query positions
         logs["reward_model"] = [w for width in widths for w in [width] + [K] * N]
+    elif name == "args-token":
+        logs["token_reward_model"] = cached
     elif name.startswith("dexperts"):
         logs["expert"] = logs["anti_expert"] = llm
     return logs
@@ -165,6 +196,7 @@ def test_every_arm_generates_n_tokens_and_counts_its_calls(models, name):
     targets = {
         "base": models.base,
         "reward_model": models.reward_model.base_model,  # the arms call the decoder under the score head
+        "token_reward_model": models.token_reward_model,
         "expert": models.expert,
         "anti_expert": models.anti_expert,
         "otter": otter,

@@ -86,3 +86,30 @@ def test_bad_distillation_inputs_fail_with_one_clear_line():
         split_prompts(10, 1.5, 0)
     train, held = split_prompts(10, 0.25, 0)
     assert sorted(train + held) == list(range(10)) and len(held) == 2  # round(2.5) = 2
+
+
+def test_the_token_reward_model_trains_on_the_same_teacher_and_quality_is_measured(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    models = SimpleNamespace(
+        base=make_causal_lm(seed=0),
+        reward_model=make_reward_model(seed=1),
+        token_reward_model=make_causal_lm(seed=4),
+    )
+    untouched = {name: p.detach().clone() for name, p in models.token_reward_model.named_parameters()}
+    report = distill_otter(models, prompts(), "args", steps=30, seed=0, max_new_tokens=8, k=5)
+    token = report.token
+    assert len(token.train_losses) == len(report.train_losses) == 30
+    assert token.after.steps_evaluated == report.after.steps_evaluated  # the same held-out steps
+    assert token.after.loss < token.before.loss
+    # the suite's model is copied, never trained in place
+    assert all(torch.equal(p, untouched[n]) for n, p in models.token_reward_model.named_parameters())
+    quality = {row["arm"]: row for row in report.quality["arms"]}
+    assert set(quality) == {"base", "args-faithful", "args-token", "otter-args"}
+    assert quality["args-faithful"]["agreement_with_args"] == 1.0
+    assert quality["args-token"]["teacher_forced_agreement"] == token.after.agreement
+    save_distilled(report, tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "token_reward_model")
+    trained = report.token_reward_model.state_dict()
+    assert all(torch.equal(p, trained[n]) for n, p in reloaded.state_dict().items())
+    assert json.loads((tmp_path / "quality.json").read_text()) == report.quality

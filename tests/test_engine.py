@@ -30,7 +30,7 @@ STATIC_ARMS = tuple(
 @pytest.fixture(scope="module")
 def tiny() -> SimpleNamespace:
     """The tiny profile's models (float32) and a split-layout Otter over its base."""
-    roles = ("base", "reward_model", "expert", "anti_expert")
+    roles = ("base", "reward_model", "token_reward_model", "expert", "anti_expert")
     models = SimpleNamespace(**{role: build_tiny_model(role) for role in roles})
     spec = OtterSpec.from_ratio(models.base.config, 0.125, signal="vocab")
     return SimpleNamespace(models=models, otter=insert_otter(models.base, spec))

@@ -185,7 +185,7 @@ def test_several_runs_add_cost_growth_curves(tmp_path: Path, monkeypatch: pytest
     # per-run reports are covered above; here only which ones the sweep asks for, to keep the test fast
     asked = []
     monkeypatch.setattr(
-        otterbench.results.report, "write_run_report", lambda run, out: asked.append(out) or []
+        otterbench.results.report, "write_run_report", lambda run, out, quality=None: asked.append(out) or []
     )
     outcome = runner.invoke(app, ["report", *map(str, dirs), "--out", str(tmp_path / "sweep")])
     assert outcome.exit_code == 0, outcome.output
@@ -220,7 +220,7 @@ def test_report_accepts_a_sweep_folder(tmp_path: Path, monkeypatch: pytest.Monke
     ]
     points.append({"index": 2, "values": {"batch_size": 8}, "status": "failed", "run_dir": None})
     (sweep / "index.json").write_text(json.dumps({"points": points}))
-    monkeypatch.setattr(otterbench.results.report, "write_run_report", lambda run, out: [])
+    monkeypatch.setattr(otterbench.results.report, "write_run_report", lambda run, out, quality=None: [])
     outcome = runner.invoke(app, ["report", str(sweep)])
     assert outcome.exit_code == 0, outcome.output
     assert (sweep / "report" / "cost_growth.png").exists()

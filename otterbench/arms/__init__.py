@@ -71,6 +71,7 @@ def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") 
     from otterbench.arms.greedy import BaseArm
     from otterbench.arms.otter import OtterArm
     from otterbench.arms.speculative import OtterDraftArm, SeparateDraftArm
+    from otterbench.arms.token_reward import TokenRewardArm
 
     arm_info(name)  # unknown names raise here, listing the known ones
     found = _gather(name, models, otter)
@@ -86,6 +87,8 @@ def build_arm(name: str, models: Any, otter: Any = None, engine: str = "eager") 
         arm = args_faithful(found["base"], found["reward_model"])
     elif name == "args-optimized":
         arm = args_optimized(found["base"], found["reward_model"])
+    elif name == "args-token":
+        arm = TokenRewardArm(found["base"], found["token_reward_model"])
     elif name == "dexperts-faithful":
         arm = DExpertsFaithfulArm(found["base"], found["expert"], found["anti_expert"])
     elif name == "dexperts-cached":

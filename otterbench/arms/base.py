@@ -12,7 +12,7 @@ from otterbench.arms.engine import EAGER, Engine
 from otterbench.run.workload import Batch, Workload
 from otterbench.trackers.latency import NullObserver, StepObserver
 
-CALL_KEYS = ("llm", "reward_model", "expert", "anti_expert", "draft", "otter")
+CALL_KEYS = ("llm", "reward_model", "token_reward_model", "expert", "anti_expert", "draft", "otter")
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The DExperts arms with separate expert and anti-expert models: `logits + alpha*(expert - anti)`, greedy.
+"""The DExperts arms with separate expert and anti-expert models: `filter_p(logits) + alpha*(expert - anti)`, greedy.
+
+As in the DExperts reference, the base logits are nucleus-filtered first (top-p `filter_p`, 0.9 by default):
+tokens outside the base model's nucleus get -inf, so the experts can only re-rank the base's plausible tokens.
 
 - `dexperts-faithful` follows the DExperts reference as the project specifies it: no KV cache, three full
   forwards (base, expert, anti-expert) over the whole sequence so far at every step.
@@ -18,9 +21,27 @@ from otterbench.run.workload import Batch, Workload
 ROLES = ("llm", "expert", "anti_expert")
 
 
-def steer(base: torch.Tensor, expert: torch.Tensor, anti: torch.Tensor, alpha: float) -> torch.Tensor:
-    """DExperts ensemble of last-position logits [B,V]: base + alpha*(expert - anti), in float32."""
-    return base.float() + alpha * (expert.float() - anti.float())
+def nucleus_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """`logits` [...,V] in float32 with every token outside the top-p nucleus set to -inf (top_p >= 1: unchanged).
+
+    The nucleus is the smallest set of most-probable tokens whose probability reaches `top_p`: a token is
+    kept when the probability of the tokens ranked above it is at most `top_p` (the first is always kept).
+    """
+    logits = logits.float()
+    if top_p >= 1.0:
+        return logits
+    ranked, order = logits.sort(dim=-1, descending=True)
+    reached = ranked.softmax(dim=-1).cumsum(dim=-1) > top_p  # [B,V] in rank order
+    # a token is dropped when the tokens ranked *above* it already passed top_p: shift right by one
+    dropped = torch.cat([torch.zeros_like(reached[..., :1]), reached[..., :-1]], dim=-1)
+    return logits.masked_fill(dropped.scatter(-1, order, dropped), float("-inf"))
+
+
+def steer(
+    base: torch.Tensor, expert: torch.Tensor, anti: torch.Tensor, alpha: float, filter_p: float
+) -> torch.Tensor:
+    """DExperts ensemble of last-position logits [B,V]: nucleus(base) + alpha*(expert - anti), in float32."""
+    return nucleus_filter(base, filter_p) + alpha * (expert.float() - anti.float())
 
 
 class DExpertsFaithfulArm(Arm):
@@ -44,7 +65,7 @@ class DExpertsFaithfulArm(Arm):
             for role, model in self.models.items():
                 logits.append(full_forward(model, input_ids, mask))
                 tally.call(role, rows_scored=batch_rows if role != "llm" else 0)
-            token = greedy(steer(*logits, workload.alpha))
+            token = greedy(steer(*logits, workload.alpha, workload.filter_p))
             input_ids, mask = torch.cat([input_ids, token], dim=1), grow_mask(mask)
             observer.end_step()
         return input_ids[:, batch.input_ids.shape[1] :]
@@ -67,6 +88,8 @@ class DExpertsCachedArm(Arm):
         for step in range(workload.max_new_tokens):
             outs = [lm.feed(tokens[-1]) if step else lm.start(batch) for lm in lms]
             tally.rows_scored += 2 * batch_rows  # expert and anti-expert rows
-            tokens.append(greedy(steer(*(out.logits[:, -1] for out in outs), workload.alpha)))
+            tokens.append(
+                greedy(steer(*(out.logits[:, -1] for out in outs), workload.alpha, workload.filter_p))
+            )
             observer.end_step()
         return torch.cat(tokens, dim=1)

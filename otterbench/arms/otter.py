@@ -1,7 +1,7 @@
 """The Otter arms: one forward of the inserted model gives the base logits and the signal together.
 
 - `otter-args`: top-k on `.logits`, score `logit + w*signal[candidate]` over the same top-k, greedy.
-- `otter-dexperts`: `logits + alpha*signal`, greedy.
+- `otter-dexperts`: `nucleus(logits, filter_p) + alpha*signal`, greedy (the DExperts arms' filter).
 Both need a vocab-sized signal (OtterSpec.signal="vocab"): one value per possible next token.
 """
 
@@ -13,6 +13,7 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, args_choice, greedy
+from otterbench.arms.dexperts import nucleus_filter
 from otterbench.run.workload import Batch, Workload
 
 
@@ -29,7 +30,7 @@ class OtterArm(Arm):
         if self.name == "otter-args":
             token, _ = args_choice(logits, workload.k, workload.weight, lambda cand: signal.gather(1, cand))
             return token
-        return greedy(logits.float() + workload.alpha * signal.float())
+        return greedy(nucleus_filter(logits, workload.filter_p) + workload.alpha * signal.float())
 
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally

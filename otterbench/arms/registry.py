@@ -2,7 +2,8 @@
 
 An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
 separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
-the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes).
+the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes,
+"token-level" = a separate model that scores every candidate in one forward, GenARM's design).
 Task "accel" (speculative decoding) has one separate arm, `spec-separate`: the way users already run a draft
 model (greedy assisted generation), counted as "optimized".
 """
@@ -14,7 +15,7 @@ from typing import Literal
 
 Role = Literal["base", "separate", "otter"]
 # model roles an arm loads; "otter" is the inserted LLM, built from "base" by the run
-ModelRole = Literal["base", "reward_model", "expert", "anti_expert", "draft", "otter"]
+ModelRole = Literal["base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft", "otter"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ArmInfo:
     task: str | None  # the suite task it belongs to; None = every task (the base arm)
     needs: tuple[ModelRole, ...]
     counterpart: str | None = None  # separate arms: the Otter arm whose savings are measured against it
-    baseline: str | None = None  # separate arms: "faithful" or "optimized"
+    baseline: str | None = None  # separate arms: "faithful", "optimized" or "token-level"
 
 
 ARMS: dict[str, ArmInfo] = {
@@ -35,6 +36,9 @@ ARMS: dict[str, ArmInfo] = {
         ArmInfo("base", "base", None, ("base",)),
         ArmInfo("args-faithful", "separate", "args", ("base", "reward_model"), "otter-args", "faithful"),
         ArmInfo("args-optimized", "separate", "args", ("base", "reward_model"), "otter-args", "optimized"),
+        ArmInfo(
+            "args-token", "separate", "args", ("base", "token_reward_model"), "otter-args", "token-level"
+        ),
         ArmInfo("otter-args", "otter", "args", ("otter",)),
         ArmInfo(
             "dexperts-faithful",
@@ -84,5 +88,5 @@ def model_roles(arms: tuple[str, ...] | list[str]) -> set[str]:
 
 
 def baseline_kind(separate_arm: str) -> str:
-    """ "faithful" or "optimized": which kind of baseline a separate arm is."""
+    """ "faithful", "optimized" or "token-level": which kind of baseline a separate arm is."""
     return arm_info(separate_arm).baseline or "optimized"

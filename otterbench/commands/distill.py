@@ -22,10 +22,14 @@ def _summary(report: Any, out: Path) -> Table:
         ("Spearman rho (signal vs teacher, top-k)", "spearman", "{:+.3f}"),
         ("held-out loss (centred MSE)", "loss", "{:.3g}"),
     ]
-    for label, name, fmt in rows:
-        table.add_row(
-            label, fmt.format(getattr(report.before, name)), fmt.format(getattr(report.after, name))
-        )
+    students = [("Otter", report)] + ([("token RM", report.token)] if report.token else [])
+    for student, result in students:
+        for label, name, fmt in rows:
+            table.add_row(
+                f"{student}: {label}",
+                fmt.format(getattr(result.before, name)),
+                fmt.format(getattr(result.after, name)),
+            )
     table.caption = (
         f"{report.train_prompts} train / {report.held_out_prompts} held-out prompts, "
         f"{report.before.steps_evaluated} held-out steps, {report.steps} Adam steps; "
@@ -44,6 +48,8 @@ def _load(suite_name: str, profile: str | None, device: str) -> tuple[Any, Any, 
     profile = profile or suite.default_profile
     torch_device = resolve_device(device)
     needs = model_roles(suite.arms) - {"otter"}
+    if suite.task == "args" and "token_reward_model" in suite.profiles[profile]:
+        needs |= {"token_reward_model"}  # trained beside Otter on the same teacher
     models = load_model_set(profile, needs=needs, profiles=suite.profiles, device=torch_device)
     return suite, models, load_prompts(suite.prompts_path), torch_device
 
@@ -67,10 +73,17 @@ def distill(
     max_new_tokens: int = typer.Option(
         None, help="tokens generated per prompt for the teacher data (default: the suite's N)"
     ),
+    token_rm: bool = typer.Option(
+        True,
+        help="ARGS: also train the suite's token-level reward model (args-token) on the same teacher, steps "
+        "and data, and measure every guided arm's quality on the held-out prompts (quality.json)",
+    ),
 ) -> None:
     """Distill a suite's separate model into Otter's inserted parameters (base frozen) and save them.
 
-    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits;
+    safety (ARGS) learns the reward of each top-k candidate; detox (DExperts) learns expert - anti logits
+    over the base's top-p nucleus. For ARGS the token-level reward model is trained the same way and saved
+    in OUT/token_reward_model (use it with `run --token-reward-model OUT/token_reward_model`).
     accel trains Otter's draft (signal -> token t+2) and the separate draft model (same data and steps) on the
     base's own greedy continuations, saving the draft model in OUT/draft (use it with `run --draft OUT/draft`).
 
@@ -114,9 +127,13 @@ def distill(
                 models, prompts, suite_cfg.task, spec, steps=steps, lr=lr, seed=seed,
                 held_out_fraction=held_out, max_new_tokens=new_tokens, k=suite_cfg.k,
                 weight=suite_cfg.weight, alpha=suite_cfg.alpha, batch_size=batch_size,
-                device=torch_device, on_step=on_step,
+                filter_p=suite_cfg.filter_p, device=torch_device, on_step=on_step, token_student=token_rm,
             )  # fmt: skip
     except ValueError as error:
         raise fail(str(error)) from None
-    save_distilled(report, out)
+    save_distilled(report, out, tokenizer=models.tokenizer)
     console.print(_summary(report, out))
+    if report.quality:
+        from otterbench.results.report.quality import quality_table
+
+        console.print(quality_table(report.quality))

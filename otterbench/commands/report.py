@@ -44,6 +44,10 @@ def report(
         typer.Argument(help="Run folders, sweep folders (index.json) or results.json files to report on."),
     ],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder).")] = None,
+    quality: Annotated[
+        Path | None,
+        typer.Option(help="quality.json from `otterbench distill` (default: the run's --otter folder's)."),
+    ] = None,
 ) -> None:
     """Rebuild figures (PNG + SVG) and report.md from saved results; several runs or a sweep add cost-growth curves."""
     from otterbench.results.files import ResultsError
@@ -54,8 +58,8 @@ def report(
     if problem:
         raise _fail_input(problem)
     try:
-        written = build_report(run_dirs, out)
-    except ResultsError as exc:
+        written = build_report(run_dirs, out, quality)
+    except (ResultsError, ValueError) as exc:
         raise _fail_input(str(exc)) from None
     except OSError as exc:  # read-only or full disk found while writing: one line, not a traceback
         raise _fail_input(

@@ -21,7 +21,7 @@ from otterbench.dtypes import canonical_dtype, torch_dtype
 from otterbench.models.tiny import ROLES, build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
 
-Role = Literal["base", "reward_model", "expert", "anti_expert", "draft"]
+Role = Literal["base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft"]
 TINY = "tiny"
 # transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype`
 _DTYPE_ARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
@@ -53,6 +53,7 @@ class ModelSet:
     expert: Any | None = None
     anti_expert: Any | None = None
     draft: Any | None = None  # speculative decoding's separate draft model
+    token_reward_model: Any | None = None  # args-token: a causal LM whose next-token logits are rewards
     profile: str = TINY
     sources: dict[str, str] = field(default_factory=dict)  # role -> "tiny", hub id or local path
     device: str = "cpu"
@@ -144,7 +145,9 @@ def _check_shared_vocab(models: dict[str, Any]) -> None:
     base_vocab = _vocab_size(models["base"])
     for role, model in models.items():
         if role != "base" and _vocab_size(model) != base_vocab:
-            task = {"reward_model": "ARGS", "draft": "Speculative decoding"}.get(role, "DExperts")
+            task = {"expert": "DExperts", "anti_expert": "DExperts", "draft": "Speculative decoding"}.get(
+                role, "ARGS"
+            )
             noun = role.replace("_", " ")
             raise ValueError(
                 f"{task} needs the {noun} to share the LLM's token ids: base vocab {base_vocab}, "

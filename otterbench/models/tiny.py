@@ -15,8 +15,8 @@ from transformers import LlamaForCausalLM, LlamaForSequenceClassification
 
 from otterbench.models.build import make_causal_lm, make_config, make_reward_model
 
-Role = Literal["base", "reward_model", "expert", "anti_expert", "draft"]
-ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert", "draft")
+Role = Literal["base", "reward_model", "expert", "anti_expert", "token_reward_model", "draft"]
+ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert", "token_reward_model", "draft")
 
 # Llama family, vocab = the shipped tokenizer's 4096 tokens. Sized so that the safety suite (32 prompts x 16
 # new tokens, the ARGS arms with k=10 reward-model rows per step) runs on 2 CPU cores in seconds; measured
@@ -41,9 +41,12 @@ TINY_DRAFT_SIZES: dict[str, int] = {
 }
 
 
+SEED_STRIDE = 16  # room for new roles: adding one never changes an existing role's seed
+
+
 def tiny_seed(role: Role, seed: int = 0) -> int:
     """The torch seed of `role`'s weights for profile seed `seed`: distinct for every (role, seed) pair."""
-    return seed * len(ROLES) + ROLES.index(role)
+    return seed * SEED_STRIDE + ROLES.index(role)
 
 
 def tiny_config(role: Role) -> Any:
@@ -54,13 +57,17 @@ def tiny_config(role: Role) -> Any:
         config = make_config("llama", num_labels=1, **TINY_SIZES)
         config.architectures = [LlamaForSequenceClassification.__name__]
     else:
-        config = make_config("llama", **TINY_SIZES)
+        config = make_config("llama", **(TINY_DRAFT_SIZES if role == "draft" else TINY_SIZES))
         config.architectures = [LlamaForCausalLM.__name__]
     return config
 
 
 def build_tiny_model(role: Role, seed: int = 0) -> Any:
-    """One tiny model (random weights): a one-label reward model for `reward_model`, else a causal LM."""
+    """One tiny model (random weights): a one-label reward model for `reward_model`, else a causal LM.
+
+    `token_reward_model` (the args-token arm's GenARM-style scorer) is a causal LM of the reward model's
+    backbone size whose next-token logits are read as a reward for every vocabulary entry.
+    """
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if role == "reward_model":
@@ -72,13 +79,14 @@ def build_tiny_model(role: Role, seed: int = 0) -> Any:
 
 @dataclass
 class TinyModels:
-    """The tiny models (random weights: text is not meaningful; they measure cost and agreement)."""
+    """The tiny models, one per role (random weights: text is not meaningful; they measure cost and agreement)."""
 
     base: LlamaForCausalLM
     reward_model: LlamaForSequenceClassification
     expert: LlamaForCausalLM
     anti_expert: LlamaForCausalLM
     draft: LlamaForCausalLM
+    token_reward_model: LlamaForCausalLM
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of each role's model."""

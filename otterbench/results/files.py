@@ -167,6 +167,7 @@ def workload_signature(results: dict) -> dict:
         "k": config["k"],
         "weight": config["weight"],
         "alpha": config["alpha"],
+        "filter_p": config.get("filter_p"),  # None: a run from before the setting existed
         "batch_size": config["batch_size"],
         "num_prompts": config["num_prompts"],
         "dtype": config["dtype"],

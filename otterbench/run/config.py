@@ -41,6 +41,7 @@ class RunConfig:
     device_map: str | None = None
     cpu_threads: int = 1
     schedule: str = "auto"
+    save_outputs: bool = False  # write outputs.jsonl (every arm's generated ids and text) in the run folder
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ class RunConfig:
                     "weight",
                     "alpha",
                     "draft_length",
+                    "filter_p",
                     "max_new_tokens",
                     "batch_size",
                     "seed",
@@ -93,6 +95,7 @@ class RunConfig:
             "isolation": self.isolation,
             "device_map": self.device_map,
             "cpu_threads": self.cpu_threads,
+            "save_outputs": self.save_outputs,
         }
 
     def source(self, role: str) -> str | None:
@@ -120,6 +123,7 @@ class RunConfig:
             engine=self.engine,
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
+            extra={"save_outputs": self.save_outputs},
         )
 
 

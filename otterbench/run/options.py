@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 # suite fields a run may override (the rest of RunOptions configures the run itself)
 SUITE_KNOBS = ("batch_size", "max_new_tokens", "k", "weight", "alpha", "num_prompts", "repeats", "warmup")
-SUITE_KNOBS += ("dtype", "draft_length")
+SUITE_KNOBS += ("dtype", "draft_length", "filter_p")
 
 
 def _knob(default: Any, help: str) -> Any:
@@ -33,6 +33,9 @@ class RunOptions:
     profile: str | None = _knob(None, "model profile of the suite: tiny (embedded, offline), paper, ...")
     base: str | None = _knob(None, "base LLM: hub id (cached locally) or local path; overrides the profile")
     reward_model: str | None = _knob(None, "ARGS reward model: hub id or local path")
+    token_reward_model: str | None = _knob(
+        None, "args-token's token-level reward model (a causal LM): hub id or local path"
+    )
     expert: str | None = _knob(None, "DExperts expert: hub id or local path")
     anti_expert: str | None = _knob(None, "DExperts anti-expert: hub id or local path")
     draft: str | None = _knob(
@@ -55,6 +58,9 @@ class RunOptions:
     weight: float | None = _knob(None, "ARGS w in logit + w*reward")
     alpha: float | None = _knob(None, "DExperts alpha in logits + alpha*(expert - anti)")
     draft_length: int | None = _knob(None, "accel: draft tokens spec-separate proposes per base forward")
+    filter_p: float | None = _knob(
+        None, "DExperts top-p nucleus kept of the base logits before the experts' shift (1: no filter)"
+    )
     num_prompts: int | None = _knob(None, "use this many prompts of the suite's file")
     repeats: int | None = _knob(None, "measured runs per arm (>= 1)")
     preset: str | None = _knob(
@@ -73,6 +79,7 @@ class RunOptions:
         "interleaved (arms in live processes, measured round-robin: drift hits all alike), sequential "
         "(one arm after another), or auto (interleaved on CPU, sequential on GPU)",
     )
+    save_outputs: bool = _knob(False, "write outputs.jsonl: every arm's generated ids and text, per prompt")
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from their defaults, as JSON-ready values (what a sweep records)."""
@@ -110,6 +117,7 @@ class RunOptions:
             device_map=self.device_map,
             cpu_threads=self.cpu_threads,
             schedule=self.schedule,
+            save_outputs=self.save_outputs,
         )
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.exits import Exit
+from otterbench.results.outputs import write_outputs
 from otterbench.run.assemble import assemble_results, write_run_files
 from otterbench.run.config import RunConfig
 from otterbench.run.events import ArmFinished, EventSink, Notice, RunEvent, RunStarted, ignore
 from otterbench.run.interrupts import Interrupted, InterruptGuard
-from otterbench.run.plan import RunPlan, resolve_plan
+from otterbench.run.plan import RunPlan, resolve_plan, run_tokenizer
 from otterbench.run.record import ArmRecord
 from otterbench.run.schedules import run_interleaved, run_sequential
 
@@ -106,5 +107,7 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
                 results, error = files.write(records, "interrupted", NOT_REACHED)
                 return RunOutcome(files.run_dir, results, stop.exit_code, error)
             results, error = files.write(records, "complete")
+        if config.save_outputs:
+            write_outputs(files.run_dir, records, plan.workload.prompt_ids, run_tokenizer(config))
     failed = error is not None or any(arm["status"] != "ok" for arm in results["arms"])
     return RunOutcome(files.run_dir, results, Exit.FAILED if failed else Exit.OK, error)

@@ -45,7 +45,7 @@ class RunPlan:
         return self.config.dtype
 
 
-def _tokenizer(config: RunConfig) -> Any:
+def run_tokenizer(config: RunConfig) -> Any:
     from otterbench.models.loading import load_real_tokenizer
     from otterbench.models.tokenizer import load_tokenizer
 
@@ -89,7 +89,7 @@ def _workload(config: RunConfig) -> Workload:
     prompts = load_prompts(suite.prompts_path)
     return build_workload(
         prompts,
-        _tokenizer(config),
+        run_tokenizer(config),
         batch_size=suite.batch_size,
         max_new_tokens=suite.max_new_tokens,
         k=suite.k,
@@ -97,6 +97,7 @@ def _workload(config: RunConfig) -> Workload:
         alpha=suite.alpha,
         seed=suite.seed,
         draft_length=suite.draft_length,
+        filter_p=suite.filter_p,
         num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
     )
 

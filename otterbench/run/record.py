@@ -36,6 +36,7 @@ class ArmRecord:
     engine_note: str | None = None  # why an arm asked to compile ran eager, if it did
     compile_s: float | None = None  # compile + warm-up time, outside the measurement
     speculation: dict[str, Any] | None = None  # speculative arms' draft counters (results/accel.py)
+    token_ids: list[list[int]] | None = None  # with --save-outputs only: for outputs.jsonl, not results.json
 
     @property
     def role(self) -> str:

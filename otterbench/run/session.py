@@ -259,4 +259,6 @@ def _arm_record(
         deterministic=len(set(runs["hashes"])) == 1,  # every measured repeat chose the same tokens
         otter=otter_info or None,
         speculation=output.speculation,  # draft counters; metrics are derived in results/accel.py
+        # back to the parent, which writes outputs.jsonl; not part of results.json
+        token_ids=output.token_ids if job.extra.get("save_outputs") else None,
     )

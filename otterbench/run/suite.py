@@ -25,14 +25,21 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package, when i
     except ModuleNotFoundError:
         tomllib = None
 
-MODEL_ROLES = ("base", "reward_model", "expert", "anti_expert", "draft")
+MODEL_ROLES = ("base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft")
 SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 
 # required keys and their types; optional keys carry their defaults in SuiteConfig
 _REQUIRED = {"description": str, "task": str, "arms": list, "prompts": str, "max_new_tokens": int}
 _REQUIRED |= {"batch_size": int, "seed": int, "profiles": dict}
 _OPTIONAL = {"name": str, "k": int, "weight": float, "alpha": float, "num_prompts": int, "repeats": int}
-_OPTIONAL |= {"warmup": int, "dtype": str, "default_profile": str, "presets": dict, "draft_length": int}
+_OPTIONAL |= {
+    "warmup": int,
+    "dtype": str,
+    "default_profile": str,
+    "presets": dict,
+    "draft_length": int,
+    "filter_p": float,
+}
 # a preset sets only the run's length: the workload (and so `check`'s matched-workload test) is unchanged
 PRESET_KEYS = ("repeats", "warmup")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
@@ -59,6 +66,9 @@ class SuiteConfig:
     weight: float = 1.0
     alpha: float = 2.0
     draft_length: int = 3  # spec-separate: tokens the draft model proposes per base forward
+    filter_p: float = (
+        0.9  # DExperts reference default: top-p 0.9 on the base logits before the experts' shift
+    )
     num_prompts: int | None = None  # None: every prompt in the file
     repeats: int = 3
     warmup: int = 1
@@ -137,6 +147,10 @@ def _validate(suite: SuiteConfig) -> None:
                 getattr(suite, field_name),
                 f"is not a finite number: pass a finite {option} (or fix `{field_name}` in the suite file)",
             )
+    if not 0 < suite.filter_p <= 1:
+        raise _fail(
+            name, "filter_p", suite.filter_p, "is out of range: choose 0 < filter_p <= 1 (1: no filter)"
+        )
     if suite.warmup < 0:
         raise _fail(name, "warmup", suite.warmup, "is negative: use 0 (no warm-up) or more")
     if suite.num_prompts is not None and suite.num_prompts < 1:

@@ -41,6 +41,7 @@ VARY_FIELDS: dict[str, type] = {
     "k": int,
     "weight": float,
     "alpha": float,
+    "filter_p": float,
     "num_prompts": int,
     "repeats": int,
     "warmup": int,

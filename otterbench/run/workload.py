@@ -1,6 +1,6 @@
 """The matched workload: one object, built once from a seed, handed to every arm.
 
-Every arm reads the same prompt token ids, batch size, N new tokens, k, ARGS weight w and DExperts alpha from
+Every arm reads the same prompt token ids, batch size, N new tokens, k, ARGS weight w, DExperts alpha and filter_p from
 here, so two arms can only differ in how they decode, never in what they are asked to decode.
 """
 
@@ -54,6 +54,7 @@ class Workload:
     alpha: float = 2.0  # DExperts alpha in logits + alpha*(expert - anti)
     seed: int = 0
     draft_length: int = 3  # speculative decoding: tokens the separate draft model proposes per base forward
+    filter_p: float = 0.9  # DExperts: top-p nucleus of the base logits kept before adding the experts' shift
 
     def __post_init__(self) -> None:
         ids = tuple(tuple(int(t) for t in row) for row in self.prompt_ids)
@@ -72,6 +73,7 @@ class Workload:
         _require(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "use an integer >= 0")
         gamma = self.draft_length
         _require(_is_int(gamma) and gamma >= 1, "draft_length", gamma, "draft at least 1 token per forward")
+        _require(0 < self.filter_p <= 1, "filter_p", self.filter_p, "choose 0 < filter_p <= 1 (1: no filter)")
         out_of_vocab = [t for row in ids for t in row if not 0 <= t < self.vocab_size]
         _require(not out_of_vocab, "prompt token", out_of_vocab[:1], f"ids must be in [0, {self.vocab_size})")
 
@@ -106,6 +108,7 @@ class Workload:
             "alpha": float(self.alpha),
             "seed": self.seed,
             "draft_length": self.draft_length,
+            "filter_p": float(self.filter_p),
         }
 
     def fingerprint(self) -> str:
@@ -126,6 +129,7 @@ def build_workload(
     seed: int = 0,
     num_prompts: int | None = None,
     draft_length: int = 3,
+    filter_p: float = 0.9,
 ) -> Workload:
     """Tokenize the prompts once (a seeded subset of `num_prompts` when given) into the shared Workload."""
     _require(len(prompts) > 0, "prompts", [], "give at least one prompt")
@@ -148,4 +152,5 @@ def build_workload(
         alpha=alpha,
         seed=seed,
         draft_length=draft_length,
+        filter_p=filter_p,
     )

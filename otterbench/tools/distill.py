@@ -1,21 +1,15 @@
-"""Distillation: train only Otter's inserted parameters (base frozen) to reproduce a separate model's signal.
+"""Distillation: train a student on a separate model's signal, the base frozen; report held-out before/after.
 
-Teacher data is collected once, in inference mode, along the teacher's own greedy trajectory:
-- ARGS: at every step the top-k candidates of the base logits and the reward model's reward of
-  `prefix + candidate` (the trajectory is the ARGS one, so training sees the prefixes ARGS decides on).
-- DExperts: at every step the full `expert - anti-expert` logits (the trajectory is the DExperts one).
-Both decision rules (`argmax logit + w*reward` over the top-k, `argmax logits + alpha*diff`) ignore a constant
-added to every candidate at a step, so the loss is an MSE between the signal and the target after each is
-centred over its candidates (ARGS: the k candidates; DExperts: the vocabulary). Scale is kept, so the signal
-can be used with the same w / alpha as the separate model.
-
-Metrics on held-out prompts, teacher-forced on the teacher's trajectory, before and after training:
-`agreement` (fraction of steps where Otter's rule picks the teacher's token) and `spearman` (mean Spearman
-rank correlation between signal and teacher over the k candidates of each step, numpy, ties averaged).
+The students (otterbench/tools/students.py): Otter's inserted parameters, and for ARGS also a separate
+token-level reward model (the args-token arm's scorer), trained on the same teacher (otterbench/tools/teacher.py),
+loss, steps, learning rate and seeded minibatches, so their quality compares on equal terms. The loss and the
+held-out metrics are in otterbench/tools/distill_metrics.py; the free-running quality of the guided arms on the
+held-out prompts (agreement with ARGS, mean reward) in otterbench/tools/quality.py.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -24,51 +18,30 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import scipy.stats
 import torch
-import torch.nn.functional as F
 
-from otterbench.arms.args import SharedPrefixRewardScorer
-from otterbench.arms.base import Tally
-from otterbench.arms.decoding import CachedLM, args_choice, greedy
-from otterbench.arms.dexperts import steer
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
-from otterbench.run.workload import Batch, Workload, positions_from_mask
+from otterbench.run.workload import Workload
+from otterbench.tools.distill_metrics import DistillMetrics, evaluate, spearman, task_loss
+from otterbench.tools.students import OtterStudent, Student, TokenRewardStudent, step_outputs
+from otterbench.tools.teacher import Teacher, collect_args_teacher, collect_dexperts_teacher
+
+__all__ = ["DistillReport", "distill_otter", "save_distilled", "spearman", "split_prompts"]
 
 Task = Literal["args", "dexperts"]
 TASKS: tuple[str, ...] = ("args", "dexperts")
+TOKEN_RM_DIR = "token_reward_model"  # where save_distilled puts the distilled token-level reward model
+QUALITY_FILE = "quality.json"
 
 
 @dataclass
-class Teacher:
-    """What the separate model(s) said along their own trajectory, for n prompts and N steps."""
+class StudentResult:
+    """One student's before/after figures on the held-out prompts and its training curve."""
 
-    task: str
-    sequences: list[list[int]]  # prompt + N generated tokens, unpadded
-    candidates: torch.Tensor  # [n,N,k] top-k token ids of the base logits at each step
-    chosen: torch.Tensor  # [n,N] the teacher's token at each step
-    target: torch.Tensor  # ARGS: rewards [n,N,k]; DExperts: expert - anti logits [n,N,V]
-
-    def subset(self, rows: Sequence[int]) -> Teacher:
-        index = torch.as_tensor(list(rows), dtype=torch.long)
-        return Teacher(
-            self.task,
-            [self.sequences[i] for i in rows],
-            self.candidates[index],
-            self.chosen[index],
-            self.target[index],
-        )
-
-
-@dataclass
-class DistillMetrics:
-    """Held-out agreement with the teacher and rank correlation of signal vs teacher (teacher-forced)."""
-
-    agreement: float  # fraction of steps where Otter picks the teacher's token
-    spearman: float  # mean over steps of Spearman rho(signal, teacher) over the k candidates
-    loss: float  # the training loss on held-out data
-    steps_evaluated: int
+    before: DistillMetrics
+    after: DistillMetrics
+    train_losses: list[float]
+    train_s: float
 
 
 @dataclass
@@ -92,151 +65,25 @@ class DistillReport:
     train_losses: list[float]
     collect_s: float
     train_s: float
+    filter_p: float = 0.9
+    token: StudentResult | None = None  # the token-level reward model student (ARGS only)
+    quality: dict[str, Any] | None = (
+        None  # free-running quality of the guided arms (otterbench/tools/quality.py)
+    )
     otter: OtterModel | None = field(default=None, repr=False)
+    token_reward_model: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (everything but the model)."""
-        data = asdict(self)  # deep-copies fields; the model is dropped below
+        """Plain JSON-able data (everything but the models)."""
+        otter, token_model = self.otter, self.token_reward_model
+        self.otter = self.token_reward_model = None  # asdict deep-copies: keep the models out of it
+        try:
+            data = asdict(self)
+        finally:
+            self.otter, self.token_reward_model = otter, token_model
         data.pop("otter")
+        data.pop("token_reward_model")
         return data
-
-
-def _args_batch(models: Any, batch: Batch, workload: Workload) -> tuple[list, list, list]:
-    """One batch of ARGS decoding: (tokens, candidates, rewards) per step."""
-    tally = Tally()
-    lm, scorer = CachedLM(models.base, "llm", tally), SharedPrefixRewardScorer(models.reward_model, tally)
-    scorer.start(batch, workload.k)
-    out, tokens, cands, rewards = lm.start(batch), [], [], []
-
-    def rewards_of(candidates: torch.Tensor) -> torch.Tensor:
-        cands.append(candidates)
-        rewards.append(scorer.score(candidates).float())
-        return rewards[-1]
-
-    for step in range(workload.max_new_tokens):
-        if step:
-            out = lm.feed(tokens[-1])
-        token, pick = args_choice(out.logits[:, -1], workload.k, workload.weight, rewards_of)
-        tokens.append(token)
-        if step + 1 < workload.max_new_tokens:
-            scorer.keep(pick)
-    return tokens, cands, rewards
-
-
-@torch.inference_mode()
-def collect_args_teacher(models: Any, workload: Workload, device: torch.device | str) -> Teacher:
-    """Follow ARGS (shared-prefix reward model, the arms' decisions) and record candidates and rewards."""
-    records: dict = {"cand": [], "reward": [], "chosen": [], "seq": []}
-    for batch in workload.batches(device):
-        _append(records, batch.prompt_indices, workload, *_args_batch(models, batch, workload))
-    return _teacher("args", records)
-
-
-@torch.inference_mode()
-def collect_dexperts_teacher(models: Any, workload: Workload, device: torch.device | str) -> Teacher:
-    """Follow DExperts (cached) and record the expert - anti-expert logits at every step."""
-    tally, records = Tally(), {"cand": [], "reward": [], "chosen": [], "seq": []}
-    roles = (("base", "llm"), ("expert", "expert"), ("anti_expert", "anti_expert"))
-    for batch in workload.batches(device):
-        lms = [CachedLM(getattr(models, attr), role, tally) for attr, role in roles]
-        tokens, cands, diffs = [], [], []
-        for step in range(workload.max_new_tokens):
-            base, expert, anti = (
-                (lm.feed(tokens[-1]) if step else lm.start(batch)).logits[:, -1].float() for lm in lms
-            )
-            cands.append(base.topk(workload.k, dim=-1).indices)
-            diffs.append(expert - anti)
-            tokens.append(greedy(steer(base, expert, anti, workload.alpha)))
-        _append(records, batch.prompt_indices, workload, tokens, cands, diffs)
-    return _teacher("dexperts", records)
-
-
-def _append(
-    records: dict, indices: Sequence[int], workload: Workload, tokens: list, cands: list, targets: list
-) -> None:
-    generated = torch.cat(tokens, dim=1).cpu()  # [B,N]
-    records["chosen"].append(generated)
-    records["cand"].append(torch.stack(cands, dim=1).cpu())  # [B,N,k]
-    records["reward"].append(torch.stack(targets, dim=1).cpu())  # [B,N,k] or [B,N,V]
-    for row, index in enumerate(indices):
-        records["seq"].append(list(workload.prompt_ids[index]) + generated[row].tolist())
-
-
-def _teacher(task: str, records: dict) -> Teacher:
-    # clone() outside inference mode: autograd may save these tensors as loss targets
-    return Teacher(
-        task,
-        records["seq"],
-        torch.cat(records["cand"]).clone(),
-        torch.cat(records["chosen"]).clone(),
-        torch.cat(records["reward"]).clone(),
-    )
-
-
-def step_outputs(otter: OtterModel, sequences: list[list[int]], steps: int, pad_id: int, device: Any) -> Any:
-    """Logits and signal [B,N,V] at the N decision positions of full sequences, in one uncached forward."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(seq)
-        mask[row, width - len(seq) :] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    out = otter(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask))
-    # left padding puts every sequence's end at column width-1; decision t reads the column before token t
-    window = slice(width - steps - 1, width - 1)
-    return out.logits[:, window].float(), out.signal[:, window].float()
-
-
-def _centred(x: torch.Tensor) -> torch.Tensor:
-    return x - x.mean(dim=-1, keepdim=True)
-
-
-def task_loss(teacher: Teacher, signal: torch.Tensor) -> torch.Tensor:
-    """MSE between signal and teacher target, each centred over the step's candidates (shift-invariant)."""
-    if teacher.task == "args":
-        signal = signal.gather(-1, teacher.candidates.to(signal.device))
-    return F.mse_loss(_centred(signal), _centred(teacher.target.to(signal.device)))
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two 1-D arrays; 0.0 when either is constant (no ranking to compare)."""
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(scipy.stats.spearmanr(a, b).statistic)
-
-
-def _chosen_by_otter(
-    teacher: Teacher, logits: torch.Tensor, signal: torch.Tensor, workload: Workload
-) -> torch.Tensor:
-    """Otter's token [b,N] at each teacher-forced step, by the arm's own rule."""
-    if teacher.task == "args":
-        cand = teacher.candidates.to(logits.device)
-        scores = logits.gather(-1, cand) + workload.weight * signal.gather(-1, cand)
-        return cand.gather(-1, scores.argmax(dim=-1, keepdim=True)).squeeze(-1)
-    return (logits + workload.alpha * signal).argmax(dim=-1)
-
-
-@torch.inference_mode()
-def evaluate(
-    otter: OtterModel, teacher: Teacher, workload: Workload, device: Any, batch_size: int = 8
-) -> DistillMetrics:
-    """Agreement, Spearman and loss of `otter` against `teacher`, teacher-forced on its trajectory."""
-    agree, rhos, losses, n = [], [], [], len(teacher.sequences)
-    for start in range(0, n, batch_size):
-        part = teacher.subset(range(start, min(n, start + batch_size)))
-        logits, signal = step_outputs(
-            otter, part.sequences, workload.max_new_tokens, workload.pad_token_id, device
-        )
-        agree.append((_chosen_by_otter(part, logits, signal, workload).cpu() == part.chosen).flatten())
-        losses.append(float(task_loss(part, signal)) * len(part.sequences))
-        cand = part.candidates.to(signal.device)
-        ranked_signal = signal.gather(-1, cand).cpu().numpy().reshape(-1, workload.k)
-        target = part.target.to(signal.device)
-        ranked_target = (target if part.task == "args" else target.gather(-1, cand)).cpu().numpy()
-        rhos.extend(spearman(a, b) for a, b in zip(ranked_signal, ranked_target.reshape(-1, workload.k)))
-    agreement = torch.cat(agree).float().mean().item()
-    return DistillMetrics(agreement, float(np.mean(rhos)), sum(losses) / n, len(rhos))
 
 
 def split_prompts(num_prompts: int, held_out_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -252,7 +99,7 @@ def split_prompts(num_prompts: int, held_out_fraction: float, seed: int) -> tupl
 
 
 def train(
-    otter: OtterModel,
+    student: Student,
     teacher: Teacher,
     workload: Workload,
     *,
@@ -263,16 +110,15 @@ def train(
     device: Any,
     on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Adam on the inserted parameters only, `steps` seeded minibatches; returns the loss of each step."""
-    params = [p for p in otter.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    """Adam on the student's trainable parameters, `steps` seeded minibatches; returns each step's loss."""
+    optimizer = torch.optim.Adam(student.trainable(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for step in range(steps):
         rows = torch.randperm(len(teacher.sequences), generator=generator)[:batch_size].tolist()
         part = teacher.subset(rows)
         _, signal = step_outputs(
-            otter, part.sequences, workload.max_new_tokens, workload.pad_token_id, device
+            student, part.sequences, workload.max_new_tokens, workload.pad_token_id, device
         )
         loss = task_loss(part, signal)
         optimizer.zero_grad(set_to_none=True)
@@ -321,6 +167,17 @@ def _check_inputs(task: str, models: Any, steps: Any, lr: Any, spec: OtterSpec) 
         raise ValueError(f"OtterSpec.signal={spec.signal!r} cannot be distilled here: use signal='vocab'")
 
 
+def _train_student(
+    student: Student, training: Teacher, held_out: Teacher, workload: Workload, settings: dict[str, Any]
+) -> StudentResult:
+    """Before/after figures around `train` with the shared settings (steps, lr, seed, batch size, device)."""
+    before = evaluate(student, held_out, workload, settings["device"])
+    started = time.perf_counter()
+    losses = train(student, training, workload, **settings)
+    train_s = time.perf_counter() - started
+    return StudentResult(before, evaluate(student, held_out, workload, settings["device"]), losses, train_s)
+
+
 def distill_otter(
     models: Any,
     prompts: Sequence[Sequence[int]] | Sequence[str],
@@ -335,39 +192,56 @@ def distill_otter(
     k: int = 10,
     weight: float = 1.0,
     alpha: float = 2.0,
+    filter_p: float = 0.9,
     batch_size: int = 8,
     device: torch.device | str = "cpu",
     on_step: Callable[[int, float], None] | None = None,
+    token_student: bool = True,
 ) -> DistillReport:
-    """Insert Otter into models.base and train it on the teacher's signal; report held-out before/after."""
+    """Insert Otter into models.base and train it on the teacher's signal; report held-out before/after.
+
+    For ARGS with a `models.token_reward_model` (and `token_student`), a copy of that model is trained the
+    same way, and the guided arms' free-running quality on the held-out prompts is measured.
+    """
     spec = spec or OtterSpec.from_ratio(models.base.config, signal="vocab")
     _check_inputs(task, models, steps, lr, spec)
-    knobs = {"max_new_tokens": max_new_tokens, "k": k, "weight": weight, "alpha": alpha}
+    knobs = {"max_new_tokens": max_new_tokens, "k": k, "weight": weight, "alpha": alpha, "filter_p": filter_p}
     workload = _workload(models, prompts, knobs, batch_size, seed)
     train_rows, held_rows = split_prompts(workload.num_prompts, held_out_fraction, seed)
     started = time.perf_counter()
     collect = collect_args_teacher if task == "args" else collect_dexperts_teacher
     teacher = collect(models, workload, device)
     collect_s = time.perf_counter() - started
-    otter = insert_otter(models.base, spec)
     held_out, training = teacher.subset(held_rows), teacher.subset(train_rows)
-    before = evaluate(otter, held_out, workload, device)
-    started = time.perf_counter()
-    losses = train(
-        otter, training, workload, steps=steps, lr=lr, seed=seed, batch_size=batch_size, device=device,
-        on_step=on_step,
-    )  # fmt: skip
-    train_s = time.perf_counter() - started
-    after = evaluate(otter, held_out, workload, device)
+    settings = {"steps": steps, "lr": lr, "seed": seed, "batch_size": batch_size, "device": device}
+    otter = insert_otter(models.base, spec)
+    result = _train_student(
+        OtterStudent(otter), training, held_out, workload, {**settings, "on_step": on_step}
+    )
+    token, token_model, quality = None, None, None
+    if task == "args" and token_student and getattr(models, "token_reward_model", None) is not None:
+        token_model = copy.deepcopy(models.token_reward_model)
+        token = _train_student(
+            TokenRewardStudent(models.base, token_model), training, held_out, workload, settings
+        )
+        token_model.eval().requires_grad_(False)
+        from otterbench.tools.quality import measure_quality
+
+        quality = measure_quality(models, otter, token_model, workload, held_rows, device)
+        forced = {"otter-args": result.after.agreement, "args-token": token.after.agreement}
+        for row in quality["arms"]:
+            row["teacher_forced_agreement"] = forced.get(row["arm"])
     return DistillReport(
         task=task, spec=spec.to_dict(), steps=steps, lr=lr, seed=seed, held_out_fraction=held_out_fraction,
-        train_prompts=len(train_rows), held_out_prompts=len(held_rows), before=before, after=after,
-        train_losses=losses, collect_s=collect_s, train_s=train_s, otter=otter, **knobs,
+        train_prompts=len(train_rows), held_out_prompts=len(held_rows), before=result.before,
+        after=result.after, train_losses=result.train_losses, collect_s=collect_s, train_s=result.train_s,
+        token=token, quality=quality, otter=otter, token_reward_model=token_model, **knobs,
     )  # fmt: skip
 
 
-def save_distilled(report: DistillReport, directory: str | Path) -> Path:
-    """Write the trained insertion (save_otter) and distill_report.json into `directory`; returns it."""
+def save_distilled(report: DistillReport, directory: str | Path, tokenizer: Any = None) -> Path:
+    """Write the trained insertion (save_otter), distill_report.json and, when present, the distilled
+    token-level reward model (a Hugging Face checkpoint in `token_reward_model/`) and quality.json."""
     if report.otter is None:
         raise ValueError("this DistillReport carries no model to save (report.otter is None)")
     directory = Path(directory)
@@ -377,4 +251,10 @@ def save_distilled(report: DistillReport, directory: str | Path) -> Path:
         metadata={"distilled": True, "distill": {"task": report.task, "steps": report.steps}},
     )
     (directory / "distill_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if report.token_reward_model is not None:
+        report.token_reward_model.save_pretrained(directory / TOKEN_RM_DIR)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory / TOKEN_RM_DIR)
+    if report.quality is not None:
+        (directory / QUALITY_FILE).write_text(json.dumps(report.quality, indent=2) + "\n")
     return directory

@@ -10,6 +10,7 @@ from otterbench.results.report.accel import accel_section, has_speculation, plot
 from otterbench.results.report.growth import plot_cost_growth, sweep_field
 from otterbench.results.report.markdown import render_run, render_sweep
 from otterbench.results.report.plots import plot_latency, plot_memory, plot_tpot_distribution
+from otterbench.results.report.quality import find_quality
 from otterbench.results.report.savings_figure import plot_savings
 from otterbench.results.report.style import save_figure
 
@@ -24,7 +25,7 @@ RUN_FIGURES = {
 }
 
 
-def write_run_report(results: dict, out_dir: Path) -> list[Path]:
+def write_run_report(results: dict, out_dir: Path, quality_path: str | Path | None = None) -> list[Path]:
     """Write one run's figures (PNG + SVG) and report.md into `out_dir`; return every path written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -35,7 +36,7 @@ def write_run_report(results: dict, out_dir: Path) -> list[Path]:
         written += save_figure(plot(results), out_dir, stem)
     images = [path.name for path in written if path.suffix == ".png"]
     report = out_dir / REPORT_FILE
-    text = render_run(results, images)
+    text = render_run(results, images, find_quality(results, quality_path))
     if has_speculation(results):
         text += "\n" + "\n".join(accel_section(results))
     report.write_text(text, encoding="utf-8")
@@ -71,17 +72,19 @@ def report_target(run_dirs: list[str | Path], out_dir: str | Path | None = None)
     return first if len(run_dirs) == 1 else first.parent / "report"
 
 
-def build_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> list[Path]:
+def build_report(
+    run_dirs: list[str | Path], out_dir: str | Path | None = None, quality_path: str | Path | None = None
+) -> list[Path]:
     """Report one run into its own folder (or `out_dir`), or several runs (or a sweep) with cost growth."""
     target = report_target(run_dirs, out_dir)
     run_dirs = expand_sweeps(run_dirs)
     runs = [load_run(path) for path in run_dirs]
     if len(runs) == 1:
-        return write_run_report(runs[0], target)
+        return write_run_report(runs[0], target, quality_path)
     written: list[Path] = []
     links = {}
     for run in runs:
-        written += write_run_report(run, target / run["run_id"])
+        written += write_run_report(run, target / run["run_id"], quality_path)
         links[run["run_id"]] = f"{run['run_id']}/{REPORT_FILE}"
     growth = plot_cost_growth(runs)
     images = []

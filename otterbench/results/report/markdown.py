@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
 from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, space_saving, time_saving
+from otterbench.results.report.quality import quality_section
 
 PAPER_CLAIM = (
     'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
@@ -35,7 +36,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _headline(results: dict) -> list[str]:
     """One sentence per baseline kind: the best measured savings, set beside the paper's figures."""
     lines = []
-    for kind in ("faithful", "optimized"):
+    for kind in ("faithful", "optimized", "token-level"):
         chosen = [s for s in results["savings"] if baseline_kind(s["separate_arm"]) == kind]
         if not chosen:
             continue
@@ -167,7 +168,7 @@ def environment_section(results: dict) -> list[str]:
         "repeats",
         "warmup",
     )
-    rows += [[f"config.{key}", f"`{config[key]}`"] for key in keys]
+    rows += [[f"config.{key}", f"`{config.get(key)}`"] for key in (*keys, "filter_p")]
     rows += [["isolation", f"`{results['isolation']}`"], ["run status", f"`{results['status']}`"]]
     return ["## Environment and config", "", *_table(["field", "value"], rows), ""]
 
@@ -210,7 +211,7 @@ def caveats(results: dict) -> list[str]:
     return notes
 
 
-def render_run(results: dict, figures: list[str]) -> str:
+def render_run(results: dict, figures: list[str], quality: dict | None = None) -> str:
     """The full report.md of one run; `figures` are image file names relative to the report."""
     lines = [
         f"# otterbench report: suite `{results['suite']}`, run `{results['run_id']}`",
@@ -223,6 +224,7 @@ def render_run(results: dict, figures: list[str]) -> str:
         "",
         *savings_section(results),
         *arms_section(results),
+        *quality_section(quality, results),
         *non_disruption_section(results),
         *environment_section(results),
         "## Caveats",

@@ -1,0 +1,32 @@
+"""`otterbench models save`: a thin wrapper over `otterbench.models.export.save_profile_models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from otterbench.commands.common import fail
+
+app = typer.Typer(help="Work with model profiles.", no_args_is_help=True)
+
+
+@app.command("save")
+def save(
+    directory: Path = typer.Argument(..., help="folder to write DIR/<role>/ checkpoints into"),
+    profile: str = typer.Option("tiny", help="embedded profile to save (tiny)"),
+) -> None:
+    """Write the profile's models as Hugging Face checkpoints (DIR/base, DIR/reward_model, ...) with the
+    tokenizer in each; run them with `otterbench run --base DIR/base --reward-model DIR/reward_model`.
+
+    Exit codes: 0 ok, 2 bad input.
+    """
+    from otterbench.models.export import save_profile_models
+
+    try:
+        written = save_profile_models(profile, directory)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    for role, folder in written.items():
+        Console().print(f"{role}: {folder}")

@@ -1,0 +1,93 @@
+"""The distillation loss and its held-out figures, teacher-forced on the teacher's trajectory.
+
+Both decision rules (`argmax logit + w*reward` over the top-k, `argmax nucleus(logits) + alpha*diff`) ignore a
+constant added to every candidate at a step, so the loss is an MSE between signal and target after each is
+centred over the step's candidates (ARGS: the k candidates; DExperts: the tokens of the base's nucleus, the
+only ones the filtered rule can pick). Scale is kept, so the signal is used with the separate model's w / alpha.
+`agreement` = fraction of steps where the student's rule picks the teacher's token; `spearman` = mean Spearman
+rank correlation of signal vs teacher over the k candidates of a step (numpy, ties averaged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+import torch
+import torch.nn.functional as F
+
+from otterbench.arms.dexperts import nucleus_filter
+from otterbench.run.workload import Workload
+from otterbench.tools.students import Student, step_outputs
+from otterbench.tools.teacher import Teacher
+
+
+@dataclass
+class DistillMetrics:
+    """Held-out agreement with the teacher and rank correlation of signal vs teacher (teacher-forced)."""
+
+    agreement: float  # fraction of steps where the student picks the teacher's token
+    spearman: float  # mean over steps of Spearman rho(signal, teacher) over the k candidates
+    loss: float  # the training loss on held-out data
+    steps_evaluated: int
+
+
+def _centred(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    if keep is None:
+        return x - x.mean(dim=-1, keepdim=True)
+    weights = keep.float()
+    mean = (x * weights).sum(dim=-1, keepdim=True) / weights.sum(dim=-1, keepdim=True)
+    return (x - mean) * weights
+
+
+def task_loss(teacher: Teacher, signal: torch.Tensor) -> torch.Tensor:
+    """MSE between signal and teacher target, each centred over the step's candidates (shift-invariant)."""
+    target = teacher.target.to(signal.device)
+    if teacher.task == "args":
+        signal = signal.gather(-1, teacher.candidates.to(signal.device))
+        return F.mse_loss(_centred(signal, None), _centred(target, None))
+    keep = teacher.keep.to(signal.device) if teacher.keep is not None else None
+    squared = (_centred(signal, keep) - _centred(target, keep)) ** 2
+    return squared.mean() if keep is None else squared.sum() / keep.sum()
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two 1-D arrays; 0.0 when either is constant (no ranking to compare)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(scipy.stats.spearmanr(a, b).statistic)
+
+
+def chosen_by_student(
+    teacher: Teacher, logits: torch.Tensor, signal: torch.Tensor, workload: Workload
+) -> torch.Tensor:
+    """The student's token [b,N] at each teacher-forced step, by its arm's own rule."""
+    if teacher.task == "args":
+        cand = teacher.candidates.to(logits.device)
+        scores = logits.gather(-1, cand) + workload.weight * signal.gather(-1, cand)
+        return cand.gather(-1, scores.argmax(dim=-1, keepdim=True)).squeeze(-1)
+    return (nucleus_filter(logits, workload.filter_p) + workload.alpha * signal).argmax(dim=-1)
+
+
+@torch.inference_mode()
+def evaluate(
+    student: Student, teacher: Teacher, workload: Workload, device: Any, batch_size: int = 8
+) -> DistillMetrics:
+    """Agreement, Spearman and loss of `student` against `teacher`, teacher-forced on its trajectory."""
+    agree, rhos, losses, n = [], [], [], len(teacher.sequences)
+    for start in range(0, n, batch_size):
+        part = teacher.subset(range(start, min(n, start + batch_size)))
+        logits, signal = step_outputs(
+            student, part.sequences, workload.max_new_tokens, workload.pad_token_id, device
+        )
+        agree.append((chosen_by_student(part, logits, signal, workload).cpu() == part.chosen).flatten())
+        losses.append(float(task_loss(part, signal)) * len(part.sequences))
+        cand = part.candidates.to(signal.device)
+        ranked_signal = signal.gather(-1, cand).cpu().numpy().reshape(-1, workload.k)
+        target = part.target.to(signal.device)
+        ranked_target = (target if part.task == "args" else target.gather(-1, cand)).cpu().numpy()
+        rhos.extend(spearman(a, b) for a, b in zip(ranked_signal, ranked_target.reshape(-1, workload.k)))
+    agreement = torch.cat(agree).float().mean().item()
+    return DistillMetrics(agreement, float(np.mean(rhos)), sum(losses) / n, len(rhos))
