@@ -74,10 +74,10 @@ def test_saving_below_0_from_noise_is_explained() -> None:
 def test_wide_interval_says_why() -> None:
     rng = np.random.default_rng(0)
     noisy = {
-        name: list(rng.uniform(low, low * 2, size=3))
+        name: list(rng.uniform(low, low * 2, size=5))
         for name, low in (("base", 1.0), ("args-faithful", 1.6), ("otter-args", 1.2))
     }
-    results = _set_totals(make_results(repeats=3), noisy)
+    results = _set_totals(make_results(repeats=5), noisy)
     view = time_saving(results, _faithful(results))
     # BCa either gives a wide interval or none at all (resamples where the separate arm is not slower)
     if view.ci is not None:

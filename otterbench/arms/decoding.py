@@ -42,13 +42,15 @@ class CachedLM:
         self.cache: Any = None
         self.mask: KVMask | None = None
 
-    def start(self, batch: Batch) -> StepOutput:
-        """Prefill the prompt; returns the model output (logits [B,P,V], and .signal for Otter)."""
+    def start(self, batch: Batch, all_positions: bool = False) -> StepOutput:
+        """Prefill the prompt; returns the model output at the last position (logits [B,1,V], and .signal for
+        Otter), or at every prompt position ([B,P,V]) with `all_positions`."""
         self.cache = self.engine.new_cache(self.model, batch.input_ids.shape[0])
         self.mask = self.engine.new_mask(batch.attention_mask)
         self.tally.call(self.role)
+        keep = 0 if all_positions else 1
         return StepOutput(
-            *lm_step(self.model, batch.input_ids, self.mask.fed, batch.position_ids, self.cache)
+            *lm_step(self.model, batch.input_ids, self.mask.fed, batch.position_ids, self.cache, keep)
         )
 
     def feed(self, tokens: torch.Tensor) -> StepOutput:

@@ -56,10 +56,21 @@ def is_otter(model: Any) -> bool:
 
 
 def lm_step(
-    model: Any, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
+    model: Any,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: Any,
+    keep: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One cached forward of a causal LM or Otter model: (logits [B,q,V], signal [B,q,V] or None)."""
+    """One cached forward of a causal LM or Otter model: (logits [B,q,V], signal [B,q,V] or None).
+
+    `keep` > 0 computes the vocabulary heads for the last `keep` positions only (q = keep), as inference
+    engines do at prefill: the other positions' [V]-wide outputs are never read.
+    """
     cache_arg = {"past_key_values": cache} if is_otter(model) else cache_kwargs(cache)
+    if keep:
+        cache_arg["logits_to_keep"] = keep
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_arg)
     return out.logits, getattr(out, "signal", None)
 

@@ -78,8 +78,10 @@ class FusedOtterModel(nn.Module):
         past_key_values: Any = None,
         use_cache: bool = False,
         position_ids: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
     ) -> OtterOutput:
-        """Logits from the widened lm_head `[W_lm | 0]`, signal from the extra channels."""
+        """Logits from the widened lm_head `[W_lm | 0]`, signal from the extra channels (of the last
+        `logits_to_keep` positions only, when > 0)."""
         out = self.model.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -88,6 +90,8 @@ class FusedOtterModel(nn.Module):
             **cache_kwargs(past_key_values),
         )
         hidden = out.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
         return OtterOutput(
             logits=self.model.lm_head(hidden),
             signal=self.signal_head(hidden[..., self.original_size :]),

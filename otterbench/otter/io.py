@@ -115,6 +115,17 @@ def load_otter(base_model: nn.Module, directory: str | Path) -> OtterModel:
     return otter
 
 
+def otter_for_run(
+    base_model: nn.Module, directory: str | Path | None, ratio: float
+) -> tuple[OtterModel, bool]:
+    """The run's Otter over `base_model`: the insertion saved in `directory`, else a fresh one of `ratio`
+    (signal over the vocabulary); and whether it was distilled."""
+    if directory:
+        distilled = bool(read_otter_config(directory).get("metadata", {}).get("distilled", False))
+        return load_otter(base_model, directory), distilled
+    return insert_otter(base_model, OtterSpec.from_ratio(base_model.config, ratio, signal="vocab")), False
+
+
 def _safetensors_numel(path: Path) -> int:
     """Elements the file's header declares; ValueError when the file is shorter than its header says."""
     size = path.stat().st_size

@@ -121,8 +121,10 @@ class OtterModel(nn.Module):
         past_key_values: OtterCache | None = None,
         use_cache: bool = False,
         position_ids: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
     ) -> OtterOutput:
-        """One pass: the base model's logits, the inserted signal and (with use_cache) the updated cache."""
+        """One pass: the base model's logits, the inserted signal and (with use_cache) the updated cache;
+        with `logits_to_keep` > 0 both heads read the last that many positions only."""
         if use_cache and past_key_values is None:
             past_key_values = OtterCache(self.config)
         self._state.extra_cache = past_key_values.extra if past_key_values is not None else None
@@ -137,6 +139,8 @@ class OtterModel(nn.Module):
         finally:
             self._state.extra_cache = None
         hidden = out.last_hidden_state  # [B, T, d+dx], already normed
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
         d = self.dims.hidden_size
         logits = self.base_model.lm_head(hidden[..., :d].contiguous())
         signal = self.inserted.signal_head(hidden[..., d:])

@@ -11,12 +11,14 @@ One home for the rules the terminal summary, report.md and the figures share:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from otterbench.results.stats import bootstrap_ratio_ci
 
-MIN_REPEATS_FOR_INTERVAL = 3
+# BCa over fewer repeats gives intervals that can exclude their own estimate: none is shown below this
+MIN_REPEATS_FOR_INTERVAL = 5
 INTERVAL_TARGET_PTS = 10.0  # half-width, percentage points
 PAPER_SAVED_PCT = {"space": 86.5, "time": 98.5}  # [paper] "up to 86.5% extra space and 98.5% extra time"
 NO_INTERVAL = "not enough repeats for an interval"
@@ -58,8 +60,18 @@ def _within_noise(base: list[float], arm: list[float]) -> bool:
     return ci is None or ci[0] <= 1.0 <= ci[1]
 
 
-def _format(value: float, ci: tuple[float, float] | None) -> str:
+def pct_text(value: float | None, ci: tuple[float, float] | list[float] | None = None) -> str:
+    """`84.0%` or `84.0% [80.1, 88.2]`; `-` for no value."""
+    if value is None:
+        return "-"
     return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def shown_interval(value: float, stored: Any, repeats: int) -> tuple[float, float] | None:
+    """The stored interval when it may be shown: enough repeats, and it contains its own estimate."""
+    if not stored or repeats < MIN_REPEATS_FOR_INTERVAL or not stored[0] <= value <= stored[1]:
+        return None
+    return (stored[0], stored[1])
 
 
 def _time_notes(
@@ -88,7 +100,7 @@ def _time_notes(
         notes.append(f"interval wider than +/-{INTERVAL_TARGET_PTS:.0f} points: {spread}")
     elif ci is None and n >= MIN_REPEATS_FOR_INTERVAL:
         notes.append(
-            f"{NO_BOUND}: some resamples of the repeats leave the separate arm no slower than base; {spread}"
+            f"{NO_BOUND}: the bootstrap could not bound the saving over these repeats (resamples where the separate arm is no slower than base, or an interval that excludes its own estimate); {spread}"
         )
     return notes
 
@@ -102,9 +114,8 @@ def time_saving(results: dict, saving: dict) -> SavingView:
     value = saving["extra_time_saved_pct"]
     if value is None:
         return SavingView("time", None, None, n, "n/a", tuple(saving.get("notes") or ()))
-    stored = saving.get("extra_time_saved_ci95")
-    ci = tuple(stored) if stored and n >= MIN_REPEATS_FOR_INTERVAL else None
-    text = _format(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
+    ci = shown_interval(value, saving.get("extra_time_saved_ci95"), n)
+    text = pct_text(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
     return SavingView("time", value, ci, n, text, tuple(_time_notes(value, ci, n, totals)))
 
 
@@ -133,7 +144,7 @@ def space_saving(results: dict, saving: dict) -> SavingView:
             f"{separate:+.1f} MiB, Otter {otter:+.1f} MiB, by {method}); peak memory is one reading per "
             "arm with allocator and runtime slack in it, so a difference of a few MiB may be reading noise"
         )
-    return SavingView("space", value, None, None, _format(value, None), tuple(notes))
+    return SavingView("space", value, None, None, pct_text(value), tuple(notes))
 
 
 def predicted_pct(saving: dict, kind: str) -> float | None:

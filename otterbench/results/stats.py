@@ -122,26 +122,14 @@ def bootstrap_saved_ci(
     None when a resample leaves the separate arm no slower than base, or the repeats are too few to vary.
     """
     data = tuple(np.asarray(x, dtype=float) for x in (base, separate, otter))
-    if min(x.size for x in data) < 2:
-        return None
     paired = len({x.size for x in data}) == 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples are reported as None, not as warnings
-        result = stats.bootstrap(
-            data,
-            _saved_of_medians,
-            n_resamples=n_boot,
-            paired=paired,
-            vectorized=True,
-            confidence_level=CONFIDENCE,
-            method="BCa",
-            random_state=np.random.default_rng(seed),
-        )
-    return _interval(result)
+    return _bca(data, _saved_of_medians, n_boot, seed, paired)
 
 
-def _bca(data: tuple[np.ndarray, ...], statistic: Any, n_boot: int, seed: int) -> tuple[float, float] | None:
-    """BCa 95% interval of `statistic` over independently resampled samples; None if undefined."""
+def _bca(
+    data: tuple[np.ndarray, ...], statistic: Any, n_boot: int, seed: int, paired: bool = False
+) -> tuple[float, float] | None:
+    """BCa 95% interval of `statistic` over the samples (resampled together when `paired`); None if undefined."""
     if min(x.size for x in data) < 2:
         return None
     with warnings.catch_warnings():
@@ -150,6 +138,7 @@ def _bca(data: tuple[np.ndarray, ...], statistic: Any, n_boot: int, seed: int) -
             data,
             statistic,
             n_resamples=n_boot,
+            paired=paired,
             vectorized=True,
             confidence_level=CONFIDENCE,
             method="BCa",

@@ -8,15 +8,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, pct_text, shown_interval
+
 
 def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
     return "-" if value is None else f"{value / scale:,.{digits}f}"
-
-
-def _pct(value: float | None, ci: list[float] | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}%" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
 def efficiency_table(results: dict[str, Any]) -> Table | None:
@@ -38,7 +34,7 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
             _num(eff["bytes_per_step"], 1e6, 2),
             _num(eff["flops_per_step"], 1e6),
             _num(eff["achieved_bytes_per_s"], 1e9, 2),
-            _pct(mbu),
+            pct_text(mbu),
         )
     return table
 
@@ -47,16 +43,26 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
     """Decode-only (TPOT) savings measured, beside the planner's predicted space and time savings."""
     if not results["savings"]:
         return None
-    table = Table(title="Decode-only savings (TPOT, CI95 over repeats) and the planner's prediction")
+    repeats = results["config"].get("repeats", 0)
+    title = "Decode-only savings (TPOT, CI95 over repeats) and the planner's prediction"
+    if repeats < MIN_REPEATS_FOR_INTERVAL:
+        title += " (not enough repeats for an interval)"
+    table = Table(title=title)
     for column in ("vs separate arm", "decode time saved", "pred. space", "pred. time (bytes)"):
         table.add_column(column, no_wrap=True)
     for saving in results["savings"]:
         predicted = saving.get("predicted") or {}
+        value = saving.get("extra_decode_time_saved_pct")
+        ci = (
+            None
+            if value is None
+            else shown_interval(value, saving.get("extra_decode_time_saved_ci95"), repeats)
+        )
         table.add_row(
             saving["separate_arm"],
-            _pct(saving.get("extra_decode_time_saved_pct"), saving.get("extra_decode_time_saved_ci95")),
-            _pct(predicted.get("space_pct")),
-            _pct(predicted.get("time_bytes_pct")),
+            pct_text(value, ci),
+            pct_text(predicted.get("space_pct")),
+            pct_text(predicted.get("time_bytes_pct")),
         )
     return table
 

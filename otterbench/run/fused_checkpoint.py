@@ -62,7 +62,8 @@ def needs_fused_checkpoint(config: Any) -> bool:
 def _build(config: Any, directory: Path) -> None:
     """Load the base on the CPU, insert Otter, fuse, save; write the run info beside the checkpoint."""
     from otterbench.models.loading import load_model_set
-    from otterbench.otter import OtterSpec, insert_otter, load_otter, read_otter_config, save_fused
+    from otterbench.otter import save_fused
+    from otterbench.otter.io import otter_for_run
 
     models = load_model_set(
         config.profile,
@@ -73,12 +74,7 @@ def _build(config: Any, directory: Path) -> None:
         dtype=torch_dtype(config.dtype),  # the run's dtype even for a GPU run: fusing is concatenation
     )
     base = models.base
-    if config.otter_path:
-        otter = load_otter(base, config.otter_path)
-        distilled = bool(read_otter_config(config.otter_path).get("metadata", {}).get("distilled", False))
-    else:
-        otter = insert_otter(base, OtterSpec.from_ratio(base.config, config.otter_ratio, signal="vocab"))
-        distilled = False
+    otter, distilled = otter_for_run(base, config.otter_path, config.otter_ratio)
     save_fused(otter.to_fused().eval(), directory)
     info = {
         "distilled": distilled,

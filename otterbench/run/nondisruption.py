@@ -56,7 +56,8 @@ def _lockstep(
     tally = Tally()
     base_lm, otter_lm = CachedLM(base, "llm", tally), CachedLM(otter, "otter", tally)
     real = batch.attention_mask.bool()
-    base_out, otter_out = base_lm.start(batch).logits, otter_lm.start(batch).logits  # [B, P, V]
+    base_out = base_lm.start(batch, all_positions=True).logits  # [B, P, V]
+    otter_out = otter_lm.start(batch, all_positions=True).logits
     prompt.add(base_out[real], otter_out[real])
     tokens = [greedy(base_out[:, -1])]
     for _ in range(steps - 1):

@@ -80,14 +80,9 @@ def token_ids_hash(token_ids: list[list[int]]) -> str:
 
 def _build_otter(base: Any, job: ArmJob) -> tuple[Any, dict[str, Any]]:
     """The run's Otter: a saved (maybe distilled) insertion, else a fresh undistilled one."""
-    from otterbench.otter import OtterSpec, insert_otter, load_otter, read_otter_config
+    from otterbench.otter.io import otter_for_run
 
-    if job.otter_path:
-        otter = load_otter(base, job.otter_path)
-        distilled = bool(read_otter_config(job.otter_path).get("metadata", {}).get("distilled", False))
-    else:
-        otter = insert_otter(base, OtterSpec.from_ratio(base.config, job.otter_ratio, signal="vocab"))
-        distilled = False
+    otter, distilled = otter_for_run(base, job.otter_path, job.otter_ratio)
     info = {
         "layout": job.layout,
         "distilled": distilled,

@@ -29,6 +29,7 @@ from otterbench.arms.greedy import BaseArm
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
 from otterbench.run.workload import Workload, positions_from_mask
 from otterbench.tools.distill import split_prompts
+from otterbench.tools.students import left_pad
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus.txt"
 CORPUS_PROMPT_TOKENS = 24  # corpus lines are cut to about a suite prompt's length
@@ -101,16 +102,6 @@ def collect_continuations(base: Any, workload: Workload, device: Any) -> list[li
     return [list(prompt) + row for prompt, row in zip(workload.prompt_ids, generated)]
 
 
-def _padded(sequences: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(seq)
-        mask[row, width - len(seq) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 def draft_scores_and_targets(
     model: Any, sequences: list[list[int]], new_tokens: int, pad_id: int, device: Any, ahead: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +110,7 @@ def draft_scores_and_targets(
     `ahead` = 2 for Otter's signal (position t scores t+2), 1 for a draft model's logits. Left padding puts
     every sequence's last token at column width-1, so the generated tokens are the last N columns.
     """
-    ids, mask = _padded(sequences, pad_id, device)
+    ids, mask = left_pad(sequences, pad_id, device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=False)
     scores = out.signal if ahead == 2 else out.logits  # [B,W,V]
     width = ids.shape[1]

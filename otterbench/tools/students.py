@@ -69,15 +69,21 @@ class TokenRewardStudent:
         return list(self.model.parameters())
 
 
-def step_outputs(student: Student, sequences: list[list[int]], steps: int, pad_id: int, device: Any) -> Any:
-    """Logits and signal [B,N,V] at the N decision positions of full sequences, in one uncached forward."""
+def left_pad(sequences: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask [B,W] of `sequences`, left-padded to the longest (W)."""
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, seq in enumerate(sequences):
         ids[row, width - len(seq) :] = torch.tensor(seq)
         mask[row, width - len(seq) :] = 1
-    logits, signal = student.outputs(ids.to(device), mask.to(device))
+    return ids.to(device), mask.to(device)
+
+
+def step_outputs(student: Student, sequences: list[list[int]], steps: int, pad_id: int, device: Any) -> Any:
+    """Logits and signal [B,N,V] at the N decision positions of full sequences, in one uncached forward."""
+    width = max(len(s) for s in sequences)
+    logits, signal = student.outputs(*left_pad(sequences, pad_id, device))
     # left padding puts every sequence's end at column width-1; decision t reads the column before token t
     window = slice(width - steps - 1, width - 1)
     return logits[:, window].float(), signal[:, window].float()
