@@ -65,7 +65,7 @@ def test_safety_suite_loads_as_specified():
     assert (suite.num_prompts, suite.seed, suite.repeats, suite.warmup, suite.dtype) == (
         32,
         0,
-        3,
+        5,
         1,
         "float32",
     )
