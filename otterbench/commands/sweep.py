@@ -112,8 +112,8 @@ def _print_report_commands(console: Console, outcome: Any, build: bool) -> None:
         if build:
             written = build_report(run_dirs, target)
             console.print(f"report{f' ({label})' if label else ''}: {written[-1]}", soft_wrap=True)
-        else:
-            dirs = " ".join(str(path) for path in run_dirs)
+        else:  # one group: the sweep folder stands for its points; several: each group's runs
+            dirs = str(outcome.sweep_dir) if len(groups) == 1 else " ".join(str(path) for path in run_dirs)
             line = f"curves{f' ({label})' if label else ''}: otterbench report {dirs} --out {target}"
             console.print(
                 line, soft_wrap=True, markup=False, highlight=False
