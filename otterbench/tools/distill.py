@@ -23,7 +23,7 @@ import torch
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
 from otterbench.run.workload import Workload
 from otterbench.tools.distill_metrics import DistillMetrics, evaluate, spearman, task_loss
-from otterbench.tools.students import OtterStudent, Student, TokenRewardStudent, step_outputs
+from otterbench.tools.students import OtterStudent, Student, TokenRewardStudent, fit, step_outputs
 from otterbench.tools.teacher import Teacher, collect_args_teacher, collect_dexperts_teacher
 
 __all__ = ["DistillReport", "distill_otter", "save_distilled", "spearman", "split_prompts"]
@@ -111,23 +111,24 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Adam on the student's trainable parameters, `steps` seeded minibatches; returns each step's loss."""
-    optimizer = torch.optim.Adam(student.trainable(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    for step in range(steps):
-        rows = torch.randperm(len(teacher.sequences), generator=generator)[:batch_size].tolist()
+
+    def loss_of(rows: list[int]) -> torch.Tensor:
         part = teacher.subset(rows)
         _, signal = step_outputs(
             student, part.sequences, workload.max_new_tokens, workload.pad_token_id, device
         )
-        loss = task_loss(part, signal)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if on_step is not None:
-            on_step(step + 1, losses[-1])
-    return losses
+        return task_loss(part, signal)
+
+    return fit(
+        student.trainable(),
+        len(teacher.sequences),
+        loss_of,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        batch_size=batch_size,
+        on_step=on_step,
+    )
 
 
 def _workload(

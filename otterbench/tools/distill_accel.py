@@ -29,7 +29,7 @@ from otterbench.arms.greedy import BaseArm
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
 from otterbench.run.workload import Workload, positions_from_mask
 from otterbench.tools.distill import split_prompts
-from otterbench.tools.students import left_pad
+from otterbench.tools.students import fit, left_pad
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus.txt"
 CORPUS_PROMPT_TOKENS = 24  # corpus lines are cut to about a suite prompt's length
@@ -152,22 +152,24 @@ def train_draft(
     on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Adam on the model's trainable parameters, `steps` seeded minibatches; returns each step's loss."""
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    generator = torch.Generator().manual_seed(seed)  # the same minibatches for every draft
+
+    def loss_of(rows: list[int]) -> torch.Tensor:
+        batch = [sequences[i] for i in rows]
+        return _loss(*draft_scores_and_targets(model, batch, new_tokens, pad_id, device, ahead))
+
     model.train()
-    losses = []
-    for step in range(steps):
-        rows = torch.randperm(len(sequences), generator=generator)[:batch_size].tolist()
-        scores, targets = draft_scores_and_targets(
-            model, [sequences[i] for i in rows], new_tokens, pad_id, device, ahead
-        )
-        loss = _loss(scores, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if on_step is not None:
-            on_step(step + 1, losses[-1])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    # the same seed gives every draft the same minibatches
+    losses = fit(
+        trainable,
+        len(sequences),
+        loss_of,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        batch_size=batch_size,
+        on_step=on_step,
+    )
     model.eval()
     return losses
 

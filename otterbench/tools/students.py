@@ -8,6 +8,7 @@ Both are trained on the same teacher, loss, steps and minibatches, so their qual
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -67,6 +68,33 @@ class TokenRewardStudent:
 
     def trainable(self) -> list[torch.nn.Parameter]:
         return list(self.model.parameters())
+
+
+def fit(
+    parameters: Any,
+    rows: int,
+    loss_of: Callable[[list[int]], torch.Tensor],
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    batch_size: int,
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Adam on `parameters` over `steps` seeded minibatches of `rows` (the same batches for every student
+    given the same seed); `loss_of(batch rows)` is one step's loss. Returns each step's loss."""
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for step in range(steps):
+        loss = loss_of(torch.randperm(rows, generator=generator)[:batch_size].tolist())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step + 1, losses[-1])
+    return losses
 
 
 def left_pad(sequences: list[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
