@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from otterbench.cli import app
 from otterbench.results.findings import GateSettings
-from otterbench.results.gate import check_runs, parse_thresholds
+from otterbench.results.gate import check_runs, local_speeds, parse_thresholds
 from otterbench.results.stats import summarize
 
 runner = CliRunner()
@@ -111,6 +111,47 @@ def _slow_rounds(results: dict, rounds: list[int], factor: float) -> dict:
     return slowed
 
 
+def _drifting(results: dict, per_repeat: float) -> dict:
+    """A copy measured on a machine that gets steadily slower: every measured repeat, in the interleaved
+    order (round by round, arms in the file's order), runs `per_repeat` times slower than the one before."""
+    slowed = copy.deepcopy(results)
+    period = len(slowed["arms"])
+    for position, arm in enumerate(slowed["arms"]):
+        repeats = len(arm["latency"]["total_s"]["samples"])
+        factors = per_repeat ** (position + period * np.arange(repeats))
+        for metric in ("tpot_s", "total_s"):
+            samples = np.asarray(arm["latency"][metric]["samples"]).reshape(repeats, -1)
+            arm["latency"][metric] = summarize((samples * factors[:, None]).ravel())
+    return slowed
+
+
+def test_normalize_reads_the_speed_next_to_each_repeat_not_the_rounds() -> None:
+    # Otter runs last in each round: on a machine slowing 4% per repeat it ran ~8% slower than its round's
+    # control arms did on average, but at the speed read between the control repeats just before and after it
+    baseline = make_results(repeats=10, schedule="interleaved")
+    drifting = _drifting(make_results(repeats=10, seed=1, schedule="interleaved"), 1.04)
+    normalized = check_runs(drifting, baseline, settings=GateSettings(normalize=True))
+    assert normalized.passed, [(f.metric, f.subject, f.change) for f in normalized.regressions]
+    otter = next(f for f in normalized.findings if (f.metric, f.subject) == ("tpot", "otter-args"))
+    assert abs(otter.change) < 2.0
+    slower_otter = scale_arm_latency(drifting, 1.2)
+    caught = check_runs(slower_otter, baseline, settings=GateSettings(normalize=True))
+    assert ("tpot", "otter-args") in _regressed(caught)
+
+
+def test_an_arm_never_reads_the_machine_speed_from_its_own_repeats() -> None:
+    # a control arm dividing by a speed that includes its own reading would cancel its own slowdown
+    run = make_results(repeats=10, schedule="interleaved")
+    slow_repeat = copy.deepcopy(run)
+    base = next(arm for arm in slow_repeat["arms"] if arm["name"] == "base")
+    totals = np.asarray(base["latency"]["total_s"]["samples"])
+    totals[3] *= 2.0
+    base["latency"]["total_s"] = summarize(totals)
+    before, after = local_speeds(run, run, "total"), local_speeds(slow_repeat, run, "total")
+    np.testing.assert_allclose(after["base"], before["base"])
+    assert after["args-faithful"][3] > before["args-faithful"][3]  # the other arms do read it
+
+
 def test_normalize_divides_each_interleaved_round_by_its_speed() -> None:
     baseline = make_results(repeats=10, schedule="interleaved")
     busy = _slow_rounds(make_results(repeats=10, seed=1, schedule="interleaved"), [0, 1, 2, 3, 4, 5], 2.0)
@@ -118,7 +159,7 @@ def test_normalize_divides_each_interleaved_round_by_its_speed() -> None:
     normalized = check_runs(busy, baseline, settings=GateSettings(normalize=True))
     assert normalized.passed
     otter = next(f for f in normalized.findings if (f.metric, f.subject) == ("tpot", "otter-args"))
-    assert abs(otter.change) < 2.0 and "each round's speed" in otter.evidence
+    assert abs(otter.change) < 2.0 and "speed at each repeat" in otter.evidence
 
 
 def test_too_few_repeats_warn_that_nothing_can_fail() -> None:

@@ -143,32 +143,43 @@ def _check_non_disruption(run: dict, baseline: dict, tolerance: float) -> list[F
     return [exactness, deviation]
 
 
-def round_speeds(results: dict, baseline: dict, metric: str) -> np.ndarray | None:
-    """How slow each measured round of `results` ran against `baseline`: shape [rounds], 1.0 = as fast.
+def local_speeds(results: dict, reference: dict, metric: str) -> dict[str, np.ndarray] | None:
+    """How slow the machine ran at each measured repeat of each arm of `results`, against `reference`.
 
-    Round i's speed is the median, over the control arms (base and separate arms), of their round-i
-    aggregate divided by their median in the baseline; the median of three or more control arms is not
-    moved by one of them getting slower on its own. Rounds pair only under the interleaved schedule (round
-    i ran every arm back to back); otherwise every round gets the run's one median speed.
+    Returns {arm: speeds, one per repeat}, 1.0 = as fast as in `reference`. A control arm (base or separate)
+    measured at some moment reads the machine's speed there: its aggregate over its median in `reference`.
+    Under the interleaved schedule the arms ran round-robin in the file's order, so every repeat has a
+    place in time (round x arms + position); each control arm's readings, log-interpolated between its own
+    repeats to that place, give one estimate, and the repeat's speed is the median of the estimates. A
+    shared machine's speed drifts within a round (seconds), so readings taken next to a repeat are better
+    than the round's. An arm never reads its own speed (that would cancel its own slowdown): Otter arms use
+    every control arm, where the median of three is not moved by one of them getting slower on its own; a
+    control arm uses the other control arms (its own readings only when it is the only one, so a lone
+    control arm cannot fail in this mode). Under the sequential schedule nothing pairs, and every repeat
+    gets one speed for the whole run. None without a control arm.
     """
-    rows = []
-    for _name, before, now in _both_ok(results, baseline):
-        if before["role"] != "otter" and repeat_units(now)[metric] and repeat_units(before)[metric]:
-            rows.append(np.asarray(repeat_units(now)[metric]) / np.median(repeat_units(before)[metric]))
-    if not rows or len({row.size for row in rows}) != 1:
+    order = {arm["name"]: position for position, arm in enumerate(results["arms"])}
+    period = len(results["arms"])
+    measured = {name: repeat_units(now)[metric] for name, _before, now in _both_ok(results, reference)}
+    readings = {}  # control arm -> (slots, log speed)
+    for name, before, _now in _both_ok(results, reference):
+        units, ref = measured[name], repeat_units(before)[metric]
+        if before["role"] != "otter" and units and ref:
+            slots = order[name] + period * np.arange(len(units))
+            readings[name] = (slots, np.log(np.asarray(units) / np.median(ref)))
+    if not readings:
         return None
-    speeds = np.median(np.vstack(rows), axis=0)
-    if results["config"].get("schedule") != "interleaved":
-        return np.full_like(speeds, np.median(speeds))
+    interleaved = results["config"].get("schedule") == "interleaved"
+    speeds = {}
+    for name, units in measured.items():
+        others = [r for control, r in readings.items() if control != name] or list(readings.values())
+        slots = order[name] + period * np.arange(len(units))
+        if interleaved:
+            estimates = np.vstack([np.interp(slots, where, log_speed) for where, log_speed in others])
+            speeds[name] = np.exp(np.median(estimates, axis=0))
+        else:
+            speeds[name] = np.full(len(units), np.exp(np.median([np.median(r[1]) for r in others])))
     return speeds
-
-
-def _normalized(units: list[float], speeds: np.ndarray | None) -> list[float]:
-    """Units divided by their round's speed; by the median speed when the counts do not pair."""
-    if speeds is None:
-        return units
-    divisor = speeds if speeds.size == len(units) else np.median(speeds)
-    return [float(v) for v in np.asarray(units) / divisor]
 
 
 def _latency_finding(
@@ -199,7 +210,7 @@ def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str
     speeds = {}
     if normalize:
         speeds = {
-            m: (round_speeds(baseline, baseline, m), round_speeds(run, baseline, m)) for m in LATENCY_METRICS
+            m: (local_speeds(baseline, baseline, m), local_speeds(run, baseline, m)) for m in LATENCY_METRICS
         }
     tested = []
     for name, arm, now in _both_ok(run, baseline):
@@ -208,10 +219,13 @@ def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str
             if not (before[metric] and after[metric]):
                 continue
             units, how = (before[metric], after[metric]), ""
-            if metric in speeds and speeds[metric][1] is not None:
-                was_speed, now_speed = speeds[metric]
-                units = (_normalized(units[0], was_speed), _normalized(units[1], now_speed))
-                how = f"divided by each round's speed (run median {np.median(now_speed):.3f}); "
+            was_speed, now_speed = speeds.get(metric, (None, None))
+            if was_speed is not None and now_speed is not None:
+                units = (
+                    [float(v) for v in np.asarray(units[0]) / was_speed[name]],
+                    [float(v) for v in np.asarray(units[1]) / now_speed[name]],
+                )
+                how = f"divided by the machine's speed at each repeat (run median {np.median(now_speed[name]):.3f}); "
             tested.append((metric, name, units, how))
     return tested
 
