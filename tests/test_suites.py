@@ -230,10 +230,10 @@ def test_empty_prompts_file_errors(tmp_path):
 def test_ci_preset_sets_the_run_length_and_the_command_line_wins(tmp_path):
     from otterbench.run.config import RunInputError, resolve_run_config
 
-    safety = load_suite("safety")
-    assert safety.preset_values("ci") == {"repeats": 20, "warmup": 2}
+    for name in ("safety", "detox", "accel"):  # every bundled suite has the gate's run length
+        assert load_suite(name).preset_values("ci") == {"repeats": 40, "warmup": 2}
     config = resolve_run_config("safety", out_dir=tmp_path, preset="ci")
-    assert (config.repeats, config.warmup) == (20, 2)
+    assert (config.repeats, config.warmup) == (40, 2)
     explicit = resolve_run_config("safety", out_dir=tmp_path, preset="ci", suite_overrides={"repeats": 7})
     assert (explicit.repeats, explicit.warmup) == (7, 2)
     with pytest.raises(SuiteError, match="presets = 'nightly' is not a preset of this suite: known are ci"):
