@@ -10,8 +10,9 @@ docs/regression-gate.md) and gates every ordered pair (baseline i, run j), i != 
 
     python scripts/power_study.py /tmp/gate-study/runs/safety --json /tmp/gate-study/power.json
 
-Prints one table per mode (absolute latency, the gate's default; and --normalize, the speed factor of the
-control arms) and writes every pair's verdicts as JSON.
+Prints one table per mode (absolute latency, the gate's default; and --normalize, the machine's speed read
+from the control arms) and writes every pair's verdicts as JSON. `--first N` keeps only each run's first N
+measured repeats: what a shorter run length would have caught, from the same runs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,27 @@ def plant_slowdown(results: dict, arm_name: str, slowdown_pct: float) -> dict:
                 arm["latency"][metric] = summarize(np.asarray(arm["latency"][metric]["samples"]) * factor)
     planted["savings"] = compute_savings(planted["arms"], n_boot=200)  # the gate reads point values only
     return planted
+
+
+def first_repeats(results: dict, count: int) -> dict:
+    """A copy of `results` keeping each arm's first `count` measured repeats (as if the run had stopped there).
+
+    Every latency series holds its repeats one after another in equal shares (per token, per batch or one
+    per repeat), so the first `count` shares are the first `count` repeats.
+    """
+    cut = copy.deepcopy(results)
+    cut["config"]["repeats"] = count
+    for arm in cut["arms"]:
+        if arm["status"] != "ok":
+            continue
+        repeats = len(arm["latency"]["total_s"]["samples"])
+        if count > repeats:
+            raise SystemExit(f"{results['run_id']}: --first {count} but {arm['name']} has {repeats} repeats")
+        for metric in ("ttft_s", "tpot_s", "total_s"):
+            samples = arm["latency"][metric]["samples"]
+            arm["latency"][metric] = summarize(samples[: len(samples) // repeats * count])
+    cut["savings"] = compute_savings(cut["arms"], n_boot=200)
+    return cut
 
 
 def names_arm(result: CheckResult, arm_name: str) -> bool:
@@ -93,15 +115,20 @@ def render(console: Console, title: str, rows: list[dict]) -> None:
     console.print(table)
 
 
-def describe_runs(console: Console, runs: list[dict]) -> None:
+def describe_runs(console: Console, runs: list[dict]) -> list[dict]:
     """Each run's repeats and its per-arm median total, so the reader sees the drift the gate faced."""
+    described = []
     for run in runs:
         totals = {
-            arm["name"]: f"{1e3 * float(np.median(arm['latency']['total_s']['samples'])):.0f}"
+            arm["name"]: round(1e3 * float(np.median(arm["latency"]["total_s"]["samples"])), 1)
             for arm in run["arms"]
             if arm["status"] == "ok"
         }
         console.print(f"{run['run_id']}: repeats {run['config']['repeats']}, median total ms {totals}")
+        described.append(
+            {"run_id": run["run_id"], "repeats": run["config"]["repeats"], "median_total_ms": totals}
+        )
+    return described
 
 
 def main() -> None:
@@ -110,22 +137,31 @@ def main() -> None:
     parser.add_argument("--otter-arm", default="otter-args")
     parser.add_argument("--baseline-arm", default="args-faithful", help="the separate-model arm to slow down")
     parser.add_argument("--json", type=Path, default=None, help="write every row here")
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        help="keep each run's first N measured repeats (a shorter run length)",
+    )
     args = parser.parse_args()
     console = Console(width=150)
     paths = sorted(p for p in args.runs_dir.iterdir() if (p / "results.json").is_file())
     runs = [run for run in (load_run(path) for path in paths) if run["status"] == "complete"]
+    if args.first:
+        runs = [first_repeats(run, args.first) for run in runs]
     if len(runs) < 2:
         raise SystemExit(
             f"{args.runs_dir}: needs at least 2 run folders with results.json, found {len(runs)}"
         )
-    describe_runs(console, runs)
+    described = describe_runs(console, runs)
     report = {}
     for mode, settings in (("absolute", GateSettings()), ("normalized", GateSettings(normalize=True))):
         rows = study(runs, settings, args.otter_arm, args.baseline_arm)
         render(console, f"gate at default thresholds, {mode} latency: {len(runs)} runs", rows)
         report[mode] = rows
     if args.json:
-        write_json_atomic(args.json, {"runs": [str(p) for p in paths], "modes": report})
+        document = {"runs": described, "first_repeats": args.first, "modes": report}
+        write_json_atomic(args.json, document)
 
 
 if __name__ == "__main__":

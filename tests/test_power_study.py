@@ -1,0 +1,64 @@
+"""scripts/power_study.py: it plants what it says, cuts runs to their first repeats, and counts the gate's verdicts."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from factories import make_results
+
+from otterbench.results.findings import GateSettings
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "power_study.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("power_study", _SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[dict]:
+    return [make_results(repeats=10, seed=seed, schedule="interleaved") for seed in range(3)]
+
+
+def _samples(results: dict, arm: str, metric: str) -> np.ndarray:
+    return np.asarray(next(a for a in results["arms"] if a["name"] == arm)["latency"][metric]["samples"])
+
+
+def test_plant_slows_only_the_named_arm(study, runs: list[dict]) -> None:
+    planted = study.plant_slowdown(runs[0], "otter-args", 20)
+    for metric in ("ttft_s", "tpot_s", "total_s"):
+        np.testing.assert_allclose(
+            _samples(planted, "otter-args", metric), 1.2 * _samples(runs[0], "otter-args", metric)
+        )
+        np.testing.assert_array_equal(_samples(planted, "base", metric), _samples(runs[0], "base", metric))
+    was = {s["separate_arm"]: s["extra_time_saved_pct"] for s in runs[0]["savings"]}
+    now = {s["separate_arm"]: s["extra_time_saved_pct"] for s in planted["savings"]}
+    assert all(now[arm] < was[arm] for arm in was)  # a slower Otter saves less
+
+
+def test_first_repeats_keeps_the_first_repeats_of_every_series(study, runs: list[dict]) -> None:
+    cut = study.first_repeats(runs[0], 4)
+    assert cut["config"]["repeats"] == 4
+    for metric in ("tpot_s", "total_s"):
+        whole = _samples(runs[0], "args-faithful", metric)
+        kept = _samples(cut, "args-faithful", metric)
+        assert kept.size == whole.size // 10 * 4
+        np.testing.assert_array_equal(kept, whole[: kept.size])
+    with pytest.raises(SystemExit):
+        study.first_repeats(runs[0], 11)
+
+
+def test_gate_pairs_counts_false_alarms_and_planted_detections(study, runs: list[dict]) -> None:
+    settings = GateSettings()
+    unplanted = study.gate_pairs(runs, settings, None, 0.0)
+    assert unplanted["pairs"] == 6 and unplanted["failed"] == 0
+    planted = study.gate_pairs(runs, settings, "otter-args", 30)
+    assert planted["failed"] == planted["named"] == 6
+    assert planted["fired"]["tpot (otter-args)"] == 6
