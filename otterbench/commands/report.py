@@ -208,8 +208,9 @@ def check(
     normalize: Annotated[
         bool,
         typer.Option(
-            help="Divide the run's latencies by the control arms' speed factor: for shared machines "
-            "(it also cancels slowdowns every arm shares)."
+            help="Divide every measured repeat by the machine's speed at its moment, read from the base and "
+            "separate arms: for machines other jobs share (it also cancels slowdowns every arm shares; "
+            "docs/regression-gate.md)."
         ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,

@@ -20,8 +20,8 @@ class GateSettings:
     alpha: float = DEFAULT_ALPHA
     space_noise_pct: float = DEFAULT_SPACE_NOISE_PCT
     deviation_tolerance: float = DEFAULT_DEVIATION_TOLERANCE
-    # divide the run's latencies by the control arms' speed factor: for shared machines only (it cancels
-    # any slowdown the arms share, e.g. the decoding loop or a torch upgrade)
+    # divide each repeat by the machine's speed at its moment (gate.local_speeds): for shared machines only
+    # (it cancels any slowdown the arms share, e.g. the decoding loop or a torch upgrade)
     normalize: bool = False
     latency_tests: int = 1  # tests in one check, set by the gate: the strictest Holm step is alpha / this
 
