@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from otterbench.compat import cache_kwargs, output_cache
+
 
 def _ones(rows: int, columns: int) -> torch.Tensor:
     return torch.ones(rows, columns, dtype=torch.long)
@@ -47,22 +49,22 @@ def args_reference(
         out = llm(
             input_ids=tokens[:, seen:],
             attention_mask=_ones(1, tokens.shape[1]),
-            past_key_values=llm_cache,
             use_cache=True,
+            **cache_kwargs(llm_cache),
         )
-        llm_cache = out.past_key_values
+        llm_cache = output_cache(out)
         top_logits, top_tokens = torch.topk(out.logits[:, -1], k=k, dim=-1)  # [1,k]
         rows = torch.cat([tokens.repeat(k, 1), top_tokens.T], dim=1)  # [k, L+1]: sequence + candidate
         seen = 0 if rm_cache is None else rm_cache.get_seq_length()
         scored = reward_model(
             input_ids=rows[:, seen:],
             attention_mask=_ones(k, rows.shape[1]),
-            past_key_values=rm_cache,
             use_cache=True,
+            **cache_kwargs(rm_cache),
         )
         scores = scored.logits.flatten() * weight + top_logits.flatten()
         best = torch.topk(scores, k=1).indices  # [1]
-        rm_cache = _reordered(scored.past_key_values, best.repeat(k))
+        rm_cache = _reordered(output_cache(scored), best.repeat(k))
         tokens = rows[best]
     return tokens[0, len(prompt) :].tolist()
 
