@@ -50,5 +50,6 @@ def test_help_loads_no_heavy_library(args) -> None:
     assert _probe(args) == {"code": 0, "heavy": []}
 
 
-def test_a_bad_suite_is_refused_without_heavy_libraries() -> None:
-    assert _probe(["run", "--suite", "nosuch"]) == {"code": 2, "heavy": []}
+@pytest.mark.parametrize("command", [["run"], ["sweep", "--vary", "k=1,2"]])
+def test_a_bad_suite_is_refused_without_heavy_libraries(command) -> None:
+    assert _probe([*command, "--suite", "nosuch"]) == {"code": 2, "heavy": []}

@@ -130,22 +130,23 @@ def sweep(
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
     from otterbench.paths import default_results_dir
     from otterbench.run.suite import load_suite
-    from otterbench.run.sweep import (
-        base_options,
-        default_sweep_id,
-        parse_vary,
-        run_sweep,
-        sweep_dir_for,
-    )
 
     console = Console(stderr=True)
     try:
+        suite_name = load_suite(options.suite).name  # a bad suite fails here, before torch is imported
+        from otterbench.run.sweep import (  # torch and transformers: only once the suite is good
+            base_options,
+            default_sweep_id,
+            parse_vary,
+            run_sweep,
+            sweep_dir_for,
+        )
+
         grid = parse_vary(vary or [])
         if sweep_id is not None and not _SWEEP_ID.fullmatch(sweep_id):
             raise ValueError(
                 f"--sweep-id={sweep_id!r} is not a folder name: use letters, digits, '.', '_', '-'"
             )
-        suite_name = load_suite(options.suite).name
         sweep_id = sweep_id or default_sweep_id(suite_name, grid, base_options(options))
         sweep_dir = sweep_dir_for(options.out or default_results_dir(), suite_name, sweep_id)
         view = SweepView(console)
