@@ -48,7 +48,7 @@ def plant_slowdown(results: dict, arm_name: str, slowdown_pct: float) -> dict:
 
 
 def first_repeats(results: dict, count: int) -> dict:
-    """A copy of `results` keeping each arm's first `count` measured repeats (as if the run had stopped there).
+    """A copy of `results` keeping each arm's first `count` measured repeats, as if the run stopped there.
 
     Every latency series holds its repeats one after another in equal shares (per token, per batch or one
     per repeat), so the first `count` shares are the first `count` repeats.

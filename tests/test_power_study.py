@@ -1,4 +1,4 @@
-"""scripts/power_study.py: it plants what it says, cuts runs to their first repeats, and counts the gate's verdicts."""
+"""scripts/power_study.py: it plants what it says, cuts runs to their first repeats, counts the verdicts."""
 
 from __future__ import annotations
 

@@ -225,7 +225,8 @@ def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str
                     [float(v) for v in np.asarray(units[0]) / was_speed[name]],
                     [float(v) for v in np.asarray(units[1]) / now_speed[name]],
                 )
-                how = f"divided by the machine's speed at each repeat (run median {np.median(now_speed[name]):.3f}); "
+                typical = float(np.median(now_speed[name]))
+                how = f"divided by the machine's speed at each repeat (run median {typical:.3f}); "
             tested.append((metric, name, units, how))
     return tested
 
