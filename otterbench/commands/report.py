@@ -203,7 +203,10 @@ def check(
         ),
     ] = DEFAULT_SPACE_NOISE_PCT,
     deviation_tolerance: Annotated[
-        float, typer.Option(help="Largest non-disruption max |logit diff| that passes (fused layout).")
+        float,
+        typer.Option(
+            help="Largest non-disruption max |logit diff| that passes, for results files without a yardstick."
+        ),
     ] = DEFAULT_DEVIATION_TOLERANCE,
     normalize: Annotated[
         bool,

@@ -30,7 +30,7 @@ class GateSettings:
 class Finding:
     """One monitored figure of one arm or pair: both values, the change, the evidence and the verdict."""
 
-    metric: str  # arm_status | decisions | exactness | deviation | power | tpot | total | extra_*_saved
+    metric: str  # arm_status | decisions | non_disruption | exactness | deviation | power | tpot | total | extra_*_saved
     subject: str  # an arm name, "separate->otter", "non_disruption" or "repeats"
     baseline: float | str | None
     current: float | str | None

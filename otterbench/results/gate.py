@@ -11,9 +11,10 @@ p < alpha). The rules, per metric:
   arm that moved (usually a slower separate arm, which is its own `total` finding).
 - `extra_space_saved`: drops beyond the threshold and Otter's extra peak grew above the noise floor (one
   peak reading per arm: no sample test); a rise is a warning.
-- `decisions` (every arm): the generated token ids' hash changed. `exactness`: the baseline's split-layout
-  logits were bit-equal to the base model's and the run's are not. `deviation`: the run's non-disruption
-  max |logit diff| exceeds the tolerance. `arm_status`: an arm that finished in the baseline did not.
+- `decisions` (every arm): the generated token ids' hash changed. `non_disruption`: the verdict against
+  the base's own numerics moved to a worse class (exact -> within the base's numerics -> disrupted); files
+  without a verdict keep the former `exactness` (bit-equal before, not now) and `deviation` (max |logit
+  diff| above the tolerance) rules. `arm_status`: an arm that finished in the baseline did not.
 - `power` (a warning): the repeats are too few for the test to reach alpha at all.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from otterbench.results.files import arm_by_name, describe_mismatch
 from otterbench.results.findings import CheckResult, Finding, GateSettings
+from otterbench.results.gate_nondisruption import non_disruption_findings
 from otterbench.results.gate_savings import space_saving_finding, time_saving_finding
 from otterbench.results.power import (
     LATENCY_METRICS,
@@ -111,36 +113,6 @@ def _check_decisions(run: dict, baseline: dict) -> list[Finding]:
         evidence = "generated token ids changed" if changed else "same token ids"
         findings.append(Finding("decisions", name, was[:16], is_[:16], None, None, evidence, changed))
     return findings
-
-
-def _check_non_disruption(run: dict, baseline: dict, tolerance: float) -> list[Finding]:
-    was, now = baseline["non_disruption"], run["non_disruption"]
-    diff = now["max_abs_logit_diff"]
-    layout = now.get("layout") or "?"
-    not_measured = "not measured (no Otter arm finished)"
-    exactness = Finding(
-        "exactness",
-        "non_disruption",
-        str(was["exact"]),
-        str(now["exact"]),
-        None,
-        None,
-        not_measured if diff is None else f"max |logit diff| now {diff:.3g} ({layout} layout)",
-        regressed=bool(was["exact"]) and now["exact"] is not True,
-    )
-    if diff is None:
-        return [exactness]
-    deviation = Finding(
-        "deviation",
-        f"non_disruption ({layout})",
-        was["max_abs_logit_diff"],
-        diff,
-        None,
-        tolerance,
-        f"max |logit diff| {diff:.3g} vs tolerance {tolerance:g} (--deviation-tolerance)",
-        regressed=diff > tolerance,
-    )
-    return [exactness, deviation]
 
 
 def local_speeds(results: dict, reference: dict, metric: str) -> dict[str, np.ndarray] | None:
@@ -286,7 +258,7 @@ def check_runs(
         limits = dict.fromkeys(THRESHOLD_METRICS, max_regression)
     settings = dataclasses.replace(settings, thresholds={**limits, **(thresholds or {})})
     findings = [*_check_statuses(run, baseline), *_check_decisions(run, baseline)]
-    findings += _check_non_disruption(run, baseline, settings.deviation_tolerance)
+    findings += non_disruption_findings(run, baseline, settings.deviation_tolerance)
     findings += _check_power(run, baseline, settings.alpha) + _check_latency(run, baseline, settings)
     now_by_pair = {(s["separate_arm"], s["otter_arm"]): s for s in run["savings"]}
     for was_s in baseline["savings"]:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of
 from otterbench.results.headline import SavingView, space_saving, time_saving
 from otterbench.results.summary_accel import speculation_table
 from otterbench.results.summary_efficiency import print_efficiency
@@ -21,22 +22,49 @@ def _ms(summary: dict[str, Any] | None, key: str = "median") -> str:
     return "-" if not summary or summary.get("n", 0) == 0 else f"{summary[key] * 1e3:,.2f}"
 
 
+_VERDICT_TEXT = {
+    EXACT: "exact",
+    WITHIN: "within the base's own numerics",
+    DISRUPTED: "DISRUPTED",
+    None: "not judged (no yardstick recorded)",
+}
+
+
+def _yardstick_text(nd: dict[str, Any]) -> str:
+    """The base against itself under harmless changes, and Otter's ratio to it."""
+    yardstick = nd.get("yardstick")
+    if not yardstick:
+        return "no yardstick"
+    changes = ", ".join(name.replace("_", " ") for name in yardstick["changes"])
+    ratio = nd.get("ratio_to_yardstick")
+    ratio_text = "" if ratio is None or nd.get("exact") else f"; Otter/base {ratio:.2f}x"
+    return (
+        f"base vs itself ({changes}) max |Δlogit| {yardstick['max_abs_logit_diff']:.2e}, "
+        f"argmax {100 * yardstick['argmax_agreement']:.1f}%{ratio_text}"
+    )
+
+
 def non_disruption_line(results: dict[str, Any]) -> str:
-    """`non-disruption: exact over the whole workload (...)` or the measured deviation, and the greedy tokens."""
+    """The verdict (exact, within the base's own numerics, disrupted) with Otter's deviation beside the
+    base's own under harmless changes (its yardstick), the layout and the greedy tokens: one line."""
     nd = results["non_disruption"]
     if nd.get("exact") is None:
         return "non-disruption: not measured (no Otter arm ran)"
     scope = nd.get("scope", "first batch's prompt positions")
     tokens = {
         True: "greedy tokens identical to the base arm's",
-        False: "greedy tokens DIFFER from the base arm's",
+        False: "greedy tokens differ from the base arm's",
     }
     greedy = tokens.get(nd.get("greedy_tokens_identical"), "greedy tokens not compared (no base arm)")
-    if nd["exact"]:
-        return f"non-disruption: exact over the {scope} ({nd['layout']} layout, logits torch.equal; {greedy})"
+    otter = (
+        "logits torch.equal"
+        if nd["exact"]
+        else f"max |Δlogit| {nd['max_abs_logit_diff']:.2e}, argmax {100 * nd['argmax_agreement']:.1f}%"
+    )
     return (
-        f"non-disruption: max |Δlogit| {nd['max_abs_logit_diff']:.2e} over the {scope}, argmax agreement "
-        f"{100 * nd['argmax_agreement']:.1f}% ({nd['layout']} layout; {greedy})"
+        f"non-disruption: {_VERDICT_TEXT[verdict_of(nd)]} over the {scope} ({nd['layout']} layout): Otter "
+        f"{otter}; {_yardstick_text(nd)}; {greedy}"
+        + (f" [{nd['criterion']}]" if nd.get("criterion") and not nd["exact"] else "")
     )
 
 

@@ -36,7 +36,8 @@ def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
     otter["fused_checkpoint"] = info.get("fused_checkpoint")
     base = next((r for r in records if r.name == "base" and r.ok), None)
-    return otter, non_disruption_block(info["non_disruption"], base.token_ids_hash if base else None)
+    base_hash = base.token_ids_hash if base else None
+    return otter, non_disruption_block(info["non_disruption"], base_hash, plan.config.dtype)
 
 
 def run_config_block(plan: RunPlan) -> dict[str, Any]:

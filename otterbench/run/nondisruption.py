@@ -6,11 +6,13 @@ models prefill the prompt, then decode in lockstep on the base's greedy tokens w
 model is also decoded greedily on its own (`BaseArm` over it) and its token ids hashed, so the run can set
 them against the base arm's measured `token_ids_hash`. Split layout: every comparison must be `torch.equal`.
 Fused layout: the widened reductions may reorder float sums, so the deviation is measured and reported.
+Beside it the base's own deviation under harmless changes (its yardstick, run/yardstick.py) is measured on
+the same workload, and the parent judges Otter exact, within the base's numerics or disrupted
+(results/disruption_verdict.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,39 +20,14 @@ import torch
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, greedy, grow_mask
 from otterbench.arms.greedy import BaseArm
+from otterbench.otter.disruption import RunningDeviation
+from otterbench.results.disruption_verdict import judge
 from otterbench.run.workload import Batch, Workload, positions_from_mask
-
-
-@dataclass
-class _Deviation:
-    """Running comparison of logits: worst |Δ|, argmax agreements, and whether all were torch.equal."""
-
-    max_abs: float = 0.0
-    agree: int = 0
-    positions: int = 0
-    exact: bool = True
-
-    def add(self, base: torch.Tensor, otter: torch.Tensor) -> None:
-        """Compare logits [n, V] of the same n positions."""
-        if base.numel() == 0:
-            return
-        self.exact = self.exact and bool(torch.equal(base, otter))
-        self.max_abs = max(self.max_abs, float((base.float() - otter.float()).abs().max()))
-        self.agree += int((base.argmax(-1) == otter.argmax(-1)).sum())
-        self.positions += base.shape[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        agreement = self.agree / self.positions if self.positions else 1.0
-        return {
-            "exact": self.exact,
-            "max_abs_logit_diff": self.max_abs,
-            "argmax_agreement": agreement,
-            "positions": self.positions,
-        }
+from otterbench.run.yardstick import measure_yardstick
 
 
 def _lockstep(
-    base: Any, otter: Any, batch: Batch, steps: int, prompt: _Deviation, decode: _Deviation
+    base: Any, otter: Any, batch: Batch, steps: int, prompt: RunningDeviation, decode: RunningDeviation
 ) -> torch.Tensor:
     """Prefill and `steps`-1 cached steps of both models on the base's greedy tokens; returns them [B, steps]."""
     tally = Tally()
@@ -67,7 +44,7 @@ def _lockstep(
     return torch.cat(tokens, dim=1)
 
 
-def _full_forward(base: Any, otter: Any, batch: Batch, tokens: torch.Tensor, full: _Deviation) -> None:
+def _full_forward(base: Any, otter: Any, batch: Batch, tokens: torch.Tensor, full: RunningDeviation) -> None:
     """One uncached forward of both models over prompt + generated tokens (the last one is never fed)."""
     fed = tokens[:, :-1]
     ids = torch.cat([batch.input_ids, fed], dim=1)  # [B, P+N-1]
@@ -85,7 +62,7 @@ def check_non_disruption(
     """Compare `otter_like` (split or fused) with `base` over every batch and step of `workload`."""
     from otterbench.run.session import token_ids_hash
 
-    prompt, decode, full = _Deviation(), _Deviation(), _Deviation()
+    prompt, decode, full = RunningDeviation(), RunningDeviation(), RunningDeviation()
     base_tokens: list[list[int]] = []
     for batch in workload.batches(device):
         tokens = _lockstep(base, otter_like, batch, workload.max_new_tokens, prompt, decode)
@@ -93,11 +70,9 @@ def check_non_disruption(
         base_tokens.extend(tokens.tolist())
     otter_tokens = BaseArm(otter_like).run(workload, device).token_ids  # Otter's own greedy decode
     checks = {"prompt_logits": prompt, "cached_decode_logits": decode, "full_forward_logits": full}
-    overall = _Deviation()
+    overall = RunningDeviation()
     for part in checks.values():
-        overall.exact = overall.exact and part.exact
-        overall.max_abs = max(overall.max_abs, part.max_abs)
-        overall.agree, overall.positions = overall.agree + part.agree, overall.positions + part.positions
+        overall.merge(part)
     return {
         "layout": layout,
         "scope": "whole workload",
@@ -105,6 +80,7 @@ def check_non_disruption(
         "checks": {name: part.to_dict() for name, part in checks.items()},
         "greedy_token_ids_hash": token_ids_hash(otter_tokens),
         "base_greedy_token_ids_hash": token_ids_hash(base_tokens),
+        "yardstick": measure_yardstick(base, workload, device),
     }
 
 
@@ -112,6 +88,7 @@ def not_measured(layout: str) -> dict[str, Any]:
     """results.json's non_disruption block when no Otter arm finished."""
     return {
         "layout": layout,
+        "verdict": None,
         "exact": None,
         "max_abs_logit_diff": None,
         "argmax_agreement": None,
@@ -120,9 +97,10 @@ def not_measured(layout: str) -> dict[str, Any]:
     }
 
 
-def non_disruption_block(report: dict[str, Any], base_hash: str | None) -> dict[str, Any]:
-    """results.json's non_disruption block: the Otter process's report set against the base arm's tokens."""
-    return {
+def non_disruption_block(report: dict[str, Any], base_hash: str | None, dtype: str) -> dict[str, Any]:
+    """results.json's non_disruption block: the Otter process's report set against the base arm's tokens,
+    and judged against the base's own numerics (results/disruption_verdict.py)."""
+    block = {
         **report,
         "measured": True,
         "base_arm_token_ids_hash": base_hash,
@@ -131,3 +109,4 @@ def non_disruption_block(report: dict[str, Any], base_hash: str | None) -> dict[
         if base_hash is None
         else report["greedy_token_ids_hash"] == base_hash,
     }
+    return {**block, **judge(block, dtype)}

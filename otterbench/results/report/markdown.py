@@ -5,6 +5,7 @@ from __future__ import annotations
 from otterbench.arms.registry import baseline_kind
 from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, space_saving, time_saving
 from otterbench.results.report.quality import quality_section
+from otterbench.results.summary import non_disruption_line
 
 PAPER_CLAIM = (
     'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
@@ -131,22 +132,11 @@ def arms_section(results: dict) -> list[str]:
 
 
 def non_disruption_section(results: dict) -> list[str]:
-    """Whether the Otter model's original logits equal the base model's."""
-    nd = results["non_disruption"]
-    if nd.get("exact") is None:
+    """Whether the Otter model's original logits equal the base model's, judged against the base's own numerics."""
+    if results["non_disruption"].get("exact") is None:
         return ["## Non-disruption", "", "Not measured: no Otter arm ran in this suite.", ""]
-    verdict = (
-        "bit-for-bit equal to the base model's (`torch.equal`)"
-        if nd["exact"]
-        else f"NOT bit-for-bit equal: max |logit diff| {nd['max_abs_logit_diff']:.3g}"
-    )
-    return [
-        "## Non-disruption",
-        "",
-        f"Layout `{nd['layout']}`: the Otter model's original logits are {verdict}; greedy-token agreement "
-        f"{100 * nd['argmax_agreement']:.2f}%.",
-        "",
-    ]
+    line = non_disruption_line(results).removeprefix("non-disruption: ")
+    return ["## Non-disruption", "", line[0].upper() + line[1:] + ".", ""]
 
 
 def environment_section(results: dict) -> list[str]:

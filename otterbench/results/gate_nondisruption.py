@@ -1,0 +1,68 @@
+"""The gate's non-disruption findings: the run's verdict against the baseline's (results/disruption_verdict.py).
+
+A verdict that moved to a worse class (exact -> within the base's numerics -> disrupted) fails. Files written
+before verdicts existed carry no yardstick: for them the former rules apply (`exactness`: the baseline was
+bit-equal and the run is not; `deviation`: the run's max |Δlogit| is above `--deviation-tolerance`).
+"""
+
+from __future__ import annotations
+
+from otterbench.results.disruption_verdict import VERDICTS, verdict_of
+from otterbench.results.findings import Finding
+
+
+def _verdict_finding(was: dict, now: dict) -> Finding:
+    before, after = verdict_of(was), verdict_of(now)
+    ratio = now.get("ratio_to_yardstick")
+    yardstick = (now.get("yardstick") or {}).get("max_abs_logit_diff")
+    evidence = f"{before} -> {after}: max |Δlogit| now {now['max_abs_logit_diff']:.3g}"
+    if yardstick is not None:
+        evidence += f", the base's own {yardstick:.3g}" + ("" if ratio is None else f" ({ratio:.2f}x)")
+    return Finding(
+        "non_disruption",
+        f"non_disruption ({now.get('layout') or '?'})",
+        before,
+        after,
+        None,
+        None,
+        evidence,
+        regressed=VERDICTS.index(after) > VERDICTS.index(before),
+    )
+
+
+def _former_findings(was: dict, now: dict, tolerance: float) -> list[Finding]:
+    """The rules for files without a verdict: lost bit-exactness, and a deviation above the tolerance."""
+    diff = now["max_abs_logit_diff"]
+    layout = now.get("layout") or "?"
+    not_measured = "not measured (no Otter arm finished)"
+    exactness = Finding(
+        "exactness",
+        "non_disruption",
+        str(was["exact"]),
+        str(now["exact"]),
+        None,
+        None,
+        not_measured if diff is None else f"max |logit diff| now {diff:.3g} ({layout} layout)",
+        regressed=bool(was["exact"]) and now["exact"] is not True,
+    )
+    if diff is None:
+        return [exactness]
+    deviation = Finding(
+        "deviation",
+        f"non_disruption ({layout})",
+        was["max_abs_logit_diff"],
+        diff,
+        None,
+        tolerance,
+        f"max |logit diff| {diff:.3g} vs tolerance {tolerance:g} (--deviation-tolerance; no yardstick)",
+        regressed=diff > tolerance,
+    )
+    return [exactness, deviation]
+
+
+def non_disruption_findings(run: dict, baseline: dict, tolerance: float) -> list[Finding]:
+    """One verdict finding when both runs were judged; else the former exactness and deviation findings."""
+    was, now = baseline["non_disruption"], run["non_disruption"]
+    if now.get("exact") is None or verdict_of(was) is None or verdict_of(now) is None:
+        return _former_findings(was, now, tolerance)
+    return [_verdict_finding(was, now)]

@@ -1,0 +1,187 @@
+"""Non-disruption judged against the base's own numerics: the classes, the yardstick a run records, its schema
+and the gate reading the same classes."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+import torch
+from factories import make_results
+
+from otterbench.models.tiny import build_tiny_model
+from otterbench.results.disruption_verdict import (
+    DISRUPTED,
+    EXACT,
+    FULL_PRECISION_TOLERANCE,
+    VERDICTS,
+    WITHIN,
+    WITHIN_RATIO,
+    judge,
+)
+from otterbench.results.files import load_run, validate_results
+from otterbench.results.gate import check_runs
+from otterbench.results.summary import non_disruption_line
+from otterbench.run import pipeline as runner
+from otterbench.run.config import resolve_run_config
+from otterbench.run.workload import Workload
+from otterbench.run.yardstick import composition_change, measure_yardstick
+
+
+def _change(name: str, max_abs: float, agreement: float = 1.0) -> dict:
+    return {
+        "change": name,
+        "exact": max_abs == 0,
+        "max_abs_logit_diff": max_abs,
+        "argmax_agreement": agreement,
+        "positions": 40,
+    }
+
+
+def _block(otter_max: float, base_own: float, exact: bool = False, same_tokens: bool = True) -> dict:
+    """A measured non_disruption block: Otter's deviation and a yardstick whose largest change is `base_own`."""
+    return {
+        "layout": "fused",
+        "scope": "whole workload",
+        "exact": exact,
+        "max_abs_logit_diff": otter_max,
+        "argmax_agreement": 0.98,
+        "positions": 80,
+        "measured": True,
+        "greedy_token_ids_hash": "a" if same_tokens else "b",
+        "base_greedy_token_ids_hash": "a",
+        "base_arm_token_ids_hash": "a",
+        "greedy_tokens_identical": same_tokens,
+        "yardstick": {
+            "scope": "every prompt position and cached decode step of the workload",
+            "max_abs_logit_diff": base_own,
+            "argmax_agreement": 0.99,
+            "changes": {
+                "batch_composition": _change("each prompt alone", base_own / 2),
+                "kv_cache": _change("dynamic vs static KV cache", base_own, 0.99),
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("otter_max", "base_own", "exact", "dtype", "verdict"),
+    [
+        (0.0, 0.03, True, "bfloat16", EXACT),  # bit-for-bit, whatever the base's own numerics
+        (0.03, 0.03, False, "bfloat16", WITHIN),  # the size of the base's own deviation: ratio 1
+        (0.06, 0.03, False, "bfloat16", WITHIN),  # one bf16 step above it: ratio WITHIN_RATIO
+        (0.07, 0.03, False, "bfloat16", DISRUPTED),  # beyond WITHIN_RATIO x the base's own
+        (0.32, 0.03, False, "bfloat16", DISRUPTED),
+        (1e-3, 0.0, False, "bfloat16", DISRUPTED),  # a bit-stable base leaves no room
+        (2e-6, 1e-6, False, "float32", WITHIN),  # fp32: under its tolerance, same tokens
+        (2e-6, 0.0, False, "float32", WITHIN),  # fp32 does not need a yardstick above 0
+        (0.01, 0.03, False, "float32", DISRUPTED),  # fp32: above its tolerance even if the base moves more
+    ],
+)
+def test_verdict_classes_on_synthetic_deviations(otter_max, base_own, exact, dtype, verdict) -> None:
+    judged = judge(_block(otter_max, base_own, exact), dtype)
+    assert judged["verdict"] == verdict
+    if base_own:
+        assert judged["ratio_to_yardstick"] == pytest.approx(otter_max / base_own)
+    else:
+        assert judged["ratio_to_yardstick"] is None
+
+
+def test_float32_needs_identical_tokens_and_the_thresholds_are_what_the_module_states() -> None:
+    assert judge(_block(2e-6, 1e-6, same_tokens=False), "float32")["verdict"] == DISRUPTED
+    assert FULL_PRECISION_TOLERANCE["float32"] > 2e-6 and WITHIN_RATIO == 2.0
+    assert VERDICTS.index(EXACT) < VERDICTS.index(WITHIN) < VERDICTS.index(DISRUPTED)
+
+
+def _results_with(block: dict, dtype: str = "bfloat16") -> dict:
+    results = make_results(repeats=10)
+    results["non_disruption"] = {**block, **judge(block, dtype)}
+    return results
+
+
+def test_schema_accepts_the_yardstick_and_refuses_a_malformed_one() -> None:
+    results = _results_with(_block(0.02, 0.03))
+    validate_results(results)  # raises if the schema refuses it
+    malformed = {
+        "unknown verdict": lambda nd: nd.update(verdict="fine"),
+        "no changes": lambda nd: nd["yardstick"].pop("changes"),
+        "empty changes": lambda nd: nd["yardstick"].update(changes={}),
+        "negative deviation": lambda nd: nd["yardstick"]["changes"]["kv_cache"].update(max_abs_logit_diff=-1),
+        "change not named": lambda nd: nd["yardstick"]["changes"]["kv_cache"].pop("change"),
+        "agreement above 1": lambda nd: nd["yardstick"].update(argmax_agreement=1.5),
+    }
+    for name, damage in malformed.items():
+        broken = copy.deepcopy(results)
+        damage(broken["non_disruption"])
+        with pytest.raises((ValueError, jsonschema.ValidationError)):
+            validate_results(broken)
+            pytest.fail(f"the schema accepted a yardstick with {name}")
+
+
+def test_summary_line_gives_the_verdict_beside_the_yardstick() -> None:
+    line = non_disruption_line(_results_with(_block(0.06, 0.03)))
+    assert line.startswith("non-disruption: within the base's own numerics over the whole workload")
+    assert "Otter max |Δlogit| 6.00e-02" in line and "base vs itself" in line and "2.00x" in line
+    disrupted = non_disruption_line(_results_with(_block(0.32, 0.03)))
+    assert "DISRUPTED" in disrupted and "10.67x" in disrupted
+
+
+def test_gate_flags_a_worse_class_and_passes_the_same_class() -> None:
+    exact = _results_with(_block(0.0, 0.03, exact=True))
+    within = _results_with(_block(0.05, 0.03))
+    disrupted = _results_with(_block(0.2, 0.03))
+    same = check_runs(_results_with(_block(0.04, 0.03)), within)
+    assert not [f for f in same.findings if f.metric == "non_disruption" and f.regressed]
+    for was, now in ((exact, disrupted), (exact, within), (within, disrupted)):
+        finding = next(f for f in check_runs(now, was).findings if f.metric == "non_disruption")
+        assert finding.regressed and f"{finding.baseline} -> {finding.current}" in finding.evidence
+    better = next(f for f in check_runs(within, disrupted).findings if f.metric == "non_disruption")
+    assert not better.regressed
+
+
+def _workload(batch_size: int, prompts: int = 3) -> Workload:
+    rows = tuple(tuple(range(5 + i, 9 + 2 * i)) for i in range(prompts))
+    return Workload(prompt_ids=rows, batch_size=batch_size, max_new_tokens=4, vocab_size=256, pad_token_id=0)
+
+
+def test_the_other_batch_composition() -> None:
+    assert composition_change(_workload(2))[0] == 1  # batched workload: each prompt alone
+    assert composition_change(_workload(1))[0] == 3  # one at a time: the prompts merged, left-padded
+    assert composition_change(_workload(1, prompts=1)) is None
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_yardstick_covers_every_prompt_position_and_decode_step_in_float32(batch_size: int) -> None:
+    base = build_tiny_model("base").eval()
+    workload = _workload(batch_size)
+    yardstick = measure_yardstick(base, workload, torch.device("cpu"))
+    positions = sum(len(row) for row in workload.prompt_ids) + 3 * (workload.max_new_tokens - 1)
+    assert set(yardstick["changes"]) == {"batch_composition", "kv_cache"}
+    for change in yardstick["changes"].values():
+        assert change["positions"] == positions
+        # fp32: the base against itself moves within float rounding and never flips a decision
+        assert change["max_abs_logit_diff"] < 1e-4 and change["argmax_agreement"] == 1.0
+
+
+def test_a_bfloat16_run_of_the_tiny_profile_records_a_yardstick(tmp_path) -> None:
+    small = {"num_prompts": 3, "max_new_tokens": 3, "batch_size": 1, "repeats": 1, "warmup": 0, "k": 4}
+    config = resolve_run_config(
+        "safety",
+        out_dir=tmp_path,
+        suite_overrides={**small, "dtype": "bfloat16"},
+        isolation="inline",
+        device="cpu",
+        arms=["base", "otter-args"],
+    )
+    results = load_run(runner.run_suite(config).run_dir)  # validated against the schema
+    nd = results["non_disruption"]
+    yardstick = nd["yardstick"]
+    assert set(yardstick["changes"]) == {"batch_composition", "kv_cache"}
+    compared = nd["checks"]["prompt_logits"]["positions"] + nd["checks"]["cached_decode_logits"]["positions"]
+    assert all(change["positions"] == compared for change in yardstick["changes"].values())
+    assert yardstick["max_abs_logit_diff"] == max(
+        change["max_abs_logit_diff"] for change in yardstick["changes"].values()
+    )
+    assert nd["verdict"] in VERDICTS and nd["verdict"] == judge(nd, "bfloat16")["verdict"]
+    assert "base vs itself" in non_disruption_line(results)
