@@ -50,6 +50,13 @@ def plan(
     k: Annotated[int, typer.Option(help="ARGS candidates per step.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
     context: Annotated[int, typer.Option(help="Tokens in context (KV size, attention FLOPs).")] = 1024,
+    prompt_length: Annotated[
+        int | None, typer.Option(help="Prompt tokens of the prefill prediction (default: the context).")
+    ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(help="How the Otter arm runs: split (beside the base) or fused (widened checkpoint)."),
+    ] = "split",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "bfloat16",
     ridge: Annotated[
         float, typer.Option(help="Device FLOPs per byte where compute-bound starts (H100 SXM bf16 default).")
@@ -81,6 +88,8 @@ def plan(
             k=k,
             batch_size=batch_size,
             context=context,
+            prompt_length=prompt_length,
+            layout=layout,
             dtype=dtype,
             ridge_flops_per_byte=ridge,
         )
@@ -115,6 +124,7 @@ _ARM_COLUMNS = (
     ("decode GFLOP/tok", lambda a: f"{a.flops_per_token / 1e9:.1f}"),
     ("prefill GFLOP/tok", lambda a: f"{a.prefill_flops_per_token / 1e9:.1f}"),
     ("moved/step (GiB)", lambda a: f"{a.bytes_per_step / _GIB:.2f}"),
+    ("prefill (GiB)", lambda a: f"{a.prefill_roofline_bytes / _GIB:.2f}"),
     ("FLOP/byte", lambda a: f"{a.arithmetic_intensity:.1f}"),
     ("bound", lambda a: a.bound),
 )
@@ -124,7 +134,8 @@ _SAVING_COLUMNS = (
     ("space", "space_pct"),
     ("time (FLOPs)", "time_flops_pct"),
     ("time (bytes)", "time_bytes_pct"),
-    ("time (roofline)", "time_roofline_pct"),
+    ("decode limit", "time_roofline_pct"),
+    ("prefill limit", "prefill_pct"),
 )
 
 
@@ -133,8 +144,8 @@ def print_plan(result: PlanResult, console: Console) -> None:
     inputs, spec = result.inputs, result.spec
     arms = Table(
         box=box.SIMPLE_HEAD,
-        title=f"{inputs.base}: {inputs.task}, k={inputs.k}, context={inputs.context}, "
-        f"batch={inputs.batch_size}, {inputs.dtype}; Otter dx={spec.extra_hidden_size} "
+        title=f"{inputs.base}: {inputs.task}, k={inputs.k}, context={inputs.context}, prompt={inputs.prompt}, "
+        f"batch={inputs.batch_size}, {inputs.dtype}, {inputs.layout} layout; Otter dx={spec.extra_hidden_size} "
         f"gx={spec.extra_kv_heads} mx={spec.extra_intermediate_size} ({spec.signal} signal)",
     )
     for header, _ in _ARM_COLUMNS:
@@ -144,15 +155,20 @@ def print_plan(result: PlanResult, console: Console) -> None:
     for arm in result.arms:
         arms.add_row(*(cell(arm) for _, cell in _ARM_COLUMNS))
     console.print(arms)
-    savings = Table(box=box.SIMPLE_HEAD, title="Predicted extra cost saved by Otter (%), extra = arm - base")
+    savings = Table(
+        box=box.SIMPLE_HEAD,
+        title="Predicted extra cost saved by Otter (%), extra = arm - base; limits: every arm at equal efficiency",
+    )
     for header, key in _SAVING_COLUMNS:
         savings.add_column(header, justify="right" if key.endswith("_pct") else "left")
     for saving in result.savings:
         savings.add_row(*(_cell(getattr(saving, key)) for _, key in _SAVING_COLUMNS))
     console.print(savings)
+    stored = ", ".join(f"{name} {count / 1e6:.1f}M" for name, count in result.stored_extra_parameters.items())
     console.print(
-        f"Otter inserts {result.inserted_parameters / 1e6:.1f}M parameters (split layout); the fused layout "
-        f"stores {result.fused_extra_parameters / 1e6:.1f}M beyond the base (zero blocks included)."
+        f"Otter inserts {result.inserted_parameters / 1e6:.1f}M parameters; stored beyond the base by layout "
+        f"(zero blocks included where stored): {stored}. Prefill (GiB): one batch's prefill as bytes at full "
+        "bandwidth (roofline)."
     )
     for note in result.notes:
         console.print(f"note: {note}")

@@ -5,13 +5,20 @@ matmuls; embedding tables and norms are lookups and scalings), L layers, h query
 dim, b bytes per element of `dtype`, T the context, B the batch, k the ARGS candidates.
 - KV cache per token and sequence: `2*L*g*hd*b`.
 - Decode FLOPs per generated token: `2*P_lin + 4*L*h*hd*T` (QK^T and AV each `2*h*hd*T` per layer).
-- Prefill FLOPs per prompt token: `2*P_lin + 2*L*h*hd*T` (causal: a prompt token sees T/2 keys on average).
+- Prefill FLOPs per prompt token: `2*P_lin + 2*L*h*hd*P` at prompt length P (causal: P/2 keys on average).
   These formulas live in plan/flops.py, shared with `run`'s efficiency columns and bench-insert.
+- Prefill of one batch, predicted apart from decode: FLOPs `B*P*prefill` per model row, bytes every weight
+  once plus the KV it writes (`B*P*kv` per cached row); its time at equal efficiency is the roofline of both.
 - Recompute without a cache (dexperts-faithful): each new token re-runs the T-token sequence, `T*prefill`.
 - Otter (split layout) adds `count_inserted_parameters`; its matmuls are those minus the extra embedding
   table `V*dx` and norms `(2L+1)*dx`, its attention `4*L*hx*hd*T`, its cache `2*L*gx*hd*b`.
   Otter (fused layout, `layout="fused"`) runs the widened checkpoint instead of the base, zero blocks included.
-- Bytes moved per decode step: every weight read once per step + the KV cache read at B x T.
+  What each layout stores comes from one function, plan/layouts.py `otter_shape`.
+- Bytes moved per decode step: every weight read once per step + the KV cache read at B x T, plus the rows an
+  arm's algorithm copies (args-faithful: `FAITHFUL_KV_ROWS_PER_CANDIDATE` x k rows, see `_arm_terms`).
+The savings are limits: the share of a separate arm's extra cost Otter saves when every arm moves its bytes
+(and does its FLOPs) at the same efficiency. A measured saving above it means the separate arm ran at a lower
+efficiency than the Otter arm (docs/planner.md).
 Which bound: an arm's decode intensity is `B*decode_flops / bytes_per_step`, about
 `2*B*P_lin / (b*P + B*T*kv)`. At batch 1 that is ~1 FLOP/byte in bf16, far below a GPU's ridge point
 (`ridge_flops_per_byte`, default H100 SXM: 989 dense bf16 TFLOP/s / 3.35 TB/s = 295), so batch-1 decode is
@@ -37,11 +44,10 @@ from otterbench.otter.spec import (
 from otterbench.plan.flops import (
     decode_bytes_per_step,
     decode_flops,
-    fused_shape,
-    inserted_shape,
     kv_bytes_per_token,
     prefill_flops,
 )
+from otterbench.plan.layouts import PLANNED_LAYOUTS, otter_shape, stored_extra_parameters
 from otterbench.plan.shapes import (
     ModelShape,
     PlanError,
@@ -58,6 +64,12 @@ Task = Literal["args", "dexperts"]
 
 
 PLANNED_TASKS = ("args", "dexperts")  # the speculative task (accel) has no cost model here yet
+# args-faithful's reward-model cache holds k rows per prompt; each decode step its attention reads the k rows,
+# and re-expanding the chosen row (arms/engine.py `select_rows`) gathers it into a k-row temporary (read k,
+# write k) and copies that back into the cache in place (read k, write k): 5k rows moved per step. (Eager,
+# transformers' DynamicCache appends by concatenation, read k + write k, and re-expands by indexing, read k +
+# write k: also 5k.) At context T a row is T x the reward model's KV bytes per token.
+FAITHFUL_KV_ROWS_PER_CANDIDATE = 5
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ class PlanInputs:
     context: int = 1024
     dtype: str = "bfloat16"
     ridge_flops_per_byte: float = H100_RIDGE_FLOPS_PER_BYTE
-    layout: Literal["split", "fused"] = "split"  # how the Otter arms run: beside the base or widened
+    layout: str = "split"  # how the Otter arms run (plan/layouts.py): beside the base or widened
+    prompt_length: int | None = None  # P of the prefill prediction; None: the context
 
     def __post_init__(self) -> None:
         if self.task not in PLANNED_TASKS:
@@ -88,20 +101,27 @@ class PlanInputs:
             )
         if self.dtype not in DTYPE_BYTES:
             raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
-        for name in ("k", "batch_size", "context"):
+        for name in ("k", "batch_size", "context", "prompt_length"):
             value = getattr(self, name)
+            if name == "prompt_length" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PlanError(f"{name}={value!r} is invalid: expected an integer >= 1")
         if self.task == "dexperts" and self.signal != "vocab":
             raise PlanError(
                 f"signal={self.signal!r} is invalid for dexperts: its signal shifts logits, use vocab"
             )
-        if self.layout not in ("split", "fused"):
-            raise PlanError(f"layout={self.layout!r} is invalid: expected 'split' or 'fused'")
+        if self.layout not in PLANNED_LAYOUTS:
+            raise PlanError(f"layout={self.layout!r} is invalid: expected one of {tuple(PLANNED_LAYOUTS)}")
         if not 0 < self.ridge_flops_per_byte < math.inf:
             raise PlanError(
                 f"--ridge={self.ridge_flops_per_byte!r} is invalid: expected a finite number > 0 (FLOPs per byte)"
             )
+
+    @property
+    def prompt(self) -> int:
+        """Prompt tokens per sequence of the prefill prediction (the context when not given)."""
+        return self.prompt_length or self.context
 
 
 @dataclass(frozen=True)
@@ -110,10 +130,11 @@ class _Term:
 
     parameters: int
     decode_flops: float  # per generated token
-    prefill_flops: float  # per prompt token
+    prefill_flops: float  # per prompt token, all the rows it is prefilled in
     kv_bytes_per_token: int  # held, per sequence and context token
     kv_moved_bytes_per_token: int  # read or copied each decode step, per sequence and context token
     kv_transient_bytes: int  # written each step, per sequence, independent of context
+    prefill_kv_bytes_per_token: int  # written by the prefill, per sequence and prompt token
 
     def __add__(self, other: _Term) -> _Term:
         return _Term(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -123,6 +144,7 @@ def _cached(
     shape: ModelShape,
     b: int,
     context: int,
+    prompt: int,
     rows: int = 1,
     cache_rows: int = 1,
     moved_rows: int = 1,
@@ -133,17 +155,19 @@ def _cached(
     return _Term(
         parameters=shape.parameters,
         decode_flops=rows * decode_flops(shape, context),
-        prefill_flops=prefills * prefill_flops(shape, context),
+        prefill_flops=prefills * prefill_flops(shape, prompt),
         kv_bytes_per_token=cache_rows * kv,
         kv_moved_bytes_per_token=moved_rows * kv,
         kv_transient_bytes=transient_rows * kv,
+        prefill_kv_bytes_per_token=prefills * kv,
     )
 
 
-def _uncached(shape: ModelShape, context: int) -> _Term:
-    # no cache: every new token re-runs the whole T-token sequence
-    flops = prefill_flops(shape, context)
-    return _Term(shape.parameters, context * flops, flops, 0, 0, 0)
+def _uncached(shape: ModelShape, context: int, prompt: int) -> _Term:
+    # no cache: every new token re-runs the whole T-token sequence; the prefill is one forward, nothing kept
+    return _Term(
+        shape.parameters, context * prefill_flops(shape, context), prefill_flops(shape, prompt), 0, 0, 0, 0
+    )
 
 
 @dataclass(frozen=True)
@@ -164,6 +188,9 @@ class ArmCost:
     arithmetic_intensity: float  # batch * flops_per_token / bytes_per_step
     bound: str  # "memory" or "compute" against the ridge point
     roofline_bytes: float  # max(flops/ridge, bytes): step time in units of bytes at full bandwidth
+    prefill_flops: float  # one batch's prefill: batch x prompt x prefill_flops_per_token
+    prefill_bytes: int  # one batch's prefill: every weight once + the KV it writes
+    prefill_roofline_bytes: float  # max(prefill_flops/ridge, prefill_bytes)
 
 
 @dataclass(frozen=True)
@@ -175,7 +202,8 @@ class Savings:
     space_pct: float | None
     time_flops_pct: float | None  # compute-bound (large batch)
     time_bytes_pct: float | None  # memory-bound (batch 1 decode)
-    time_roofline_pct: float | None  # whichever bound each arm sits at, at this batch
+    time_roofline_pct: float | None  # whichever bound each arm sits at, at this batch: the decode limit
+    prefill_pct: float | None  # one batch's prefill, roofline: the prefill limit
 
 
 @dataclass(frozen=True)
@@ -186,6 +214,7 @@ class PlanResult:
     spec: OtterSpec
     inserted_parameters: int  # split layout: what Otter adds, no zero blocks
     fused_extra_parameters: int  # fused layout: what the engine-ready checkpoint stores beyond the base
+    stored_extra_parameters: dict[str, int]  # every layout (plan/layouts.py): what it stores beyond the base
     arms: list[ArmCost]
     savings: list[Savings]
     notes: list[str] = field(default_factory=list)
@@ -202,6 +231,7 @@ class PlanResult:
             "inserted_parameters": self.inserted_parameters,
             "fused_extra_parameters": self.fused_extra_parameters,
             "fused_extra_weights_bytes": self.fused_extra_parameters * b,
+            "stored_extra_parameters": dict(self.stored_extra_parameters),
         }
         return {
             "inputs": asdict(self.inputs),
@@ -233,20 +263,23 @@ def _same_vocab(base: ModelShape, other: ModelShape, role: str) -> None:
 
 
 def _arm_terms(inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> dict[str, _Term]:
-    b, t, k = DTYPE_BYTES[inputs.dtype], inputs.context, inputs.k
-    base_term = _cached(base, b, t)
+    b, t, p, k = DTYPE_BYTES[inputs.dtype], inputs.context, inputs.prompt, inputs.k
+    base_term = _cached(base, b, t, p)
     # split: the inserted parameters run beside the base; fused: the widened checkpoint runs instead of it
-    otter_term = base_term + _cached(otter, b, t) if inputs.layout == "split" else _cached(otter, b, t)
+    otter_term = _cached(otter, b, t, p)
+    if PLANNED_LAYOUTS[inputs.layout].beside_base:
+        otter_term = base_term + otter_term
     if inputs.task == "args":
         rm = model_shape(inputs.reward_model or inputs.base, "reward")
+        moved = FAITHFUL_KV_ROWS_PER_CANDIDATE * k
         return {
             "base": base_term,
-            # k RM rows per step, its cache re-expanded to k rows (read k rows, write the k-row copy),
+            # k RM rows per step, its k-row cache read and re-expanded (FAITHFUL_KV_ROWS_PER_CANDIDATE),
             # the prompt prefilled k times
             "args-faithful": base_term
-            + _cached(rm, b, t, rows=k, cache_rows=k, moved_rows=2 * k, prefills=k),
+            + _cached(rm, b, t, p, rows=k, cache_rows=k, moved_rows=moved, prefills=k),
             # one shared RM prefix cache; the k candidates are k positions over it, their KV transient
-            "args-optimized": base_term + _cached(rm, b, t, rows=k, transient_rows=k),
+            "args-optimized": base_term + _cached(rm, b, t, p, rows=k, transient_rows=k),
             "otter-args": otter_term,
         }
     expert = model_shape(inputs.expert or inputs.base, "causal-lm")
@@ -255,8 +288,8 @@ def _arm_terms(inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> dict[
     _same_vocab(base, anti, "anti-expert")
     return {
         "base": base_term,
-        "dexperts-faithful": _uncached(base, t) + _uncached(expert, t) + _uncached(anti, t),
-        "dexperts-cached": base_term + _cached(expert, b, t) + _cached(anti, b, t),
+        "dexperts-faithful": _uncached(base, t, p) + _uncached(expert, t, p) + _uncached(anti, t, p),
+        "dexperts-cached": base_term + _cached(expert, b, t, p) + _cached(anti, b, t, p),
         "otter-dexperts": otter_term,
     }
 
@@ -270,6 +303,8 @@ def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
     )
     flops_per_step = batch * term.decode_flops
     intensity = flops_per_step / bytes_per_step
+    prefill_flops_batch = batch * inputs.prompt * term.prefill_flops
+    prefill_bytes = weights + batch * inputs.prompt * term.prefill_kv_bytes_per_token
     return ArmCost(
         name=name,
         role=ARM_ROLES[name],
@@ -285,6 +320,9 @@ def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
         arithmetic_intensity=intensity,
         bound="compute" if intensity >= inputs.ridge_flops_per_byte else "memory",
         roofline_bytes=max(flops_per_step / inputs.ridge_flops_per_byte, bytes_per_step),
+        prefill_flops=prefill_flops_batch,
+        prefill_bytes=prefill_bytes,
+        prefill_roofline_bytes=max(prefill_flops_batch / inputs.ridge_flops_per_byte, prefill_bytes),
     )
 
 
@@ -305,6 +343,7 @@ def _saving(base: ArmCost, separate: ArmCost, otter: ArmCost) -> Savings:
         time_flops_pct=pct("flops_per_token"),
         time_bytes_pct=pct("bytes_per_step"),
         time_roofline_pct=pct("roofline_bytes"),
+        prefill_pct=pct("prefill_roofline_bytes"),
     )
 
 
@@ -320,7 +359,7 @@ def plan_costs(inputs: PlanInputs) -> PlanResult:
     spec = _spec(inputs, base_config)
     inserted = count_inserted_parameters(dims, spec)
     base = model_shape(inputs.base, "causal-lm")
-    otter = inserted_shape(dims, spec) if inputs.layout == "split" else fused_shape(base_config, spec)
+    otter = otter_shape(inputs.layout, base_config, spec)
     terms = _arm_terms(inputs, base, otter)
     arms = {name: _arm_cost(name, term, inputs) for name, term in terms.items()}
     tied = bool(getattr(base_config, "tie_word_embeddings", False))
@@ -329,10 +368,23 @@ def plan_costs(inputs: PlanInputs) -> PlanResult:
         spec=spec,
         inserted_parameters=inserted,
         fused_extra_parameters=count_fused_extra_parameters(dims, spec, tied),
+        stored_extra_parameters=_stored_by_layout(base_config, spec, base),
         arms=list(arms.values()),
         savings=_savings(arms),
         notes=_notes(inputs),
     )
+
+
+def _stored_by_layout(base_config: Any, spec: OtterSpec, base: ModelShape) -> dict[str, int]:
+    """What every layout that can hold this insertion stores beyond the base (a fused checkpoint cannot
+    when its widened hidden size is not a multiple of its heads: that layout is left out)."""
+    stored = {}
+    for layout in PLANNED_LAYOUTS:
+        try:
+            stored[layout] = stored_extra_parameters(layout, base_config, spec, base)
+        except ValueError:
+            continue
+    return stored
 
 
 def _notes(inputs: PlanInputs) -> list[str]:

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from otterbench.otter.spec import BaseDims, OtterSpec, count_inserted_parameters
-from otterbench.plan.shapes import ModelShape, shape_of_config
+from otterbench.plan.shapes import ModelShape, PlanError, shape_of_config
 from otterbench.plan.shapes import kv_bytes_per_token as kv_bytes_for
 
 
@@ -63,6 +63,12 @@ def fused_shape(base_config: Any, spec: OtterSpec) -> ModelShape:
     from otterbench.otter.fused import widened_config
 
     dims = BaseDims.from_config(base_config)
+    hidden, heads = dims.hidden_size + spec.extra_hidden_size, dims.num_heads + spec.query_heads_for(dims)
+    if hidden % heads:  # transformers refuses such a config: no standard fused checkpoint exists
+        raise PlanError(
+            f"the fused layout cannot hold this insertion: hidden {hidden} is not a multiple of {heads} heads; "
+            f"choose extra_hidden_size = extra query heads x head_dim"
+        )
     widened = widened_config(base_config, dims, spec)
     shape = shape_of_config(json.loads(widened.to_json_string(use_diff=False)), "otter-fused", "causal-lm")
     signal = spec.extra_hidden_size * spec.signal_size(dims)  # the head reading the dx extra channels

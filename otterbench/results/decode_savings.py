@@ -1,4 +1,5 @@
-"""Decode-only savings: the share of a separate arm's extra per-token decode time (TPOT) that Otter saves.
+"""Decode-only savings: the share of a separate arm's extra per-token decode time (TPOT) that Otter saves, and
+its prefill counterpart from the time to first token (TTFT).
 
 Total time mixes prefill (the prompt, once per batch) with decode; TPOT isolates the steady per-token cost
 an inference engine pays. Statistics on independent units: each measured repeat gives one aggregate, the
@@ -50,3 +51,14 @@ def decode_saving(
         "extra_decode_time_saved_ci95": list(ci) if ci else None,
         "decode_note": note,
     }
+
+
+def prefill_saving(
+    base: dict[str, Any] | None, separate: dict[str, Any], otter: dict[str, Any] | None
+) -> dict:
+    """`extra_prefill_time_saved_pct` from TTFT p50 of base, separate and Otter arms (None if one is missing)."""
+    medians = [
+        ((arm or {}).get("latency") or {}).get("ttft_s", {}).get("median") for arm in (base, separate, otter)
+    ]
+    ok = all(arm is not None and arm.get("status") == "ok" for arm in (base, separate, otter))
+    return {"extra_prefill_time_saved_pct": saved_pct(*medians) if ok and None not in medians else None}

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from otterbench.arms.registry import OTTER_COUNTERPART
-from otterbench.results.decode_savings import decode_saving
+from otterbench.results.decode_savings import decode_saving, prefill_saving
 from otterbench.results.stats import bootstrap_saved_ci, saved_pct
 
 RESULTS_FILE = "results.json"
@@ -253,6 +253,7 @@ def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 200
         "extra_time_saved_ci95": list(time_ci) if time_ci else None,
         "time_metric": "total_s",
         **decode,
+        **prefill_saving(base, separate, otter),
         "notes": notes,
     }
 

@@ -16,7 +16,8 @@ def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def efficiency_table(results: dict[str, Any]) -> Table | None:
-    """Per arm: the planner's MB and MFLOPs per decode step, the bandwidth its TPOT implies, and MBU."""
+    """Per arm: the planner's MB and MFLOPs per decode step, the bandwidth its TPOT implies, MBU, and the
+    fixed per-step overhead (TPOT p50 minus the time its bytes take at peak bandwidth)."""
     arms = [arm for arm in results["arms"] if arm.get("efficiency")]
     if not arms:
         return None
@@ -24,7 +25,7 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
     context = arms[0]["efficiency"]["context"]
     title = f"Per decode step (planner, mean context {context}); peak bandwidth {_num(bandwidth, 1e9)} GB/s"
     table = Table(title=title)
-    for column in ("arm", "MB/step", "MFLOP/step", "GB/s", "MBU"):
+    for column in ("arm", "MB/step", "MFLOP/step", "GB/s", "MBU", "overhead ms"):
         table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
     for arm in arms:
         eff = arm["efficiency"]
@@ -35,40 +36,75 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
             _num(eff["flops_per_step"], 1e6),
             _num(eff["achieved_bytes_per_s"], 1e9, 2),
             pct_text(mbu),
+            _num(eff.get("overhead_s_per_step"), 1e-3, 2),
         )
     return table
+
+
+def _measured(saving: dict[str, Any], repeats: int) -> str:
+    value = saving.get("extra_decode_time_saved_pct")
+    ci = None if value is None else shown_interval(value, saving.get("extra_decode_time_saved_ci95"), repeats)
+    return pct_text(value, ci)
 
 
 def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
-    """Decode-only (TPOT) savings measured, beside the planner's predicted space and time savings."""
+    """Decode (TPOT) and prefill (TTFT) savings measured, beside the planner's limits and its space limit."""
     if not results["savings"]:
         return None
     repeats = results["config"].get("repeats", 0)
-    title = "Decode-only savings (TPOT, CI95 over repeats) and the planner's prediction"
+    layout = next((s["predicted"]["layout"] for s in results["savings"] if s.get("predicted")), "-")
+    title = f"Savings measured and their limits (equal efficiency for every arm; {layout} layout)"
     if repeats < MIN_REPEATS_FOR_INTERVAL:
         title += " (not enough repeats for an interval)"
     table = Table(title=title)
-    for column in ("vs separate arm", "decode time saved", "pred. space", "pred. time (bytes)"):
-        table.add_column(column, no_wrap=True)
+    for column in ("vs separate arm", "decode", "limit", "prefill", "limit", "space limit"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "vs separate arm" else "right")
     for saving in results["savings"]:
         predicted = saving.get("predicted") or {}
-        value = saving.get("extra_decode_time_saved_pct")
-        ci = (
-            None
-            if value is None
-            else shown_interval(value, saving.get("extra_decode_time_saved_ci95"), repeats)
-        )
         table.add_row(
             saving["separate_arm"],
-            pct_text(value, ci),
+            _measured(saving, repeats),
+            pct_text(predicted.get("time_roofline_pct")),
+            pct_text(saving.get("extra_prefill_time_saved_pct")),
+            pct_text(predicted.get("prefill_pct")),
             pct_text(predicted.get("space_pct")),
-            pct_text(predicted.get("time_bytes_pct")),
         )
     return table
 
 
+def _mbu_text(arm: dict[str, Any] | None) -> str:
+    mbu = ((arm or {}).get("efficiency") or {}).get("mbu")
+    return "MBU -" if mbu is None else f"MBU {100 * mbu:.1f}%"
+
+
+def limit_notes(results: dict[str, Any]) -> list[str]:
+    """Every layout's limits, and a measured decode saving above its limit, said with the efficiencies."""
+    arms = {arm["name"]: arm for arm in results["arms"]}
+    notes = []
+    for saving in results["savings"]:
+        predicted, separate = saving.get("predicted") or {}, saving["separate_arm"]
+        layouts = "; ".join(
+            f"{name} decode {pct_text(limits['time_roofline_pct'])}, prefill {pct_text(limits['prefill_pct'])}, "
+            f"space {pct_text(limits['space_pct'])}"
+            for name, limits in (predicted.get("by_layout") or {}).items()
+        )
+        if layouts:
+            notes.append(f"{separate} limits by layout: {layouts}")
+        measured, limit = saving.get("extra_decode_time_saved_pct"), predicted.get("time_roofline_pct")
+        if measured is not None and limit is not None and measured > limit:
+            otter = saving["otter_arm"]
+            notes.append(
+                f"{separate}: the measured decode saving {measured:.1f}% is above its limit {limit:.1f}%: "
+                f"{separate} ran at a lower efficiency ({_mbu_text(arms.get(separate))}) than {otter} "
+                f"({_mbu_text(arms.get(otter))})"
+            )
+    return notes
+
+
 def print_efficiency(console: Console, results: dict[str, Any]) -> None:
-    """Print both tables (each only when the run has its figures)."""
+    """Print both tables (each only when the run has its figures) and the limits' notes."""
     for table in (efficiency_table(results), savings_vs_predicted_table(results)):
         if table is not None:
             console.print(table)
+    for note in limit_notes(results):
+        console.print(f"[yellow]{note}[/]")

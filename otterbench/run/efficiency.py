@@ -1,9 +1,13 @@
-"""Why an arm costs what it costs: the planner's bytes and FLOPs per decode step for the run's own workload,
-the device's peak memory bandwidth (measured once per run), and the bandwidth each arm achieved (MBU).
+"""Why an arm costs what it costs: the planner's bytes and FLOPs per decode step and per prefill for the run's
+own workload, the device's peak memory bandwidth (measured once per run), and the bandwidth each arm achieved.
 
 Runs in the parent, outside every measured process. The prediction uses plan/costs.py with the run's models,
-task, k, batch size, dtype and layout; its context T is the mean KV length over the decode steps (each batch's
-padded prompt length plus N/2). An arm's MBU is `bytes_per_step / TPOT p50 / peak bandwidth`.
+task, k, batch size, dtype and layout (and every other layout, for the limits beside it); its context T is the
+mean KV length over the decode steps (each batch's padded prompt length plus N/2), its prompt length P the
+mean padded prompt length. The predicted savings are limits: what Otter saves when every arm runs at the same
+efficiency (docs/planner.md). Beside them each arm's measured efficiency: MBU = `bytes_per_step / TPOT p50 /
+peak bandwidth`, and its fixed per-step overhead `TPOT p50 - bytes_per_step / peak` (the time a step takes
+beyond moving its bytes at peak bandwidth: launches, Python, copies the planner does not count).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +87,47 @@ def mean_decode_context(workload: Any) -> int:
     return max(1, round(total / rows))
 
 
+def mean_prompt_length(workload: Any) -> int:
+    """Mean padded prompt length over the batches, weighted by their rows: the prefill's P."""
+    total, rows = 0, 0
+    for batch in workload.batches("cpu"):
+        total += batch.input_ids.numel()
+        rows += batch.input_ids.shape[0]
+    return max(1, round(total / rows))
+
+
+_LIMITS = ("space_pct", "time_roofline_pct", "prefill_pct")
+_PREDICTED = ("space_pct", "time_bytes_pct", "time_flops_pct", *_LIMITS[1:])
+
+
+def _savings_by_layout(results: dict[str, Any], layout: str) -> dict[str, dict[str, Any]]:
+    """Each separate arm's predicted savings in the run's layout, with every layout's limits beside them."""
+    by_arm = {name: {s.separate_arm: s for s in result.savings} for name, result in results.items()}
+    return {
+        separate: {
+            **{key: getattr(saving, key) for key in _PREDICTED},
+            "layout": layout,
+            "by_layout": {
+                name: {key: getattr(savings[separate], key) for key in _LIMITS}
+                for name, savings in by_arm.items()
+            },
+        }
+        for separate, saving in by_arm[layout].items()
+    }
+
+
 def predict_run(config: Any, workload: Any) -> dict[str, Any]:
     """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
     from otterbench.otter import read_otter_config
     from otterbench.plan.costs import PLANNED_TASKS, PlanInputs, plan_costs
+    from otterbench.plan.layouts import PLANNED_LAYOUTS
     from otterbench.plan.shapes import PlanError
 
     suite = config.suite
     if suite.task not in PLANNED_TASKS:
         raise PlanError(f"the planner has no cost model for task {suite.task!r} yet")
+    if config.layout not in PLANNED_LAYOUTS:
+        raise PlanError(f"the planner has no cost model for layout {config.layout!r} yet")
     spec = read_otter_config(config.otter_path)["spec"] if config.otter_path else {}
     sizes = {
         "extra_hidden": spec.get("extra_hidden_size"),
@@ -106,36 +142,53 @@ def predict_run(config: Any, workload: Any) -> dict[str, Any]:
             k=suite.k,
             batch_size=suite.batch_size,
             context=mean_decode_context(workload),
+            prompt_length=mean_prompt_length(workload),
             dtype=config.dtype,
             layout=config.layout,
             ratio=config.otter_ratio,
             **sources,
             **{key: value for key, value in sizes.items() if value is not None},
         )
-        result = plan_costs(inputs)
+        results = {config.layout: plan_costs(inputs)}
+        for layout in set(PLANNED_LAYOUTS) - {config.layout}:
+            try:  # the other layouts' limits, beside the run's; one that cannot hold the insertion is left out
+                results[layout] = plan_costs(replace(inputs, layout=layout))
+            except ValueError:
+                continue
     arms = {
         arm.name: {
             "bytes_per_step": arm.bytes_per_step,
             "flops_per_step": arm.flops_per_token * suite.batch_size,
+            "prefill_bytes": arm.prefill_bytes,
+            "prefill_flops": arm.prefill_flops,
         }
-        for arm in result.arms
+        for arm in results[config.layout].arms
     }
-    savings = {saving.separate_arm: asdict(saving) for saving in result.savings}
-    return {"context": inputs.context, "batch_size": inputs.batch_size, "arms": arms, "savings": savings}
+    return {
+        "context": inputs.context,
+        "prompt_length": inputs.prompt,
+        "batch_size": inputs.batch_size,
+        "arms": arms,
+        "savings": _savings_by_layout(results, config.layout),
+    }
 
 
 def arm_efficiency(arm: dict[str, Any], prediction: dict[str, Any] | None, peak: float | None) -> dict | None:
-    """One arm's predicted bytes and FLOPs per decode step, achieved bandwidth and MBU (None if not ok)."""
+    """One arm's predicted bytes and FLOPs per decode step and prefill, achieved bandwidth, MBU and fixed
+    per-step overhead (None if not ok)."""
     if prediction is None or arm.get("status") != "ok" or arm["name"] not in prediction["arms"]:
         return None
     predicted = prediction["arms"][arm["name"]]
-    tpot = (arm.get("latency") or {}).get("tpot_s") or {}
-    achieved = predicted["bytes_per_step"] / tpot["median"] if tpot.get("median") else None
+    tpot = ((arm.get("latency") or {}).get("tpot_s") or {}).get("median")
+    achieved = predicted["bytes_per_step"] / tpot if tpot else None
     return {
         **predicted,
         "context": prediction["context"],
+        "prompt_length": prediction["prompt_length"],
         "achieved_bytes_per_s": achieved,
         "mbu": achieved / peak if achieved is not None and peak else None,
+        # what a step costs beyond moving its bytes at peak bandwidth
+        "overhead_s_per_step": tpot - predicted["bytes_per_step"] / peak if tpot and peak else None,
     }
 
 
@@ -145,15 +198,7 @@ def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -
     for arm in results["arms"]:
         arm["efficiency"] = arm_efficiency(arm, prediction, peak)
     for saving in results["savings"]:
-        predicted = (prediction or {}).get("savings", {}).get(saving["separate_arm"])
-        saving["predicted"] = (
-            None
-            if predicted is None
-            else {
-                key: predicted[key]
-                for key in ("space_pct", "time_bytes_pct", "time_flops_pct", "time_roofline_pct")
-            }
-        )
+        saving["predicted"] = (prediction or {}).get("savings", {}).get(saving["separate_arm"])
 
 
 def run_efficiency_inputs(

@@ -1,0 +1,51 @@
+"""Otter's layouts as the planner prices them: the model each stores and whether it runs beside the base.
+
+The one home of a layout's stored parameters (zero blocks counted where a layout stores them): the planner's
+bytes, space and FLOPs of an Otter arm all come from `otter_shape`. A layout is one entry of
+`PLANNED_LAYOUTS`: `split` keeps the base unchanged and runs the inserted parameters beside it; `fused` runs
+the widened checkpoint, zero blocks included, instead of the base. A layout that stores only the inserted
+parameters in an engine-ready model runs instead of the base with the split layout's bytes: one more entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from otterbench.otter.spec import BaseDims, OtterSpec
+from otterbench.plan.flops import fused_shape, inserted_shape
+from otterbench.plan.shapes import ModelShape
+
+
+@dataclass(frozen=True)
+class PlannedLayout:
+    """How one layout runs: `beside_base` adds its shape to the base's; otherwise its shape replaces it."""
+
+    name: str
+    beside_base: bool
+    shape: Callable[[Any, OtterSpec], ModelShape]  # (base transformers config, spec) -> what it stores
+
+
+def _split_shape(base_config: Any, spec: OtterSpec) -> ModelShape:
+    return inserted_shape(BaseDims.from_config(base_config), spec)
+
+
+PLANNED_LAYOUTS: dict[str, PlannedLayout] = {
+    layout.name: layout
+    for layout in (
+        PlannedLayout("split", beside_base=True, shape=_split_shape),
+        PlannedLayout("fused", beside_base=False, shape=fused_shape),
+    )
+}
+
+
+def otter_shape(layout: str, base_config: Any, spec: OtterSpec) -> ModelShape:
+    """The model `layout` stores: the inserted parameters alone (beside the base) or the whole widened one."""
+    return PLANNED_LAYOUTS[layout].shape(base_config, spec)
+
+
+def stored_extra_parameters(layout: str, base_config: Any, spec: OtterSpec, base: ModelShape) -> int:
+    """Parameters `layout` stores beyond the base model's (zero blocks included where it stores them)."""
+    shape = otter_shape(layout, base_config, spec)
+    return shape.parameters if PLANNED_LAYOUTS[layout].beside_base else shape.parameters - base.parameters

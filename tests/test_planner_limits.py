@@ -1,0 +1,160 @@
+"""The planner's limits by hand: a one-layer Llama small enough to count every parameter and byte on paper.
+
+Base: hidden d=8, 2 heads of hd=4 (2 kv heads), FFN m=16, vocab V=32, one layer, untied head.
+  parameters P = V*d (embed 256) + q,k,v,o 4*64 + gate,up,down 3*128 + 2 norms 16 + final norm 8 + head 256
+              = 1176; its Linear layers P_lin = 256 + 384 + 256 = 896.
+Reward model: the same decoder with a one-label score head (8) instead of the vocabulary head: 928, P_lin 648.
+KV per token and sequence: 2*L*g*hd*b = 2*1*2*4*2 = 32 bytes in bf16. Otter: dx=4, gx=1 (hx=1), mx=8.
+Workload: k=3, batch 1, context T=10, prompt P=4, bf16 (b=2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from otterbench.plan.costs import FAITHFUL_KV_ROWS_PER_CANDIDATE, PlanInputs, plan_costs, saved_pct
+from otterbench.plan.layouts import PLANNED_LAYOUTS
+
+B, T, P, K, BYTES = 1, 10, 4, 3, 2
+KV = 32  # base and reward model, per token
+KV_OTTER = 2 * 1 * 1 * 4 * BYTES  # the gx=1 extra kv head
+BASE, RM, INSERTED = 1176, 928, 748
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("hand")
+    config = {
+        "model_type": "llama",
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "intermediate_size": 16,
+        "vocab_size": 32,
+        "tie_word_embeddings": False,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def _plan(source: str, **changes):
+    sizes = {"extra_hidden": 4, "extra_kv_heads": 1, "extra_ffn": 8}
+    inputs = PlanInputs(base=source, k=K, context=T, prompt_length=P, dtype="bfloat16", **sizes)
+    return plan_costs(dataclasses.replace(inputs, **changes))
+
+
+def test_decode_bytes_per_step_by_hand(source: str) -> None:
+    plan = _plan(source)
+    # base: its weights once, its cache read at T
+    assert plan.arm("base").bytes_per_step == BASE * BYTES + T * KV == 2672
+    # faithful: + the reward model's weights, and 5 rows moved per candidate (read k for attention, the
+    # re-expansion's gather read k + write k and copy back read k + write k) at T
+    assert FAITHFUL_KV_ROWS_PER_CANDIDATE == 5
+    faithful = (BASE + RM) * BYTES + T * (KV + 5 * K * KV)
+    assert plan.arm("args-faithful").bytes_per_step == faithful == 9328
+    # optimized: one shared reward-model row read at T, the k candidates' KV written once (transient)
+    assert plan.arm("args-optimized").bytes_per_step == (BASE + RM) * BYTES + T * (KV + KV) + K * KV == 4944
+    # otter, split: the base and the inserted parameters beside it, plus the extra kv head's cache
+    assert plan.arm("otter-args").bytes_per_step == (BASE + INSERTED) * BYTES + T * (KV + KV_OTTER) == 4328
+
+
+def test_decode_limit_is_the_bytes_saving_at_batch_one(source: str) -> None:
+    saving = {s.separate_arm: s for s in _plan(source).savings}
+    # 1 - (4328 - 2672) / (9328 - 2672): every arm moving its bytes at the same efficiency
+    assert saving["args-faithful"].time_roofline_pct == pytest.approx(100 * (1 - 1656 / 6656))
+    assert saving["args-optimized"].time_roofline_pct == pytest.approx(100 * (1 - 1656 / 2272))
+    assert saved_pct(2672, 9328, 4328) == saving["args-faithful"].time_bytes_pct
+
+
+def test_prefill_is_predicted_apart_from_decode(source: str) -> None:
+    plan = _plan(source)
+    base_flops = P * (2 * 896 + 2 * 1 * 2 * 4 * P)  # P tokens x (2 P_lin + 2 L h hd P)
+    assert plan.arm("base").prefill_flops == base_flops == 7424
+    assert plan.arm("base").prefill_bytes == BASE * BYTES + P * KV == 2480  # weights once + the KV written
+    # faithful prefills the prompt k times through the reward model (one batched forward: weights once)
+    faithful_flops = base_flops + K * P * (2 * 648 + 2 * 1 * 2 * 4 * P)
+    assert plan.arm("args-faithful").prefill_flops == faithful_flops == 23744
+    assert plan.arm("args-faithful").prefill_bytes == (BASE + RM) * BYTES + P * (KV + K * KV) == 4720
+    otter = plan.arm("otter-args")
+    assert otter.prefill_bytes == (BASE + INSERTED) * BYTES + P * (KV + KV_OTTER) == 4040
+    saving = {s.separate_arm: s for s in plan.savings}["args-faithful"]
+    # batch 1, 4 tokens: memory-bound at the default ridge, so the limit is the bytes saving
+    assert saving.prefill_pct == pytest.approx(100 * (1 - (4040 - 2480) / (4720 - 2480)))
+    # a ridge of 1 FLOP/byte makes every prefill compute-bound: the limit is the FLOPs saving
+    compute = {s.separate_arm: s for s in _plan(source, ridge_flops_per_byte=1.0).savings}["args-faithful"]
+    assert compute.prefill_pct == pytest.approx(100 * (1 - (otter.prefill_flops - 7424) / (23744 - 7424)))
+
+
+def test_each_layout_counts_what_it_stores(source: str) -> None:
+    split, fused = _plan(source, layout="split"), _plan(source, layout="fused")
+    assert set(PLANNED_LAYOUTS) >= {"split", "fused"}
+    assert split.stored_extra_parameters["split"] == split.inserted_parameters == INSERTED
+    assert split.stored_extra_parameters["fused"] == split.fused_extra_parameters  # zero blocks included
+    # fused: the widened checkpoint runs instead of the base: 3 kv heads of the widened model at T
+    widened = BASE + split.fused_extra_parameters
+    assert fused.arm("otter-args").bytes_per_step == widened * BYTES + T * 2 * 1 * 3 * 4 * BYTES
+    assert fused.arm("args-faithful").bytes_per_step == split.arm("args-faithful").bytes_per_step
+    limit = {s.separate_arm: s.time_roofline_pct for s in fused.savings}["args-faithful"]
+    stored_zeros = fused.arm("otter-args").bytes_per_step - split.arm("otter-args").bytes_per_step
+    assert stored_zeros > 0 and limit == pytest.approx(100 * (1 - (1656 + stored_zeros) / 6656))
+
+
+def test_a_layout_that_cannot_hold_the_insertion_is_refused_in_one_line(source: str) -> None:
+    from otterbench.plan.shapes import PlanError
+
+    # hidden 8+3 over 2+1 heads: no standard fused checkpoint; the split layout still plans it
+    assert "split" in _plan(source, extra_hidden=3).stored_extra_parameters
+    assert "fused" not in _plan(source, extra_hidden=3).stored_extra_parameters
+    with pytest.raises(PlanError, match="fused layout cannot hold"):
+        _plan(source, extra_hidden=3, layout="fused")
+
+
+def test_a_measured_saving_above_its_limit_is_said_with_the_efficiencies() -> None:
+    from otterbench.results.summary_efficiency import limit_notes
+
+    def arm(name: str, mbu: float) -> dict:
+        return {"name": name, "efficiency": {"mbu": mbu}}
+
+    by_layout = {"split": {"space_pct": 86.0, "time_roofline_pct": 86.3, "prefill_pct": 85.0}}
+    saving = {
+        "separate_arm": "args-faithful",
+        "otter_arm": "otter-args",
+        "extra_decode_time_saved_pct": 83.9,
+        "predicted": {"time_roofline_pct": 74.2, "by_layout": by_layout},
+    }
+    results = {"arms": [arm("args-faithful", 0.52), arm("otter-args", 0.72)], "savings": [saving]}
+    notes = limit_notes(results)
+    assert notes[0] == "args-faithful limits by layout: split decode 86.3%, prefill 85.0%, space 86.0%"
+    assert "above its limit 74.2%" in notes[1] and "(MBU 52.0%) than otter-args (MBU 72.0%)" in notes[1]
+    saving["extra_decode_time_saved_pct"] = 70.0
+    assert len(limit_notes(results)) == 1  # below the limit: nothing to explain
+
+
+def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
+    from otterbench.results.files import load_run
+    from otterbench.run import pipeline as runner
+    from otterbench.run.config import resolve_run_config
+
+    small = {"num_prompts": 2, "max_new_tokens": 3, "batch_size": 1, "repeats": 1, "warmup": 0, "k": 3}
+    config = resolve_run_config(
+        "safety", out_dir=tmp_path, suite_overrides=small, isolation="inline", device="cpu"
+    )
+    results = load_run(runner.run_suite(config).run_dir)  # validated against the schema
+    peak = results["environment"]["memory_bandwidth"]["peak_bytes_per_s"]
+    for arm in results["arms"]:
+        eff = arm["efficiency"]
+        tpot = arm["latency"]["tpot_s"]["median"]
+        assert eff["overhead_s_per_step"] == pytest.approx(tpot - eff["bytes_per_step"] / peak)
+        assert eff["prefill_bytes"] > 0 and eff["prompt_length"] >= 1
+    for saving in results["savings"]:
+        predicted = saving["predicted"]
+        assert predicted["layout"] == "fused" and set(predicted["by_layout"]) == {"split", "fused"}
+        assert predicted["by_layout"]["fused"]["time_roofline_pct"] == predicted["time_roofline_pct"]
+        # the fused layout stores zero blocks and reads them every step: a lower limit than split's
+        assert predicted["by_layout"]["fused"]["space_pct"] < predicted["by_layout"]["split"]["space_pct"]
+        assert "extra_prefill_time_saved_pct" in saving
