@@ -85,7 +85,9 @@ def test_fused_otter_on_static_caches_chooses_the_eager_tokens(tiny):
     assert decode(fused, "otter-args", Engine(static=True), wl) == decode(fused, "otter-args", Engine(), wl)
 
 
-def test_static_cache_logits_equal_eager_logits_exactly(tiny):
+def test_static_cache_logits_match_eager_logits(tiny):
+    # not the same computation: the static cache's attention reduces over its capacity-wide mask (masked slots
+    # included), so float sums may round differently; the same decisions within float32 rounding
     wl = workload(prompts=2)
     batch = next(wl.batches())
     outputs = []
@@ -96,7 +98,9 @@ def test_static_cache_logits_equal_eager_logits_exactly(tiny):
             first = lm.start(batch)
             nxt = lm.feed(first.logits[:, -1].argmax(-1, keepdim=True))
         outputs.append((nxt.logits, nxt.signal))
-    assert torch.equal(outputs[0][0], outputs[1][0]) and torch.equal(outputs[0][1], outputs[1][1])
+    for eager, static in zip(outputs[0], outputs[1], strict=True):  # logits, then Otter's signal
+        torch.testing.assert_close(static, eager, rtol=0, atol=1e-5)
+        assert torch.equal(static.argmax(-1), eager.argmax(-1))
 
 
 def test_an_arm_without_static_shapes_runs_eager_and_says_why(tiny):
