@@ -7,6 +7,8 @@ No zero block is stored: that is what keeps the split layout the smallest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -55,57 +57,124 @@ def _head_rows(n_heads: int, period_heads: int, head_dim: int) -> torch.Tensor:
     return (heads[:, None] * head_dim + torch.arange(head_dim)[None, :]).reshape(-1)
 
 
-def _copy_rows(target: nn.Linear, source: nn.Linear, rows: torch.Tensor) -> None:
-    """target = [source[rows] | 0]: the copied rows read n_o exactly as the originals; the n_e block is 0."""
-    width = source.weight.shape[1]
-    target.weight.zero_()
-    target.weight[:, :width] = source.weight[rows]
-    if target.bias is not None:
-        target.bias.copy_(source.bias[rows] if source.bias is not None else torch.zeros_like(target.bias))
+# an inserted layer's projection -> the base layer's projection it copies in `init="copy"`
+PROJECTIONS = {
+    "q": "self_attn.q_proj",
+    "k": "self_attn.k_proj",
+    "v": "self_attn.v_proj",
+    "o": "self_attn.o_proj",
+    "gate": "mlp.gate_proj",
+    "up": "mlp.up_proj",
+    "down": "mlp.down_proj",
+}
+NORMS = {"input_norm": "input_layernorm", "post_norm": "post_attention_layernorm"}
+Tensors = dict[str, torch.Tensor]
+
+
+def _shapes(module: nn.Module) -> dict[str, torch.Size]:
+    return {name: param.shape for name, param in module.named_parameters()}
+
+
+class InsertedInit:
+    """The inserted tensors per `spec.init`, drawn piece by piece from the base's tensors (only read).
+
+    Pieces come in `InsertedParameters`' parameter order (embedding, layers 0..L-1, final norm and signal
+    head) from one seeded generator, so a checkpoint built layer by layer holds exactly the tensors of
+    `insert_otter` on the whole model. Base tensors are keyed as in a transformers state dict, relative to
+    `model.` for `embed` and to `model.layers.{i}.` for `layer`.
+    """
+
+    def __init__(self, dims: BaseDims, spec: OtterSpec, std: float, device: Any, dtype: torch.dtype) -> None:
+        self.dims, self.spec, self.std = dims, spec, std
+        self.device, self.dtype = device, dtype
+        self.generator = torch.Generator().manual_seed(spec.seed)
+        with torch.device("meta"):
+            self._layer_shapes = _shapes(InsertedLayer(dims, spec))
+        self.channels = _cycle(spec.extra_hidden_size, dims.hidden_size)
+
+    def _fill(self, name: str, shape: torch.Size) -> torch.Tensor:
+        """`normal`/`zeros` init of one tensor: norms 1, biases 0, weights N(0, std) or 0."""
+        if name.endswith("norm"):
+            return torch.ones(shape, device=self.device, dtype=self.dtype)
+        if self.spec.init == "zeros" or name.endswith("bias"):
+            return torch.zeros(shape, device=self.device, dtype=self.dtype)
+        sample = torch.randn(shape, generator=self.generator) * self.std
+        return sample.to(device=self.device, dtype=self.dtype)
+
+    def embed(self, base_embed: torch.Tensor) -> torch.Tensor:
+        """The extra embedding table [V, dx] from the base's table [V, d]."""
+        if self.spec.init == "copy":
+            return base_embed[:, self.channels.to(base_embed.device)].to(self.device, self.dtype)
+        return self._fill("embed.weight", torch.Size((self.dims.vocab_size, self.spec.extra_hidden_size)))
+
+    def layer(self, index: int, base: Tensors) -> Tensors:
+        """Layer `index`'s InsertedLayer tensors (`q.weight`, `input_norm`, ...) from that base layer's tensors.
+
+        Layers must be asked for in order (the random draws follow the calls).
+        """
+        if self.spec.init != "copy":
+            return {name: self._fill(name, shape) for name, shape in self._layer_shapes.items()}
+        dims, spec, hd = self.dims, self.spec, self.dims.head_dim
+        rows = {
+            "q": _head_rows(spec.query_heads_for(dims), dims.num_heads, hd),
+            "k": _head_rows(spec.extra_kv_heads, dims.num_kv_heads, hd),
+            "v": _head_rows(spec.extra_kv_heads, dims.num_kv_heads, hd),
+            "o": self.channels,
+            "gate": _cycle(spec.extra_intermediate_size, dims.intermediate_size),
+            "up": _cycle(spec.extra_intermediate_size, dims.intermediate_size),
+            "down": self.channels,
+        }
+        out = {
+            name: base[f"{source}.weight"][self.channels.to(self.device)] for name, source in NORMS.items()
+        }
+        for name, source in PROJECTIONS.items():
+            out.update(self._copied(name, base, source, rows[name].to(self.device)))
+        return {name: tensor.to(self.device, self.dtype) for name, tensor in out.items()}
+
+    def _copied(self, name: str, base: Tensors, source: str, rows: torch.Tensor) -> Tensors:
+        """[source[rows] | 0]: the copied rows read n_o exactly as the originals; the n_e block is 0."""
+        weight = base[f"{source}.weight"]
+        target = weight.new_zeros(self._layer_shapes[f"{name}.weight"])
+        target[:, : weight.shape[1]] = weight[rows]
+        out = {f"{name}.weight": target}
+        if f"{name}.bias" in self._layer_shapes:
+            bias = base.get(f"{source}.bias")
+            out[f"{name}.bias"] = bias[rows] if bias is not None else weight.new_zeros(len(rows))
+        return out
+
+    def head(self, base_norm: torch.Tensor, base_lm_head: torch.Tensor) -> Tensors:
+        """The final norm's extra weight `norm` [dx] and `signal_head.weight` [S, dx]."""
+        size = self.spec.signal_size(self.dims)
+        if self.spec.init != "copy":
+            return {
+                "norm": self._fill("norm", torch.Size((self.spec.extra_hidden_size,))),
+                "signal_head.weight": self._fill(
+                    "signal_head.weight", torch.Size((size, self.spec.extra_hidden_size))
+                ),
+            }
+        channels = self.channels.to(base_norm.device)
+        return {
+            "norm": base_norm[channels].to(self.device, self.dtype),
+            "signal_head.weight": base_lm_head[:size][:, channels].to(self.device, self.dtype),
+        }
+
+
+def layer_items(state: Tensors, prefix: str) -> Tensors:
+    """The entries of `state` under `prefix`, keyed without it."""
+    return {name[len(prefix) :]: tensor for name, tensor in state.items() if name.startswith(prefix)}
 
 
 @torch.no_grad()
 def initialise(inserted: InsertedParameters, base_lm: nn.Module, dims: BaseDims, spec: OtterSpec) -> None:
     """Fill the inserted tensors per `spec.init`; the base model is only read."""
-    if spec.init == "copy":
-        _init_copy(inserted, base_lm, dims, spec)
-        return
-    generator = torch.Generator().manual_seed(spec.seed)
+    reference = inserted.norm
     std = getattr(base_lm.config, "initializer_range", 0.02)
-    for name, param in inserted.named_parameters():
-        if name.endswith("norm") or name == "norm":
-            param.fill_(1.0)
-        elif spec.init == "zeros" or name.endswith("bias"):
-            param.zero_()
-        else:
-            sample = torch.randn(param.shape, generator=generator) * std
-            param.copy_(sample.to(param.dtype))
-
-
-def _init_copy(inserted: InsertedParameters, base_lm: nn.Module, dims: BaseDims, spec: OtterSpec) -> None:
-    """Extra channels/heads/neurons start as copies of the first original ones.
-
-    With dx <= d the extra stream then equals the first dx original channels at every layer: the copied
-    rows read only n_o (their B blocks are 0) and C_e, D_e start at 0.
-    """
-    inner = base_lm.model
-    dx, hd = spec.extra_hidden_size, dims.head_dim
-    channels = _cycle(dx, dims.hidden_size)
-    inserted.embed.weight.copy_(inner.embed_tokens.weight[:, channels])
-    inserted.norm.copy_(inner.norm.weight[channels])
-    inserted.signal_head.weight.copy_(
-        base_lm.lm_head.weight[: inserted.signal_head.out_features][:, channels]
-    )
-    hx, gx = spec.query_heads_for(dims), spec.extra_kv_heads
-    for extra, layer in zip(inserted.layers, inner.layers):
-        attn, mlp = layer.self_attn, layer.mlp
-        extra.input_norm.copy_(layer.input_layernorm.weight[channels])
-        extra.post_norm.copy_(layer.post_attention_layernorm.weight[channels])
-        _copy_rows(extra.q, attn.q_proj, _head_rows(hx, dims.num_heads, hd))
-        _copy_rows(extra.k, attn.k_proj, _head_rows(gx, dims.num_kv_heads, hd))
-        _copy_rows(extra.v, attn.v_proj, _head_rows(gx, dims.num_kv_heads, hd))
-        _copy_rows(extra.o, attn.o_proj, channels)
-        neurons = _cycle(spec.extra_intermediate_size, dims.intermediate_size)
-        _copy_rows(extra.gate, mlp.gate_proj, neurons)
-        _copy_rows(extra.up, mlp.up_proj, neurons)
-        _copy_rows(extra.down, mlp.down_proj, channels)
+    init = InsertedInit(dims, spec, std, reference.device, reference.dtype)
+    base = base_lm.state_dict()
+    inserted.embed.weight.copy_(init.embed(base["model.embed_tokens.weight"]))
+    for index, layer in enumerate(inserted.layers):
+        tensors = init.layer(index, layer_items(base, f"model.layers.{index}."))
+        layer.load_state_dict(tensors, strict=True)
+    head = init.head(base["model.norm.weight"], base_lm.lm_head.weight)
+    inserted.norm.copy_(head["norm"])
+    inserted.signal_head.weight.copy_(head["signal_head.weight"])
