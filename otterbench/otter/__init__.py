@@ -1,7 +1,9 @@
 """Otter: parameters inserted into a frozen LLM that predict a calibration signal alongside its tokens.
 
 Public API (others call these names): OtterSpec, insert_otter, OtterModel, save_otter, load_otter,
-measure_disruption; the fused layout via OtterModel.to_fused(), save_fused and load_fused.
+measure_disruption; the fused layout via OtterModel.to_fused(), save_fused and load_fused; the packed
+(zero-free, engine-ready) layout via OtterModel.to_packed() and load_packed; either built shard by shard
+from a saved base by otter.checkpoint.build_checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ _LAZY = {
         ("FusedOtterModel", "PrefixRMSNorm", "load_fused", "save_fused"), "otterbench.otter.fused"
     ),
     **dict.fromkeys(("load_otter", "read_otter_config", "save_otter"), "otterbench.otter.io"),
+    **dict.fromkeys(("PackedOtterModel", "load_packed"), "otterbench.otter.packed"),
     **dict.fromkeys(("OtterCache", "OtterModel", "insert_otter"), "otterbench.otter.model"),
     "OtterOutput": "otterbench.otter.output",
 }
@@ -31,12 +34,14 @@ __all__ = [
     "OtterModel",
     "OtterOutput",
     "OtterSpec",
+    "PackedOtterModel",
     "PrefixRMSNorm",
     "count_fused_extra_parameters",
     "count_inserted_parameters",
     "insert_otter",
     "load_fused",
     "load_otter",
+    "load_packed",
     "measure_disruption",
     "read_otter_config",
     "save_fused",

@@ -60,6 +60,8 @@ def apply_prefix_norms(model: nn.Module, original_size: int) -> None:
 class FusedOtterModel(nn.Module):
     """A widened standard causal LM (`.model`) plus the signal head reading the extra channels."""
 
+    layout = "fused"
+
     def __init__(self, model: nn.Module, signal_head: nn.Linear, original_size: int, spec: OtterSpec) -> None:
         super().__init__()
         self.model = model
@@ -103,18 +105,6 @@ class FusedOtterModel(nn.Module):
         return sum(p.numel() for p in self.parameters()) - base_parameters
 
 
-def _block(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
-    """[[W, 0], [A, B]] from W [out, in] and the inserted rows [A|B] of shape [out_x, in+in_x]."""
-    zeros = top.new_zeros(top.shape[0], bottom.shape[1] - top.shape[1])
-    return torch.cat([torch.cat([top, zeros], dim=1), bottom], dim=0)
-
-
-def _cat_bias(base: nn.Linear, extra: nn.Linear) -> torch.Tensor | None:
-    if base.bias is None:
-        return None
-    return torch.cat([base.bias, extra.bias])
-
-
 def _fused_config(otter: nn.Module) -> Any:
     config = widened_config(otter.config, otter.dims, otter.spec)
     config._attn_implementation = otter.config._attn_implementation
@@ -135,33 +125,45 @@ def widened_config(base_config: Any, dims: Any, spec: OtterSpec) -> Any:
     return config
 
 
-def _fused_state_dict(otter: nn.Module) -> dict[str, torch.Tensor]:
-    base, extra = otter.base_model.model, otter.inserted
-    state = {"model.embed_tokens.weight": torch.cat([base.embed_tokens.weight, extra.embed.weight], dim=1)}
-    state["model.norm.weight"] = torch.cat([base.norm.weight, extra.norm])
-    lm = otter.base_model.lm_head.weight
-    state["lm_head.weight"] = torch.cat([lm, lm.new_zeros(lm.shape[0], otter.spec.extra_hidden_size)], dim=1)
-    for i, (layer, ex) in enumerate(zip(base.layers, extra.layers)):
-        prefix = f"model.layers.{i}."
-        attn, mlp = layer.self_attn, layer.mlp
-        pairs = {
-            "self_attn.q_proj": (attn.q_proj, ex.q),
-            "self_attn.k_proj": (attn.k_proj, ex.k),
-            "self_attn.v_proj": (attn.v_proj, ex.v),
-            "self_attn.o_proj": (attn.o_proj, ex.o),
-            "mlp.gate_proj": (mlp.gate_proj, ex.gate),
-            "mlp.up_proj": (mlp.up_proj, ex.up),
-            "mlp.down_proj": (mlp.down_proj, ex.down),
-        }
-        for name, (original, inserted) in pairs.items():
-            state[prefix + name + ".weight"] = _block(original.weight, inserted.weight)
-            bias = _cat_bias(original, inserted)
-            if bias is not None:
-                state[prefix + name + ".bias"] = bias
-        state[prefix + "input_layernorm.weight"] = torch.cat([layer.input_layernorm.weight, ex.input_norm])
-        state[prefix + "post_attention_layernorm.weight"] = torch.cat(
-            [layer.post_attention_layernorm.weight, ex.post_norm]
+def fused_checkpoint_config(base_config: Any, dims: Any, spec: OtterSpec) -> Any:
+    """The config a fused checkpoint folder declares: the widened sizes and its causal-LM class."""
+    config = widened_config(base_config, dims, spec)
+    check_savable(config, dims.hidden_size)
+    with torch.device("meta"):
+        config.architectures = [type(AutoModelForCausalLM.from_config(config)).__name__]
+    return config
+
+
+def check_savable(config: Any, original_size: int) -> None:
+    """Refuse widened sizes transformers cannot load as a standard checkpoint, naming the fix."""
+    if config.hidden_size % config.num_attention_heads:
+        extra_heads = config.num_attention_heads - original_size // config.head_dim
+        raise ValueError(
+            f"cannot save the fused layout as a standard checkpoint: transformers requires hidden_size "
+            f"({config.hidden_size}) to be a multiple of num_attention_heads ({config.num_attention_heads}); "
+            f"choose extra_hidden_size = extra_query_heads * head_dim (= {extra_heads * config.head_dim})"
         )
+
+
+def save_signal_head(weight: torch.Tensor, directory: str | Path) -> None:
+    """The signal head beside the fused checkpoint's own weights."""
+    save_file({"weight": weight.detach().contiguous().cpu()}, str(Path(directory) / SIGNAL_FILE))
+
+
+def layout_state_dict(otter: nn.Module, layout: str) -> dict[str, torch.Tensor]:
+    """The whole `layout` state dict of a split OtterModel, from the pieces a streamed build writes."""
+    from otterbench.otter.checkpoint import SavedInserted, StateTensors
+    from otterbench.otter.layouts import LAYOUTS, layout_pieces
+
+    reference = otter.base_model.lm_head.weight
+    tied = bool(getattr(otter.config, "tie_word_embeddings", False))
+    base = StateTensors(otter.base_model.state_dict(), tied, reference.device, reference.dtype)
+    inserted = SavedInserted(
+        StateTensors(otter.inserted_state_dict(), tied, reference.device, reference.dtype)
+    )
+    state: dict[str, torch.Tensor] = {}
+    for piece in layout_pieces(LAYOUTS[layout], base, inserted, otter.dims):
+        state.update(piece)
     return state
 
 
@@ -173,28 +175,22 @@ def fuse(otter: nn.Module) -> FusedOtterModel:
     with torch.device(reference.device):
         model = type(otter.base_model)(config)
     model.to(dtype=reference.dtype).eval()
-    model.load_state_dict(_fused_state_dict(otter), strict=True)
+    state = layout_state_dict(otter, "fused")
+    head = state.pop("signal_head.weight")
+    model.load_state_dict(state, strict=True)
     apply_prefix_norms(model, otter.dims.hidden_size)
-    head = otter.inserted.signal_head
-    signal_head = nn.Linear(head.in_features, head.out_features, bias=False)
-    signal_head.to(device=reference.device, dtype=reference.dtype).weight.copy_(head.weight)
+    signal_head = nn.Linear(head.shape[1], head.shape[0], bias=False)
+    signal_head.to(device=reference.device, dtype=reference.dtype).weight.copy_(head)
     fused = FusedOtterModel(model, signal_head, otter.dims.hidden_size, otter.spec)
     return fused.train(otter.training)
 
 
 def save_fused(fused: FusedOtterModel, directory: str | Path) -> Path:
     """Write the fused model as a normal checkpoint of its family plus the signal head."""
-    config = fused.model.config
-    if config.hidden_size % config.num_attention_heads:
-        extra_heads = config.num_attention_heads - fused.original_size // config.head_dim
-        raise ValueError(
-            f"cannot save the fused layout as a standard checkpoint: transformers requires hidden_size "
-            f"({config.hidden_size}) to be a multiple of num_attention_heads ({config.num_attention_heads}); "
-            f"choose extra_hidden_size = extra_query_heads * head_dim (= {extra_heads * config.head_dim})"
-        )
+    check_savable(fused.model.config, fused.original_size)
     directory = Path(directory)
     fused.model.save_pretrained(directory, safe_serialization=True)
-    save_file({"weight": fused.signal_head.weight.detach().contiguous().cpu()}, str(directory / SIGNAL_FILE))
+    save_signal_head(fused.signal_head.weight, directory)
     return directory
 
 

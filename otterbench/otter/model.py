@@ -162,6 +162,12 @@ class OtterModel(nn.Module):
 
         return fuse(self)
 
+    def to_packed(self) -> nn.Module:
+        """The packed layout: engine-ready like fused, storing only the inserted parameters."""
+        from otterbench.otter.packed import pack
+
+        return pack(self)
+
 
 def insert_otter(model: nn.Module, spec: OtterSpec) -> OtterModel:
     """Insert Otter's parameters beside a Llama/Qwen2/Mistral causal LM (the model itself stays untouched)."""
