@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from otterbench.otter import load_fused
+from otterbench.otter.packed import load_packed
 from otterbench.run.config import resolve_run_config
 from otterbench.run.fused_checkpoint import prepare_fused_checkpoint, with_fused_checkpoint
 from otterbench.run.session import ArmSession
@@ -46,11 +47,26 @@ def test_otter_arm_holds_only_the_fused_checkpoint(tmp_path) -> None:
     assert sum(session.components.values()) == weights_bytes(deployed)  # weights = checkpoint + signal head
 
 
+def test_otter_arm_holds_only_the_packed_checkpoint(tmp_path) -> None:
+    config = with_fused_checkpoint(_config(tmp_path, layout="packed"))
+    deployed = load_packed(config.fused_path)
+    before = _models(live_models())
+    session = ArmSession(config.arm_job("otter-args", _workload(config), "cpu"))
+    loaded = _models(session.models_in_memory) - before
+    expected = Counter({("LlamaForCausalLM", weights_bytes(deployed.model)): 1})
+    expected[("LlamaModel", weights_bytes(deployed.model.model))] += 1
+    assert loaded == expected
+    # what it stores beyond the base is the insertion, nothing more: no zero block
+    assert session.components["inserted"] == session.otter_info["inserted_parameters"] * 4  # float32
+    assert session.otter_info["layout"] == "packed"
+
+
 def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
     first = prepare_fused_checkpoint(_config(tmp_path))
     again = prepare_fused_checkpoint(_config(tmp_path))
     other = prepare_fused_checkpoint(_config(tmp_path, otter_ratio=0.5))
-    assert first == again and first != other
+    packed = prepare_fused_checkpoint(_config(tmp_path, layout="packed"))
+    assert first == again and first != other and packed not in (first, other)
     assert prepare_fused_checkpoint(_config(tmp_path, layout="split")) is None
 
 

@@ -109,6 +109,20 @@ def test_split_layout_run_is_exact_over_the_whole_workload(tmp_path) -> None:
     assert all(check["exact"] for check in nd["checks"].values())  # prompts, cached decode, full forward
 
 
+def test_packed_layout_run_records_its_layout_and_stores_no_zero_block(tmp_path) -> None:
+    config = small_config(
+        tmp_path, isolation="inline", device="cpu", layout="packed", arms=["base", "otter-args"]
+    )
+    results = load_run(runner.run_suite(config).run_dir)  # validated by the schema
+    assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
+    assert results["otter"]["layout"] == results["non_disruption"]["layout"] == "packed"
+    assert results["non_disruption"]["greedy_tokens_identical"] is True
+    otter = next(a for a in results["arms"] if a["name"] == "otter-args")
+    base = next(a for a in results["arms"] if a["name"] == "base")
+    extra = otter["memory"]["weights_bytes"] - base["memory"]["weights_bytes"]
+    assert extra == results["otter"]["inserted_parameters"] * 4  # float32: the inserted bytes, nothing more
+
+
 @pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
 def test_cli_run_in_spawned_processes(tmp_path, schedule: str) -> None:
     args = [

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARM_NAMES, ENGINES
+from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run.suite import MODEL_ROLES, SuiteConfig, load_suite
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
-LAYOUTS = ("split", "fused")
 
 
 class RunInputError(ValueError):
@@ -34,8 +34,10 @@ class RunConfig:
     overrides: dict[str, str] = field(default_factory=dict)  # role -> id/path from --base etc.
     otter_path: str | None = None
     otter_ratio: float = 0.125
-    layout: str = "fused"  # the engine-ready layout; split (wrappers) stays selectable
-    fused_path: str | None = None  # set by the run once the fused checkpoint is built (fused_checkpoint.py)
+    layout: str = "fused"  # an engine-ready layout (fused, packed); split (wrappers) stays selectable
+    fused_path: str | None = (
+        None  # set by the run once the layout's checkpoint is built (fused_checkpoint.py)
+    )
     engine: str = "eager"  # eager, or compiled: static KV cache + torch.compile (arms/engine.py)
     isolation: str = "process"
     device_map: str | None = None

@@ -44,7 +44,9 @@ class RunOptions:
     otter: Path | None = _knob(None, "saved insertion (from `otterbench distill`); default: undistilled")
     otter_ratio: float = _knob(0.125, "insertion size when no --otter is given (dx=d*r, ...)")
     layout: str = _knob(
-        "fused", "Otter layout: fused (widened checkpoint, built once, the default) or split (wrappers)"
+        "fused",
+        "Otter layout: fused (widened checkpoint with zero blocks, the default), packed (engine-ready, "
+        "zero-free) or split (wrappers); fused and packed checkpoints are built once per run",
     )
     engine: str = _knob(
         "eager", "eager (transformers as is) or compiled (static KV cache + torch.compile where shapes allow)"

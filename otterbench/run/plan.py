@@ -110,7 +110,9 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
     except ValueError as error:
         raise RunInputError(str(error)) from None
     preflight(config)  # every bad input at once, before any model loads or any process starts
-    config = with_fused_checkpoint(config)  # built here, outside every measured process
+    config = with_fused_checkpoint(
+        config, device
+    )  # built here on the run's device, outside every measured process
     workload = _workload(config)
     if device.type == "cuda":
         others = other_gpu_processes(device)

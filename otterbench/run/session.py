@@ -25,6 +25,7 @@ from otterbench.arms import ARM_NEEDS, ARM_ROLES, NullObserver, build_arm
 from otterbench.arms.engine import warm_up_engine
 from otterbench.dtypes import torch_dtype
 from otterbench.models.loading import load_model_set
+from otterbench.otter.spec import CHECKPOINT_LAYOUTS
 from otterbench.run.fused_checkpoint import load_fused_arm
 from otterbench.run.nondisruption import check_non_disruption
 from otterbench.run.record import ArmRecord, energy_entry, latency_summaries
@@ -52,7 +53,7 @@ class ArmJob:
     otter_path: str | None = None
     otter_ratio: float = 0.125
     layout: str = "fused"
-    fused_path: str | None = None  # the fused checkpoint built before any arm (layout fused)
+    fused_path: str | None = None  # the layout's checkpoint built before any arm (layouts fused, packed)
     engine: str = "eager"  # "eager" or "compiled" (arms/engine.py)
     device_map: str | None = None
     cpu_threads: int = 1  # torch intra-op threads for CPU runs; 0 keeps torch's default
@@ -95,7 +96,7 @@ def _build_otter(base: Any, job: ArmJob) -> tuple[Any, dict[str, Any]]:
 
 def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[str, Any]]:
     """Models for the arm, its weights by component, and (for Otter arms) what the insertion is."""
-    if ARM_ROLES[job.arm] == "otter" and job.layout == "fused":
+    if ARM_ROLES[job.arm] == "otter" and job.layout in CHECKPOINT_LAYOUTS:
         return load_fused_arm(job, device)  # the checkpoint built before any arm started, alone
     needs = set(ARM_NEEDS[job.arm]) - {"otter"}
     models = _load_models(job, needs | {"base"}, device)
@@ -125,7 +126,7 @@ def _check_otter(job: ArmJob, otter: Any, device: torch.device) -> dict[str, Any
     if job.layout == "split":
         return check_non_disruption(otter.base_model, otter, job.workload, device, "split")
     base = _load_models(job, {"base"}, device).base
-    report = check_non_disruption(base, otter, job.workload, device, "fused")
+    report = check_non_disruption(base, otter, job.workload, device, job.layout)
     del base
     gc.collect()
     return report
