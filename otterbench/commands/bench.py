@@ -1,4 +1,4 @@
-"""`otterbench bench-insert`: decode-step cost of the split and fused layouts against the base model."""
+"""`otterbench bench-insert`: decode-step cost of the split, fused and packed layouts against the base model."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def bench_insert(
     warmup: int = typer.Option(5, min=0, help="untimed rounds first"),
     json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
 ) -> None:
-    """Time one cached decode step of base, split and fused side by side; print extra time vs extra FLOPs."""
+    """Time one cached decode step of base and the three layouts side by side; print extra time vs extra FLOPs."""
     from rich.progress import Progress
 
     from otterbench.dtypes import torch_dtype

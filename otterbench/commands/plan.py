@@ -55,7 +55,10 @@ def plan(
     ] = None,
     layout: Annotated[
         str,
-        typer.Option(help="How the Otter arm runs: split (beside the base) or fused (widened checkpoint)."),
+        typer.Option(
+            help="How the Otter arm runs: split (beside the base), fused (widened checkpoint, zero blocks) "
+            "or packed (engine-ready, zero-free)."
+        ),
     ] = "split",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "bfloat16",
     ridge: Annotated[

@@ -3,8 +3,9 @@
 The one home of a layout's stored parameters (zero blocks counted where a layout stores them): the planner's
 bytes, space and FLOPs of an Otter arm all come from `otter_shape`. A layout is one entry of
 `PLANNED_LAYOUTS`: `split` keeps the base unchanged and runs the inserted parameters beside it; `fused` runs
-the widened checkpoint, zero blocks included, instead of the base. A layout that stores only the inserted
-parameters in an engine-ready model runs instead of the base with the split layout's bytes: one more entry.
+the widened checkpoint, zero blocks included, instead of the base; `packed` runs an engine-ready widened
+model that stores exactly the base's and the inserted parameters (no zero block), so it moves the split
+layout's bytes and does its FLOPs: priced as the base plus the inserted shape.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PLANNED_LAYOUTS: dict[str, PlannedLayout] = {
     for layout in (
         PlannedLayout("split", beside_base=True, shape=_split_shape),
         PlannedLayout("fused", beside_base=False, shape=fused_shape),
+        PlannedLayout("packed", beside_base=True, shape=_split_shape),  # same bytes and FLOPs as split
     )
 }
 

@@ -1,4 +1,4 @@
-"""Time one cached decode step of the base model, the split layout and the fused layout, side by side.
+"""Time one cached decode step of the base model and of the split, fused and packed layouts, side by side.
 
 Each layout's extra time over the base is set against its analytic extra-FLOPs share: a ratio near 1 means
 the insertion costs what its arithmetic says; well above 1 means overhead (kernel launches, copies) dominates.
@@ -24,7 +24,7 @@ from otterbench.otter.spec import BaseDims
 from otterbench.plan.flops import decode_flops, fused_shape, inserted_shape
 from otterbench.plan.shapes import shape_of_config
 
-LAYOUTS = ("base", "split", "fused")
+LAYOUTS = ("base", "split", "fused", "packed")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class LayoutTiming:
 def decode_flops_by_layout(base_config: Any, spec: OtterSpec, context: int, batch: int) -> dict[str, float]:
     """FLOPs of one decode step per layout, from the planner's formulas (plan/flops.py).
 
-    split = base + the inserted parameters only; fused = the widened checkpoint, zero blocks included.
+    split and packed = base + the inserted parameters only; fused = the widened checkpoint, zero blocks
+    included.
     """
     dims = BaseDims.from_config(base_config)
     raw = json.loads(base_config.to_json_string(use_diff=False))
@@ -66,6 +67,7 @@ def decode_flops_by_layout(base_config: Any, spec: OtterSpec, context: int, batc
         "base": batch * base,
         "split": batch * (base + decode_flops(inserted_shape(dims, spec), context)),
         "fused": batch * decode_flops(fused_shape(base_config, spec), context),
+        "packed": batch * (base + decode_flops(inserted_shape(dims, spec), context)),
     }
 
 
@@ -101,7 +103,7 @@ def bench_insert(
     steps_per_sample: int = 5,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[LayoutTiming]:
-    """Median decode-step latency of base, split and fused, with extra-time vs extra-FLOPs ratios."""
+    """Median decode-step latency of base, split, fused and packed, with extra-time vs extra-FLOPs ratios."""
     base = make_causal_lm(
         "llama",
         seed=0,
@@ -114,7 +116,12 @@ def bench_insert(
     ).to(device=device, dtype=dtype)
     spec = OtterSpec.from_ratio(base.config, shape.ratio, init="normal")
     split = insert_otter(base, spec).eval()
-    models = {"base": base, "split": split, "fused": split.to_fused().eval()}
+    models = {
+        "base": base,
+        "split": split,
+        "fused": split.to_fused().eval(),
+        "packed": split.to_packed().eval(),
+    }
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(3, shape.vocab_size, (shape.batch_size, shape.context), generator=generator).to(
         device
@@ -141,7 +148,7 @@ def _summarise(timings: dict[str, LayoutTiming], flops: dict[str, float]) -> lis
     for timing in timings.values():
         timing.median_s = statistics.median(timing.step_s)
     base_time = timings["base"].median_s
-    for name in ("split", "fused"):
+    for name in LAYOUTS[1:]:
         timing = timings[name]
         timing.extra_time_share = (timing.median_s - base_time) / base_time
         timing.extra_flops_share = (flops[name] - flops["base"]) / flops["base"]
