@@ -126,7 +126,7 @@ def otter_for_run(
     return insert_otter(base_model, OtterSpec.from_ratio(base_model.config, ratio, signal="vocab")), False
 
 
-def _safetensors_numel(path: Path) -> int:
+def safetensors_numel(path: Path) -> int:
     """Elements the file's header declares; ValueError when the file is shorter than its header says."""
     size = path.stat().st_size
     with path.open("rb") as file:
@@ -174,7 +174,7 @@ def saved_otter_problems(directory: str | Path, architecture: str, config: Any) 
         )
     weights = directory / WEIGHTS_FILE
     try:
-        numel = _safetensors_numel(weights)
+        numel = safetensors_numel(weights)
     except OSError as error:
         return [*problems, f"--otter {directory}: {WEIGHTS_FILE} cannot be read ({error.strerror}): {fix}"]
     except (ValueError, KeyError, TypeError, IndexError) as error:
