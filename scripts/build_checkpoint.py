@@ -54,7 +54,10 @@ def main() -> None:
         spec = OtterSpec.from_ratio(config, args.ratio, signal="vocab", init=args.init)
         inserted = fresh_inserted(config, spec, device, dtype)
     start = time.perf_counter()
-    build_checkpoint(args.out, args.layout, base, config, inserted, spec)
+    try:
+        build_checkpoint(args.out, args.layout, base, config, inserted, spec)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start

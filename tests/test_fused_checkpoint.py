@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from otterbench.otter import load_fused
 from otterbench.otter.packed import load_packed
 from otterbench.run.config import resolve_run_config
@@ -70,10 +72,10 @@ def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
     assert prepare_fused_checkpoint(_config(tmp_path, layout="split")) is None
 
 
-def test_unsavable_insertion_is_bad_input(tmp_path) -> None:
-    import pytest
-
+@pytest.mark.parametrize("layout", ["fused", "packed"])
+def test_unsavable_insertion_is_bad_input(tmp_path, layout: str) -> None:
     from otterbench.run.config import RunInputError
 
     with pytest.raises(RunInputError, match="--layout split"):
-        with_fused_checkpoint(_config(tmp_path, otter_ratio=0.25))  # hidden 160 over 6 heads
+        with_fused_checkpoint(_config(tmp_path, otter_ratio=0.25, layout=layout))  # hidden 160 over 6 heads
+    assert not list((tmp_path / "fused-cache").glob("*/model-*"))  # refused before any shard was written

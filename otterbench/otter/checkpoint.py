@@ -168,13 +168,14 @@ def build_checkpoint(
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> Path:
     """Write the `layout` ("fused" or "packed") checkpoint of `base` plus `inserted` into `directory`."""
-    from otterbench.otter.fused import fused_checkpoint_config, save_signal_head
+    from otterbench.otter.fused import check_savable, fused_checkpoint_config, save_signal_head
     from otterbench.otter.packed import packed_config
 
     dims = BaseDims.from_config(base_config)
     spec.validate_for(dims)
     chosen = LAYOUTS[layout]
     config = {"fused": fused_checkpoint_config, "packed": packed_config}[layout](base_config, dims, spec)
+    check_savable(config, dims.hidden_size, layout)  # before any shard is written
     config.dtype = base.dtype
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

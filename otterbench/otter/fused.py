@@ -134,12 +134,12 @@ def fused_checkpoint_config(base_config: Any, dims: Any, spec: OtterSpec) -> Any
     return config
 
 
-def check_savable(config: Any, original_size: int) -> None:
-    """Refuse widened sizes transformers cannot load as a standard checkpoint, naming the fix."""
+def check_savable(config: Any, original_size: int, layout: str = "fused") -> None:
+    """Refuse widened sizes transformers cannot save or load (fused and packed checkpoints), naming the fix."""
     if config.hidden_size % config.num_attention_heads:
         extra_heads = config.num_attention_heads - original_size // config.head_dim
         raise ValueError(
-            f"cannot save the fused layout as a standard checkpoint: transformers requires hidden_size "
+            f"cannot save the {layout} layout's checkpoint: transformers requires hidden_size "
             f"({config.hidden_size}) to be a multiple of num_attention_heads ({config.num_attention_heads}); "
             f"choose extra_hidden_size = extra_query_heads * head_dim (= {extra_heads * config.head_dim})"
         )
