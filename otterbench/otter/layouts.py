@@ -129,14 +129,21 @@ def layout_pieces(
     base's largest piece plus what it has not yet written.
     """
     embed = base.read(["model.embed_tokens.weight"])["model.embed_tokens.weight"]
-    yield layout.embed(embed, inserted.embed(embed))
+    piece = layout.embed(embed, inserted.embed(embed))
     del embed
+    yield piece
     for index in range(dims.num_layers):
+        del piece  # the consumer has it: drop it before the next layer is read
         prefix = f"model.layers.{index}."
-        tensors = base.read(base_layer_names(index, dims))
-        relative = {name[len(prefix) :]: tensor for name, tensor in tensors.items()}
+        read = base.read(base_layer_names(index, dims))
+        relative = {name[len(prefix) :]: tensor for name, tensor in read.items()}
+        del read
         built = layout.layer(relative, inserted.layer(index, relative))
-        yield {prefix + name: tensor for name, tensor in built.items()}
+        del relative
+        piece = {prefix + name: tensor for name, tensor in built.items()}
+        del built
+        yield piece
+    del piece
     ends = base.read(["model.norm.weight", "model.embed_tokens.weight" if base.tied else "lm_head.weight"])
     norm, lm_head = ends.pop("model.norm.weight"), ends.popitem()[1]
     yield layout.head(norm, lm_head, inserted.head(norm, lm_head), base.tied)
