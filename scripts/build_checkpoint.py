@@ -22,7 +22,8 @@ from otterbench.models.loading import load_config
 from otterbench.otter import OtterSpec
 from otterbench.otter.checkpoint import FolderTensors, SavedInserted, build_checkpoint, fresh_inserted
 from otterbench.otter.io import WEIGHTS_FILE, read_otter_config, safetensors_numel
-from otterbench.otter.spec import BaseDims, count_stored_extra_parameters
+from otterbench.plan.layouts import stored_extra_parameters
+from otterbench.plan.shapes import shape_of_config
 
 
 def _stored(folder: Path) -> int:
@@ -61,13 +62,17 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    dims = BaseDims.from_config(config)
+    base_shape = shape_of_config(
+        json.loads(config.to_json_string(use_diff=False)), str(args.base), "causal-lm"
+    )
     report = {
         "layout": args.layout,
         "device": str(device),
         "seconds": round(seconds, 2),
         "stored_extra_parameters": _stored(args.out) - _stored(args.base),  # from the files' headers
-        "expected_extra_parameters": count_stored_extra_parameters(dims, spec, args.layout, tied),
+        "expected_extra_parameters": stored_extra_parameters(
+            args.layout, config, spec, base_shape
+        ),  # planner
         "cuda_peak_allocated_bytes": torch.cuda.max_memory_allocated(device)
         if device.type == "cuda"
         else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import json
 
 import pytest
 import torch
@@ -21,8 +21,9 @@ from otterbench.otter.checkpoint import (
 from otterbench.otter.fused import layout_state_dict
 from otterbench.otter.io import WEIGHTS_FILE
 from otterbench.otter.packed import PackedLinear, load_packed
-from otterbench.otter.spec import BaseDims, count_inserted_parameters, count_stored_extra_parameters
+from otterbench.otter.spec import count_inserted_parameters
 from otterbench.plan.costs import PlanInputs, plan_costs
+from otterbench.plan.shapes import read_config
 from otterbench.trackers.memory import weights_bytes
 
 FAMILIES = [
@@ -79,26 +80,22 @@ def test_packed_stores_exactly_the_inserted_parameters(family: str, sizes: dict,
     inserted = count_inserted_parameters(otter.dims, otter.spec)
     element = torch.finfo(dtype).bits // 8
     assert weights_bytes(packed) - weights_bytes(base) == inserted * element  # no zero block stored
-    tied = bool(base.config.tie_word_embeddings)
-    assert count_stored_extra_parameters(otter.dims, otter.spec, "packed", tied) == inserted
     projections = [m for m in packed.modules() if isinstance(m, PackedLinear) and m.extra_weight is not None]
     assert len(projections) == 7 * otter.dims.num_layers  # q, k, v, o, gate, up, down in every layer
 
 
-def test_planner_prices_packed_as_split_and_counts_stored_bytes_per_layout() -> None:
+def test_planner_prices_packed_as_split_and_counts_stored_bytes_per_layout(tmp_path) -> None:
     # Llama-2-7B shapes with the project's 4096-token vocabulary: scripts/gpu_pair.py's 7B pair
-    shape = dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)
-    shape.update(intermediate_size=11008, vocab_size=4096)
-    config = SimpleNamespace(model_type="llama", **shape)
-    dims = BaseDims.from_config(config)
-    spec = OtterSpec.from_ratio(config, 0.125)
-    assert count_stored_extra_parameters(dims, spec, "packed", False) == 914_915_840  # 1,745 MiB in bf16
-    assert count_stored_extra_parameters(dims, spec, "fused", False) == 1_726_513_664
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**read_config("llama-2-7b"), "vocab_size": 4096}))
     plans = {
-        layout: plan_costs(PlanInputs(base="llama-2-7b", layout=layout)) for layout in ("split", "packed")
+        layout: plan_costs(PlanInputs(base=str(config), layout=layout)) for layout in ("split", "packed")
     }
     split, packed = plans["split"], plans["packed"]
-    assert packed.stored_extra_parameters == split.inserted_parameters == packed.inserted_parameters
+    assert (
+        packed.stored_extra_parameters["packed"] == packed.inserted_parameters == 914_915_840
+    )  # 1,745 MiB bf16
+    assert packed.stored_extra_parameters["fused"] == 1_726_513_664
     assert [a.bytes_per_step for a in packed.arms] == [a.bytes_per_step for a in split.arms]
 
 

@@ -153,7 +153,7 @@ def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
         assert eff["prefill_bytes"] > 0 and eff["prompt_length"] >= 1
     for saving in results["savings"]:
         predicted = saving["predicted"]
-        assert predicted["layout"] == "fused" and set(predicted["by_layout"]) == {"split", "fused"}
+        assert predicted["layout"] == "fused" and set(predicted["by_layout"]) == {"split", "fused", "packed"}
         assert predicted["by_layout"]["fused"]["time_roofline_pct"] == predicted["time_roofline_pct"]
         # the fused layout stores zero blocks and reads them every step: a lower limit than split's
         assert predicted["by_layout"]["fused"]["space_pct"] < predicted["by_layout"]["split"]["space_pct"]

@@ -201,13 +201,3 @@ def count_fused_extra_parameters(dims: BaseDims, spec: OtterSpec, tied_embedding
     lm_head = V * (d + dx) if tied_embeddings else V * dx
     once = V * dx + dx + lm_head + dx * spec.signal_size(dims)
     return dims.num_layers * per_layer + once
-
-
-def count_stored_extra_parameters(dims: BaseDims, spec: OtterSpec, layout: str, tied_embeddings: bool) -> int:
-    """Parameters a layout stores beyond the base's: the inserted ones (split, packed), or with the zero
-    blocks and the untied widened lm_head (fused)."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout={layout!r} is unknown: expected one of {LAYOUTS}")
-    if layout == "fused":
-        return count_fused_extra_parameters(dims, spec, tied_embeddings)
-    return count_inserted_parameters(dims, spec)
