@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from otterbench.arms import ARM_NAMES, CALL_KEYS, build_arm
-from otterbench.arms.args import FaithfulRewardScorer, SharedPrefixRewardScorer
+from otterbench.arms.args import FaithfulRewardScorer
 from otterbench.arms.base import Tally
 from otterbench.arms.registry import ARMS
+from otterbench.arms.shared_prefix import SharedPrefixRewardScorer
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.otter import OtterSpec, insert_otter
 from otterbench.run.workload import Workload, build_workload
@@ -60,7 +61,7 @@ def test_both_reward_scorers_equal_the_reward_model_on_unpadded_rows(models):
     for scorer_type in (FaithfulRewardScorer, SharedPrefixRewardScorer):
         scorer = scorer_type(models.reward_model, Tally())
         with torch.inference_mode():
-            scorer.start(batch, K)
+            scorer.start(batch, wl)
             scores.append(scorer.score(candidates))
     with torch.inference_mode():  # the reference: the classifier on each prefix + candidate, no padding
         expected = torch.tensor(

@@ -91,6 +91,8 @@ def backbone_step(
 
 def _clone_outputs(outputs: Any) -> Any:
     # CUDA-graph outputs live in the graph's pool and are overwritten by its next replay
+    if outputs is None:  # a step that only updates its caches in place
+        return None
     if isinstance(outputs, torch.Tensor):
         return outputs.clone()
     return tuple(_clone_outputs(item) if item is not None else None for item in outputs)
