@@ -15,6 +15,7 @@ from reference_decoders import args_reference, dexperts_reference, top_p_filter
 
 from otterbench.arms import build_arm
 from otterbench.arms.dexperts import nucleus_filter
+from otterbench.arms.engine import Engine
 from otterbench.arms.otter import OtterArm
 from otterbench.models.tiny import build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
@@ -61,6 +62,16 @@ def test_args_faithful_picks_the_reference_tokens(tiny, args_expected, batch_siz
     assert build_arm("args-faithful", tiny).run(wl, "cpu").token_ids == args_expected
     # the reward model must change decisions, or the equality would not test the scoring
     assert args_expected != build_arm("base", tiny).run(wl, "cpu").token_ids
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["eager", "static-cache"])
+@pytest.mark.parametrize("batch_size", [1, None], ids=["batch-1", "suite-batch"])
+def test_args_optimized_picks_the_reference_tokens(tiny, args_expected, batch_size, static):
+    # the optimized baseline must decide as ARGS does (float32), at batch 1 and batched with left padding,
+    # on the eager engine and on the compiled engine's static caches (uncompiled; -m slow compiles them)
+    arm = build_arm("args-optimized", tiny)
+    arm.engine = Engine(static=static)
+    assert arm.run(suite_workload("safety", batch_size), "cpu").token_ids == args_expected
 
 
 @pytest.mark.parametrize("batch_size", [1, None], ids=["batch-1", "suite-batch"])
