@@ -48,8 +48,9 @@ def build_models(args: argparse.Namespace, dtype: torch.dtype, device: torch.dev
         num_kv_heads=args.kv_heads,
         intermediate_size=args.ffn,
     )
-    llm = make_causal_lm(seed=3, **sizes).to(device, dtype)
-    reward_model = make_reward_model(seed=4, **sizes).to(device, dtype)
+    with torch.device(device):  # initialised where they run: a 7B pair is not built on the host first
+        llm = make_causal_lm(seed=3, **sizes).to(dtype)
+        reward_model = make_reward_model(seed=4, **sizes).to(dtype)
     return SimpleNamespace(base=llm, reward_model=reward_model)
 
 
