@@ -94,6 +94,10 @@ def measure_cell(models: Any, workload: Workload, engine: str, rounds: int, devi
         "tpot_ms": {name: 1e3 * statistics.median(values) for name, values in tpot.items()},
         "tpot_ms_per_round": {name: [1e3 * v for v in values] for name, values in tpot.items()},
         "ttft_ms": {name: 1e3 * statistics.median(values) for name, values in ttft.items()},
+        # paired within a round (seconds apart), so slow drifts of the machine load cancel
+        "optimized_over_faithful_per_round": [
+            o / f for o, f in zip(tpot["args-optimized"], tpot["args-faithful"], strict=True)
+        ],
         "optimized_tokens_equal_faithful": f"{same}/{total}",
     }
 
@@ -163,9 +167,10 @@ def device_name(device: torch.device) -> str:
 def print_cell(cell: dict) -> None:
     tpot, ttft = cell["tpot_ms"], cell["ttft_ms"]
     ratio = tpot["args-optimized"] / tpot["args-faithful"]
+    paired = statistics.median(cell["optimized_over_faithful_per_round"])
     print(
         f"{cell['dtype']:>8} {cell['engine']:>8} | TPOT ms base {tpot['base']:8.2f}  faithful "
-        f"{tpot['args-faithful']:8.2f}  optimized {tpot['args-optimized']:8.2f}  (opt/faithful {ratio:.3f}) | "
+        f"{tpot['args-faithful']:8.2f}  optimized {tpot['args-optimized']:8.2f}  (opt/faithful {ratio:.3f}, paired {paired:.3f}) | "
         f"TTFT ms {ttft['base']:.1f} / {ttft['args-faithful']:.1f} / {ttft['args-optimized']:.1f} | "
         f"same tokens {cell['optimized_tokens_equal_faithful']} | {cell['wall_s']:.0f} s",
         flush=True,

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from otterbench.arms.args import SharedPrefixRewardScorer
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, args_choice, greedy
 from otterbench.arms.dexperts import nucleus_filter, steer
+from otterbench.arms.shared_prefix import SharedPrefixRewardScorer
 from otterbench.run.workload import Batch, Workload
 
 
@@ -50,7 +50,7 @@ def _args_batch(models: Any, batch: Batch, workload: Workload) -> tuple[list, li
     """One batch of ARGS decoding: (tokens, candidates, rewards) per step."""
     tally = Tally()
     lm, scorer = CachedLM(models.base, "llm", tally), SharedPrefixRewardScorer(models.reward_model, tally)
-    scorer.start(batch, workload.k)
+    scorer.start(batch, workload)
     out, tokens, cands, rewards = lm.start(batch), [], [], []
 
     def rewards_of(candidates: torch.Tensor) -> torch.Tensor:
