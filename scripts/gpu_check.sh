@@ -1,113 +1,142 @@
 #!/usr/bin/env bash
-# The prepared GPU check (run from the repository root on a CUDA machine; what comes back lands in $OUT):
-#   scripts/gpu_check.sh [tests] [bench] [1b] [7b]      (no argument: all four, in that order)
-# tests: GPU-marked tests and the exactness tests, first. bench: bench-insert at two shapes. 1b / 7b: the
-# safety and detox suites on random-weight Llama-shape pairs (bf16, scripts/gpu_pair.py), every combination of
-# engine (eager, compiled) and layout (fused, split). Each run's results.json is copied to
-# docs/measurements/<name>.json (to commit) and all of them are packed into $OUT/measurements.tar.gz (the
-# device returns at most 8 files), beside gpu.txt, pytest.txt and one summary line per run in runs.txt.
-# A command may run 10 minutes at most: call one stage per command and narrow a size stage with ENGINES,
-# LAYOUTS and SUITES, e.g. `ENGINES=compiled LAYOUTS=fused SUITES=safety scripts/gpu_check.sh 7b`. A size's
-# pair is built once and kept for later calls; the other size's pair and fused checkpoints are removed first
-# (a 7B pair plus its fused checkpoint is ~57 GB of a 64 GB disk).
+# The prepared GPU check: one call of at most ~9 minutes on one CUDA device, from the repository root.
+#
+#   scripts/gpu_check.sh
+#
+# Phases, in order of importance, each timed (`[phase] NAME SECONDS s exit=CODE`) and each cut to what is left
+# of the budget (BUDGET_S, default 540 s), so a slow phase costs the later ones, never the whole call:
+#   env       the card, driver, torch and transformers
+#   pair      a random-weight Llama pair (LLM + one-label reward model) of SIZE's shape (scripts/gpu_pair.py)
+#   compiled  the safety suite, --engine compiled, the default layout, all four ARGS arms (the run builds the
+#             layout's checkpoint first, streamed on the device; results.json records its seconds)
+#   eager     the same, --engine eager (the checkpoint is reused)
+#   layouts   --engine compiled, base + otter-args, each other layout (LAYOUTS minus DEFAULT_LAYOUT)
+#   cudnn     the ARGS arms' eager step with and without cuDNN attention (scripts/args_bench.py)
+#   tests     the GPU-marked tests (exactness on the device)
+# Every run's results.json goes to docs/measurements/gpu-<size>-<engine>-<layout>.json (to commit) and into
+# $OUT/measurements.tar.gz; every run's terminal output into $OUT/logs.tar.gz; the last table into
+# $OUT/summary.txt (the device returns at most 8 files).
+#
+# Try it on a CPU first, at the tiny shape: SIZE=tiny DEVICE=cpu DTYPE=float32 scripts/gpu_check.sh
 set -uo pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" TOKENIZERS_PARALLELISM=false
 OUT="${OUT:-/tmp/otterbench-gpu}"
-WORK="${WORK:-/tmp/otterbench-gpu-work}"  # model pairs, fused-checkpoint cache and run folders (not returned)
+WORK="${WORK:-/tmp/otterbench-gpu-work}"  # the model pair, checkpoint caches and run folders (not returned)
+SIZE="${SIZE:-7b}"
+DEVICE="${DEVICE:-cuda}"
+DTYPE="${DTYPE:-bfloat16}"
+BUDGET_S="${BUDGET_S:-540}"
+DEFAULT_LAYOUT="${DEFAULT_LAYOUT:-packed}"
+LAYOUTS="${LAYOUTS:-packed fused split}"
+PHASES="${PHASES:-env pair compiled eager layouts cudnn tests}"
 MEASUREMENTS="docs/measurements"
-STAGES="${*:-tests bench 1b 7b}"
-ENGINES="${ENGINES:-eager compiled}"
-LAYOUTS="${LAYOUTS:-fused split}"
-SUITES="${SUITES:-safety detox}"
-mkdir -p "$OUT" "$WORK" "$MEASUREMENTS"
+mkdir -p "$OUT" "$WORK/logs" "$MEASUREMENTS"
+START=$(date +%s)
 
-# Llama shapes: 1B as Llama-3.2-1B (GQA 32/8 heads), 7B as Llama-2-7B (MHA); vocab = the shipped tokenizer's
-shape_1b="--hidden 2048 --layers 16 --heads 32 --kv-heads 8 --ffn 8192"
-shape_7b="--hidden 4096 --layers 32 --heads 32 --kv-heads 32 --ffn 11008"
-# the workload: batch 1 (the memory-bound regime of the paper's goal), short enough to fit the time budget
-workload="--batch-size 1 --num-prompts 8 --max-new-tokens 32 --repeats 3 --warmup 1"
+case "$SIZE" in  # Llama-2-7B (MHA) and Llama-3.2-1B (GQA) shapes; vocab = the shipped tokenizer's
+  7b) shape="--hidden 4096 --layers 32 --heads 32 --kv-heads 32 --ffn 11008" ;;
+  1b) shape="--hidden 2048 --layers 16 --heads 32 --kv-heads 8 --ffn 8192" ;;
+  tiny) shape="--hidden 128 --layers 4 --heads 4 --kv-heads 2 --ffn 256" ;;
+  *) echo "SIZE=$SIZE: choose 7b, 1b or tiny" >&2; exit 2 ;;
+esac
+# batch 1 (the memory-bound regime the paper's claim is about), 3 prompts x 32 new tokens, 3 measured repeats
+workload="--batch-size 1 --num-prompts 3 --max-new-tokens 32 --repeats 3 --warmup 1"
+pair="$WORK/pair_$SIZE"
+
+left() { echo $((BUDGET_S - ($(date +%s) - START))); }
+
+# phase NAME CAP_S FUNCTION ARGS...: runs FUNCTION under min(CAP_S, what is left of the budget) in a child
+# shell (so `timeout` can stop it with everything it started), prints its seconds and exit code
+phase() {
+  local name="$1" cap="$2" budget t0 status
+  shift 2
+  budget=$(left)
+  [ "$budget" -lt "$cap" ] && cap="$budget"
+  if [ "$cap" -le 10 ]; then
+    echo "[phase] $name skipped: ${cap}s of the budget left" | tee -a "$OUT/phases.txt"
+    return
+  fi
+  t0=$(date +%s%N)
+  timeout --kill-after=10 "$cap" bash -c '"$@"' _ "$@"
+  status=$?
+  local ms=$((($(date +%s%N) - t0) / 1000000))
+  printf '[phase] %s %d.%d s exit=%d%s\n' "$name" $((ms / 1000)) $((ms % 1000 / 100)) "$status" \
+    "$([ "$status" = 124 ] && echo ' (cut at its time limit)')" | tee -a "$OUT/phases.txt"
+}
 
 environment() {
-  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
   } | tee "$OUT/gpu.txt"
 }
 
 gpu_tests() {
-  timeout 300 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_trackers.py \
-    tests/test_env.py tests/test_otter_exact.py tests/test_fused_checkpoint.py -s 2>&1 \
-    | grep -E "fused on cuda|passed|failed|Error|error" | tee "$OUT/pytest.txt"
+  python3 -m pytest -q -o addopts="" -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -5
 }
 
-bench() {
-  for shape in 1b tiny; do
-    timeout 90 python3 -m otterbench bench-insert --device cuda --dtype bfloat16 --preset "$shape" --repeats 30 \
-      --json > "$OUT/bench_${shape}_bf16.json" 2>/dev/null || echo "bench-insert $shape failed"
-  done
+build_pair() {
+  [ -f "$pair/rm/config.json" ] && return 0
+  # shellcheck disable=SC2086  # $shape is a list of options
+  python3 scripts/gpu_pair.py "$pair" $shape --models llm,rm --dtype "$DTYPE"
 }
 
-# one run: suite, size, engine, layout, then the model options; results.json -> docs/measurements/<name>.json
-one_run() {
-  local suite="$1" size="$2" engine="$3" layout="$4"
-  shift 4
-  local name="${suite}_${size}_${engine}_${layout}" runs="$WORK/runs"
-  local before
-  before="$(ls "$runs/$suite" 2>/dev/null | sort | tail -1)"
+# one safety run: engine, layout, arms; results.json -> docs/measurements/gpu-<size>-<engine>-<layout>.json
+safety_run() {
+  local engine="$1" layout="$2" arms="$3" name="gpu-$SIZE-$1-$2" runs="$WORK/runs"
+  # one checkpoint cache for every run, so each layout's checkpoint is built once in the call
+  mkdir -p "$runs/$name" "$WORK/fused-cache"
+  ln -sfn "$WORK/fused-cache" "$runs/$name/fused-cache"
   # shellcheck disable=SC2086  # $workload is a list of options
-  timeout 540 python3 -m otterbench run --suite "$suite" "$@" --device cuda --dtype bfloat16 $workload \
-    --engine "$engine" --layout "$layout" --out "$runs" > "$WORK/$name.txt" 2>&1
-  local status=$? latest
-  latest="$(ls "$runs/$suite" 2>/dev/null | sort | tail -1)"
-  if [ -n "$latest" ] && [ "$latest" != "$before" ] && [ -f "$runs/$suite/$latest/results.json" ]; then
-    cp "$runs/$suite/$latest/results.json" "$MEASUREMENTS/$name.json"
-  fi
-  echo "$name exit=$status $(grep -E '^non-disruption' "$WORK/$name.txt" | head -1)" | tee -a "$OUT/runs.txt"
+  python3 -m otterbench run --suite safety --base "$pair/llm" --reward-model "$pair/rm" --arms "$arms" \
+    --device "$DEVICE" --dtype "$DTYPE" $workload --engine "$engine" --layout "$layout" --out "$runs/$name" \
+    > "$WORK/logs/$name.txt" 2>&1
+  local status=$?
+  grep -E "^non-disruption|^error" "$WORK/logs/$name.txt" | head -3
+  return $status
 }
 
-suites_at() {
-  local size="$1" shape="$2" pair="$WORK/pair_$1" other
-  for other in "$WORK"/pair_*; do
-    [ "$other" = "$pair" ] || rm -rf "$other" "$WORK/runs/fused-cache"
-  done
-  if [ ! -f "$pair/expert/config.json" ]; then
-    # shellcheck disable=SC2086  # $shape is a list of options
-    timeout 300 python3 scripts/gpu_pair.py "$pair" $shape --models llm,rm,expert || { echo "pair $size failed"; return; }
-  fi
-  for engine in $ENGINES; do
-    for layout in $LAYOUTS; do
-      case " $SUITES " in *" safety "*)
-        one_run safety "$size" "$engine" "$layout" --base "$pair/llm" --reward-model "$pair/rm" ;;
-      esac
-      # DExperts: expert = its own random LM, anti-expert = the base's weights (no fourth 7B copy on disk)
-      case " $SUITES " in *" detox "*)
-        one_run detox "$size" "$engine" "$layout" --base "$pair/llm" --expert "$pair/expert" \
-          --anti-expert "$pair/llm" ;;
-      esac
-    done
+args_cudnn() {
+  local flag
+  for flag in "" --no-cudnn-sdpa; do
+    # shellcheck disable=SC2086  # $shape is a list of options; $flag is one or none
+    python3 scripts/args_bench.py --device "$DEVICE" $shape \
+      --dtypes "$DTYPE" --engines eager --prompts 1 --new-tokens 16 --rounds 3 $flag 2>&1 | tail -6
   done
 }
 
-pack() {
-  tar czf "$OUT/measurements.tar.gz" "$MEASUREMENTS"/*.json 2>/dev/null || echo "no results.json to pack"
-  python3 - "$MEASUREMENTS" <<'PY' | tee "$OUT/table.txt"
-import json, pathlib, sys
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*_*_*_*.json")):
-    data = json.loads(path.read_text())
-    for s in data.get("savings", []):
-        predicted = s.get("predicted") or {}
-        print(path.stem, s["separate_arm"], "space", s["extra_space_saved_pct"], "time", s["extra_time_saved_pct"],
-              "decode", s.get("extra_decode_time_saved_pct"), "predicted(bytes)", predicted.get("time_bytes_pct"))
-PY
+other_layouts() {
+  local layout
+  for layout in $LAYOUTS; do
+    [ "$layout" = "$DEFAULT_LAYOUT" ] && continue
+    phase "compiled-$layout" "$(left)" safety_run compiled "$layout" base,otter-args
+  done
 }
 
-environment
-for stage in $STAGES; do
-  case "$stage" in
-    tests) gpu_tests ;;
-    bench) bench ;;
-    1b) suites_at 1b "$shape_1b" ;;
-    7b) suites_at 7b "$shape_7b" ;;
-    *) echo "unknown stage $stage: choose from tests bench 1b 7b" >&2; exit 2 ;;
+summary() {
+  local run found
+  for run in "$WORK"/runs/gpu-"$SIZE"-*; do  # a run cut by its limit still wrote its finished repeats
+    found="$(find "$run" -name results.json 2>/dev/null | sort | tail -1)"
+    [ -n "$found" ] && cp "$found" "$MEASUREMENTS/$(basename "$run").json"
+  done
+  python3 scripts/gpu_summary.py "$MEASUREMENTS"/gpu-"$SIZE"-*.json | tee "$OUT/summary.txt"
+  cat "$OUT/phases.txt" >> "$OUT/summary.txt"
+  tar czf "$OUT/measurements.tar.gz" "$MEASUREMENTS"/gpu-"$SIZE"-*.json 2>/dev/null
+  tar czf "$OUT/logs.tar.gz" -C "$WORK" logs 2>/dev/null
+}
+
+ARGS_ARMS="base,args-faithful,args-optimized,otter-args"
+export OUT WORK SIZE DEVICE DTYPE MEASUREMENTS shape workload pair
+export -f environment gpu_tests build_pair safety_run args_cudnn
+for name in $PHASES; do
+  case "$name" in
+    env) phase env 30 environment ;;
+    tests) phase tests 60 gpu_tests ;;
+    pair) phase pair 150 build_pair ;;
+    compiled) phase "compiled-$DEFAULT_LAYOUT" 260 safety_run compiled "$DEFAULT_LAYOUT" "$ARGS_ARMS" ;;
+    eager) phase "eager-$DEFAULT_LAYOUT" 180 safety_run eager "$DEFAULT_LAYOUT" "$ARGS_ARMS" ;;
+    layouts) other_layouts ;;
+    cudnn) phase cudnn 120 args_cudnn ;;
+    *) echo "unknown phase $name: choose from env pair compiled eager layouts cudnn tests" >&2; exit 2 ;;
   esac
 done
-pack
+summary

@@ -35,6 +35,7 @@ def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any
         return otter, not_measured(layout)
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
     otter["fused_checkpoint"] = info.get("fused_checkpoint")
+    otter["checkpoint_build_s"] = info.get("checkpoint_build_s")
     base = next((r for r in records if r.name == "base" and r.ok), None)
     base_hash = base.token_ids_hash if base else None
     return otter, non_disruption_block(info["non_disruption"], base_hash, plan.config.dtype)

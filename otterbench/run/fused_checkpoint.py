@@ -22,6 +22,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,7 @@ def _build(config: Any, directory: Path, device: torch.device) -> None:
     from otterbench.otter.checkpoint import build_checkpoint
     from otterbench.otter.spec import BaseDims
 
+    started = time.perf_counter()
     dtype = torch_dtype(config.dtype, device.type)
     base_config, base, base_parameters = _base_tensors(config, device, dtype)
     spec, inserted, distilled = _inserted(config, base_config, device, dtype)
@@ -141,6 +143,7 @@ def _build(config: Any, directory: Path, device: torch.device) -> None:
         "spec": spec.to_dict(),
         "inserted_parameters": count_inserted_parameters(BaseDims.from_config(base_config), spec),
         "base_parameters": base_parameters,
+        "checkpoint_build_s": time.perf_counter() - started,  # read, build and write, on `device`
     }
     (directory / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
 

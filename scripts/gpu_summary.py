@@ -1,0 +1,107 @@
+"""One table from the results.json files of a GPU check: per arm cost, Otter's savings, non-disruption.
+
+    python scripts/gpu_summary.py RESULTS.json [RESULTS.json ...]
+
+Reads only what the files hold (no figure is computed here that the run did not record, except the
+unit conversions), so the table can be rebuilt on any machine from the committed files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MIB = 2**20
+
+
+def _ms(latency: dict, key: str) -> str:
+    value = (latency.get(key) or {}).get("median")
+    return "-" if value is None else f"{value * 1e3:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _interval(pair: list | None) -> str:
+    return "" if not pair else f" [{pair[0]:.1f}, {pair[1]:.1f}]"
+
+
+def arm_rows(name: str, data: dict) -> list[str]:
+    rows = []
+    for arm in data["arms"]:
+        if arm.get("status") != "ok":
+            rows.append(f"{name:28} {arm['name']:15} {arm.get('status')}: {str(arm.get('error'))[:60]}")
+            continue
+        memory, efficiency = arm.get("memory") or {}, arm.get("efficiency") or {}
+        mbu = efficiency.get("mbu")
+        rows.append(
+            f"{name:28} {arm['name']:15} {_ms(arm['latency'], 'tpot_s'):>9} {_ms(arm['latency'], 'ttft_s'):>9}"
+            f" {(memory.get('weights_bytes') or 0) / MIB:>11,.1f} {(memory.get('peak_bytes') or 0) / MIB:>10,.0f}"
+            f" {memory.get('method', '-'):>6} {'-' if mbu is None else f'{100 * mbu:.1f}%':>6}"
+            f" {arm.get('compile_s') or 0:>7.1f}"
+        )
+    return rows
+
+
+def saving_rows(name: str, data: dict) -> list[str]:
+    rows = []
+    for saving in data.get("savings") or []:
+        predicted = saving.get("predicted") or {}
+        limit = {k: v for k, v in predicted.items() if isinstance(v, (int, float))}
+        rows.append(
+            f"{name:28} {saving['otter_arm']} vs {saving['separate_arm']:15}"
+            f" space {_pct(saving.get('extra_space_saved_pct'))}"
+            f"  time {_pct(saving.get('extra_time_saved_pct'))}{_interval(saving.get('extra_time_saved_ci95'))}"
+            f"  decode {_pct(saving.get('extra_decode_time_saved_pct'))}"
+            f"{_interval(saving.get('extra_decode_time_saved_ci95'))}"
+            f"  predicted {', '.join(f'{k} {v:.1f}%' for k, v in limit.items()) or '-'}"
+        )
+    return rows
+
+
+def checkpoint_line(name: str, data: dict) -> str:
+    otter = data.get("otter") or {}
+    seconds = otter.get("checkpoint_build_s")
+    built = "-" if seconds is None else f"{seconds:.1f} s"
+    return (
+        f"{name:28} layout {otter.get('layout')}: inserted {otter.get('inserted_parameters'):,} parameters, "
+        f"checkpoint build {built}"
+    )
+
+
+def disruption_line(name: str, data: dict) -> str:
+    block = data.get("non_disruption") or {}
+    if not block:
+        return f"{name:28} non-disruption: not measured"
+    shown = {k: v for k, v in block.items() if not isinstance(v, (dict, list))}
+    return f"{name:28} non-disruption: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def main(paths: list[str]) -> None:
+    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in paths]
+    if not runs:
+        sys.exit("no results files")
+    env = runs[0][1].get("environment") or {}
+    print(
+        f"device: {env.get('gpu_name') or env.get('cpu')} · torch {env.get('torch')} · "
+        f"transformers {env.get('transformers')} · commit {str(env.get('git_commit'))[:10]}"
+    )
+    print(
+        f"{'run':28} {'arm':15} {'TPOT p50':>9} {'TTFT p50':>9} {'weights MiB':>11} {'peak MiB':>10}"
+        f" {'method':>6} {'MBU':>6} {'compile':>7}"
+    )
+    for name, data in runs:
+        print("\n".join(arm_rows(name, data)))
+    print()
+    for name, data in runs:
+        print("\n".join(saving_rows(name, data)))
+    print()
+    for name, data in runs:
+        print(checkpoint_line(name, data))
+        print(disruption_line(name, data))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
