@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.results.files import compute_savings, load_run, write_json_atomic
-from otterbench.results.findings import CheckResult, GateSettings
+from otterbench.results.findings import CheckResult, GateSettings, Verdict
 from otterbench.results.gate import check_runs
 from otterbench.results.stats import summarize
 
@@ -75,17 +75,19 @@ def names_arm(result: CheckResult, arm_name: str) -> bool:
 
 def gate_pairs(runs: list[dict], settings: GateSettings, arm: str | None, slowdown: float) -> dict[str, Any]:
     """Every ordered pair gated, the run side planted (if `arm`): failures, namings, what fired."""
-    failed, named, fired = 0, 0, {}
+    failed, undecided, named, fired = 0, 0, 0, {}
     planted = [plant_slowdown(run, arm, slowdown) if arm else run for run in runs]
     for i, j in itertools.permutations(range(len(runs)), 2):
         current = planted[j]
         result = check_runs(current, runs[i], settings=settings)
-        failed += not result.passed
+        failed += result.verdict is Verdict.FAIL
+        undecided += result.verdict is Verdict.INCONCLUSIVE
         named += bool(arm) and names_arm(result, arm)
         for finding in result.regressions:
             key = f"{finding.metric} ({finding.subject})"
             fired[key] = fired.get(key, 0) + 1
-    return {"pairs": len(runs) * (len(runs) - 1), "failed": failed, "named": named, "fired": fired}
+    pairs = len(runs) * (len(runs) - 1)
+    return {"pairs": pairs, "failed": failed, "inconclusive": undecided, "named": named, "fired": fired}
 
 
 def study(runs: list[dict], settings: GateSettings, otter_arm: str, baseline_arm: str) -> list[dict]:
@@ -99,7 +101,8 @@ def study(runs: list[dict], settings: GateSettings, otter_arm: str, baseline_arm
 
 def render(console: Console, title: str, rows: list[dict]) -> None:
     table = Table(title=title)
-    for column in ("planted", "pairs", "gate failed", "named the arm", "most frequent finding"):
+    columns = ("planted", "pairs", "gate failed", "inconclusive", "named the arm", "most frequent finding")
+    for column in columns:
         table.add_column(
             column, justify="left" if column in ("planted", "most frequent finding") else "right"
         )
@@ -111,7 +114,8 @@ def render(console: Console, title: str, rows: list[dict]) -> None:
             if row["planted"].startswith("nothing")
             else f"{row['named']} ({100 * row['named'] / row['pairs']:.0f}%)"
         )
-        table.add_row(row["planted"], str(row["pairs"]), share, named, f"{top[0]} x{top[1]}")
+        undecided = f"{row['inconclusive']} ({100 * row['inconclusive'] / row['pairs']:.0f}%)"
+        table.add_row(row["planted"], str(row["pairs"]), share, undecided, named, f"{top[0]} x{top[1]}")
     console.print(table)
 
 

@@ -168,6 +168,23 @@ def scale_arm_latency(results: dict, factor: float, arm_name: str | None = None)
     return scaled
 
 
+def jitter_repeats(results: dict, sigma: float, seed: int = 0) -> dict:
+    """A copy whose every repeat of every arm runs at a random speed (log-normal, `sigma`): a noisy machine.
+
+    Each repeat's ttft, tpot and total samples share one factor, as a slow spell of a shared host would.
+    """
+    rng = np.random.default_rng(seed)
+    noisy = copy.deepcopy(results)
+    for arm in noisy["arms"]:
+        repeats = arm["latency"]["total_s"]["n"]
+        factors = rng.lognormal(0.0, sigma, size=repeats)
+        for metric in ("ttft_s", "tpot_s", "total_s"):
+            samples = np.asarray(arm["latency"][metric]["samples"]).reshape(repeats, -1)
+            arm["latency"][metric] = summarize((samples * factors[:, None]).ravel())
+    noisy["savings"] = compute_savings(noisy["arms"], n_boot=200)
+    return noisy
+
+
 def write_run(root: Path, results: dict, name: str | None = None) -> Path:
     """Write results.json and arms.csv into root/<name or run_id>/ and return that folder."""
     run_dir = Path(root) / (name or results["run_id"])

@@ -12,7 +12,7 @@ from factories import make_results, scale_arm_latency, write_run
 from typer.testing import CliRunner
 
 from otterbench.cli import app
-from otterbench.results.findings import GateSettings
+from otterbench.results.findings import GateSettings, Verdict
 from otterbench.results.gate import check_runs, local_speeds, parse_thresholds
 from otterbench.results.stats import summarize
 
@@ -162,11 +162,14 @@ def test_normalize_divides_each_interleaved_round_by_its_speed() -> None:
     assert abs(otter.change) < 2.0 and "speed at each repeat" in otter.evidence
 
 
-def test_too_few_repeats_warn_that_nothing_can_fail() -> None:
+def test_too_few_repeats_are_inconclusive_never_pass() -> None:
     few = make_results(repeats=3)
     result = check_runs(scale_arm_latency(few, 1.5), few)
-    assert result.passed  # 3 repeats: even 50% slower cannot be significant at alpha 0.01
-    assert [f.metric for f in result.warnings] == ["power"] and "--preset ci" in result.warnings[0].evidence
+    # 3 repeats: even 50% slower cannot be significant at alpha 0.01, so the gate cannot decide
+    assert not result.regressions and not result.passed and result.verdict is Verdict.INCONCLUSIVE
+    power = next(f for f in result.undecided if f.metric == "power")
+    assert "--preset ci" in power.evidence
+    assert all(f.detectable == float("inf") for f in result.findings if f.metric in ("tpot", "total"))
 
 
 def test_changed_decisions_fail(results: dict) -> None:
@@ -207,7 +210,7 @@ def test_failed_arm_that_was_ok_fails(tmp_path: Path, results: dict, baseline_di
 
 
 def test_mismatched_workload_refused_unless_allowed(tmp_path: Path, baseline_dir: Path) -> None:
-    other = write_run(tmp_path, make_results(batch_size=8), "other")
+    other = write_run(tmp_path, make_results(repeats=10, batch_size=8), "other")
     refused = _check(other, baseline_dir)
     assert refused.exit_code == 2
     assert "batch_size: 4 vs 8" in refused.output

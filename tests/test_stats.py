@@ -11,9 +11,9 @@ from scipy import stats
 from otterbench.results.power import (
     detectable_change_pct,
     detectable_shift,
+    gate_readiness,
     latency_test_count,
     min_gate_repeats,
-    repeats_warning,
     smallest_p,
 )
 from otterbench.results.stats import (
@@ -132,8 +132,13 @@ def test_detectable_change_shrinks_with_repeats() -> None:
     assert detectable_shift([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0]) == 0.0
 
 
-def test_repeats_warning() -> None:
-    assert "cannot reach alpha" in repeats_warning(3, 20)
-    assert "under 6 repeats" in repeats_warning(5, 20, arms=4)
-    assert "ci preset (20)" in repeats_warning(10, 20, arms=4)
-    assert repeats_warning(20, 20, arms=4) is None and repeats_warning(5) is None
+def test_gate_readiness_says_whether_the_run_can_feed_the_gate() -> None:
+    enough, line = gate_readiness(5, 40, arms=4)
+    assert (
+        not enough and "cannot feed" in line and "6+ repeats" in line and "--preset ci` (40 repeats)" in line
+    )
+    enough, line = gate_readiness(8, 40, arms=4)
+    assert not enough and "only for large slowdowns" in line and "--preset ci` (40 repeats)" in line
+    enough, line = gate_readiness(40, 40, arms=4)
+    assert enough and "can feed" in line
+    assert gate_readiness(3)[0] is False and gate_readiness(20)[0] is True

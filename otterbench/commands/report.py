@@ -1,7 +1,7 @@
 """`otterbench report | compare | check | export`: everything rebuilt from saved results files.
 
-Exit codes: 0 ok, 1 the check found a regression, 2 bad input (missing/corrupt results, mismatched
-workloads, a malformed threshold).
+Exit codes: 0 ok (check: PASS), 1 the check found a regression (FAIL), 2 bad input (missing/corrupt or
+schema-invalid results, mismatched workloads, a malformed threshold), 3 the check was INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # pandas, scipy and matplotlib load inside the commands that 
     from otterbench.results.findings import CheckResult, Finding, GateSettings
 
 _errors = Console(stderr=True)
+# the check's verdicts (otterbench.results.findings.Verdict values) and their exit codes
+_VERDICT_EXIT = {"pass": Exit.OK, "fail": Exit.FAILED, "inconclusive": Exit.INCONCLUSIVE}
 
 
 def _stdout() -> Console:
@@ -121,37 +123,52 @@ def compare(
     )
 
 
-def _check_cells(f: Finding) -> list[str]:
-    """baseline, run, change and threshold of a finding, each with its unit."""
-    from otterbench.results.report.markdown import format_seconds
+def _check_cells(f: Finding, normalized: bool) -> list[str]:
+    """metric, baseline, run, change, limit and smallest detectable change of a finding, each with its unit."""
+    from otterbench.results.figures import FIGURES, ms_text
+    from otterbench.results.gate_data import detectable_text
 
     if f.metric in ("tpot", "total"):
+        change = f"{f.change:+.1f}%" + (" (normalised)" if normalized else "")
+        values = [ms_text(v) for v in (f.baseline, f.current)]
+        limit = f"{f.threshold:g}%"
         return [
-            format_seconds(f.baseline),
-            format_seconds(f.current),
-            f"{f.change:+.1f}%",
-            f"{f.threshold:g}%",
+            f"{f.metric}: {FIGURES[f.metric].label}",
+            *values,
+            change,
+            limit,
+            detectable_text(f.detectable, "%"),
         ]
     if f.metric.endswith("_saved"):
         value = [_number(v) + ("%" if isinstance(v, float) else "") for v in (f.baseline, f.current)]
         change = "-" if f.change is None else f"{f.change:+.1f} pp"
-        return [*value, change, f"{f.threshold:g} pp"]
+        detectable = detectable_text(f.detectable, "pp")
+        return [f.metric, *value, change, f"{f.threshold:g} pp", detectable]
     if f.metric == "deviation":
-        return [_number(f.baseline), _number(f.current), "-", f"{f.threshold:g}"]
-    return [str(f.baseline), str(f.current), "-", "-"]
+        return [f.metric, _number(f.baseline), _number(f.current), "-", f"{f.threshold:g}", "-"]
+    return [f.metric, *("-" if v is None else str(v) for v in (f.baseline, f.current)), "-", "-", "-"]
 
 
 def _verdict(f: Finding) -> str:
-    return "[red]REGRESSED[/]" if f.regressed else "[yellow]warning[/]" if f.warning else "[green]ok[/]"
+    if f.regressed:
+        return "[red]REGRESSED[/]"
+    if f.inconclusive:
+        return "[magenta]inconclusive[/]"
+    return "[yellow]warning[/]" if f.warning else "[green]ok[/]"
 
 
-def _render_check(result: CheckResult) -> None:
+def _render_check(result: CheckResult, normalized: bool) -> None:
+    from otterbench.results.findings import Verdict
+
     console = _stdout()
-    table = Table(title="otterbench check: run vs baseline")
-    for column in ("metric", "subject", "baseline", "run", "change", "limit", "verdict"):
+    table = Table(
+        title="otterbench check: run vs baseline (latency: ms; detectable: smallest detectable change)"
+    )
+    for column in ("metric", "subject", "baseline", "run", "change", "limit", "detectable", "verdict"):
         table.add_column(column, no_wrap=column in ("metric", "subject"))
     for f in result.findings:
-        table.add_row(f.metric, f.subject, *_check_cells(f), _verdict(f))
+        metric, *cells = _check_cells(f, normalized)
+        table.add_row(metric, f.subject, *cells, _verdict(f))
     console.print(table)
     for f in result.findings:
         console.print(f"  {f.metric} ({f.subject}): {f.evidence}", markup=False, highlight=False)
@@ -159,11 +176,19 @@ def _render_check(result: CheckResult) -> None:
         console.print(f"[yellow]workload differs (allowed)[/] {line}")
     for f in result.warnings:
         console.print(f"[yellow]WARNING[/]: {f.metric} ({f.subject}): {f.evidence}", highlight=False)
-    if result.passed:
-        console.print("[green]PASS[/]: no monitored figure regressed")
-    else:
+    verdict = result.verdict
+    if verdict is Verdict.FAIL:
         names = ", ".join(f"{f.metric} ({f.subject})" for f in result.regressions)
         console.print(f"[red]FAIL[/]: {len(result.regressions)} regression(s): {names}")
+    elif verdict is Verdict.INCONCLUSIVE:
+        names = ", ".join(f"{f.metric} ({f.subject})" for f in result.undecided)
+        console.print(
+            f"[magenta]INCONCLUSIVE[/]: {len(result.undecided)} figure(s) the runs cannot decide at their limits: "
+            f"{names}; nothing regressed, but this is not a pass",
+            highlight=False,
+        )
+    else:
+        console.print("[green]PASS[/]: no monitored figure regressed, and each could have shown its limit")
 
 
 def _gate_settings(
@@ -218,7 +243,8 @@ def check(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
-    """CI gate: exit 1 when a monitored figure regresses beyond its threshold, significantly."""
+    """CI gate: PASS (exit 0), FAIL when a figure regressed beyond its limit, significantly (exit 1), or
+    INCONCLUSIVE (exit 3) when the runs cannot detect a figure's limit or one is partial or interrupted."""
     from otterbench.results.gate import check_runs, parse_percent, parse_thresholds
 
     current, base = _load_runs(run, baseline)
@@ -231,9 +257,8 @@ def check(
     if json_output:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        _render_check(result)
-    if not result.passed:
-        raise typer.Exit(Exit.FAILED)
+        _render_check(result, normalize)
+    raise typer.Exit(_VERDICT_EXIT[result.verdict.value])
 
 
 def export(

@@ -101,14 +101,13 @@ def run(
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _warn_gate_repeats(console: Console, config: Any) -> None:
-    """Say so when the run is too short for `otterbench check` (printed once the run has started)."""
-    from otterbench.results.power import repeats_warning
+def _say_gate_readiness(console: Console, config: Any) -> None:
+    """One line before measuring: whether this run's length can feed `otterbench check`, and what can."""
+    from otterbench.results.power import gate_readiness
 
     ci_repeats = config.suite.presets.get("ci", {}).get("repeats")
-    message = repeats_warning(config.repeats, ci_repeats, len(config.arms))
-    if message:
-        console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    enough, line = gate_readiness(config.repeats, ci_repeats, len(config.arms))
+    console.print(line, style=None if enough else "yellow", markup=False, highlight=False)
 
 
 def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
@@ -130,7 +129,7 @@ def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
             "that arms agree.[/]"
         )
     console.print(f"[dim]writing {run_dir}[/]", soft_wrap=True)
-    _warn_gate_repeats(console, config)
+    _say_gate_readiness(console, config)
 
 
 def suites() -> None:

@@ -1,8 +1,15 @@
-"""What the regression gate decides with and what it returns: settings, one finding per figure, the verdict."""
+"""What the regression gate decides with and what it returns: settings, one finding per figure, the verdict.
+
+Three verdicts: FAIL when a finding regressed; otherwise INCONCLUSIVE when a finding could not be decided
+(its smallest detectable change exceeds its limit, it moved beyond its limit without significance, or a run
+is partial or interrupted); otherwise PASS. PASS therefore always means "could have seen it, did not".
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 from otterbench.results.thresholds import (
     DEFAULT_ALPHA,
@@ -26,6 +33,14 @@ class GateSettings:
     latency_tests: int = 1  # tests in one check, set by the gate: the strictest Holm step is alpha / this
 
 
+class Verdict(str, Enum):
+    """The gate's answer; each has its own exit code (`otterbench.exits.Exit`)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One monitored figure of one arm or pair: both values, the change, the evidence and the verdict."""
@@ -40,6 +55,7 @@ class Finding:
     regressed: bool
     warning: bool = False  # worth a look, does not fail the gate
     detectable: float | None = None  # smallest change this finding could have flagged, same unit as change
+    inconclusive: bool = False  # the data cannot decide this figure at its limit (see the module docstring)
 
 
 @dataclass
@@ -50,9 +66,16 @@ class CheckResult:
     mismatches: list[str] = field(default_factory=list)
 
     @property
+    def verdict(self) -> Verdict:
+        """FAIL if any finding regressed, else INCONCLUSIVE if any could not be decided, else PASS."""
+        if self.regressions:
+            return Verdict.FAIL
+        return Verdict.INCONCLUSIVE if self.undecided else Verdict.PASS
+
+    @property
     def passed(self) -> bool:
-        """True when no finding regressed."""
-        return not any(finding.regressed for finding in self.findings)
+        """True only for PASS: nothing regressed and every figure could have shown a change at its limit."""
+        return self.verdict is Verdict.PASS
 
     @property
     def regressions(self) -> list[Finding]:
@@ -60,14 +83,25 @@ class CheckResult:
         return [finding for finding in self.findings if finding.regressed]
 
     @property
+    def undecided(self) -> list[Finding]:
+        """The findings the data could not decide (they make the verdict INCONCLUSIVE unless one regressed)."""
+        return [finding for finding in self.findings if finding.inconclusive]
+
+    @property
     def warnings(self) -> list[Finding]:
         """The findings worth a look that do not fail the gate."""
         return [finding for finding in self.findings if finding.warning]
 
     def to_dict(self) -> dict:
-        """A JSON-ready form: passed, findings, mismatches."""
+        """A JSON-ready form: verdict, passed, findings, mismatches."""
         return {
+            "verdict": self.verdict.value,
             "passed": self.passed,
-            "findings": [asdict(finding) for finding in self.findings],
+            "findings": [_finite(asdict(finding)) for finding in self.findings],
             "mismatches": self.mismatches,
         }
+
+
+def _finite(record: dict) -> dict:
+    """The record with every non-finite number as None: JSON has no infinity (e.g. nothing detectable)."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}

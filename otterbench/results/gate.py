@@ -15,7 +15,10 @@ p < alpha). The rules, per metric:
   the base's own numerics moved to a worse class (exact -> within the base's numerics -> disrupted); files
   without a verdict keep the former `exactness` (bit-equal before, not now) and `deviation` (max |logit
   diff| above the tolerance) rules. `arm_status`: an arm that finished in the baseline did not.
-- `power` (a warning): the repeats are too few for the test to reach alpha at all.
+- `power` (inconclusive): the repeats are too few for the test to reach alpha at all.
+- `run_status` (inconclusive): a run is partial or interrupted, or an arm measured fewer repeats than asked.
+Verdicts (`findings.Verdict`): FAIL on any regression, else INCONCLUSIVE when a figure's smallest detectable
+change exceeds its limit, it moved beyond its limit without significance, or a run is incomplete; else PASS.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import dataclasses
 
 import numpy as np
 
+from otterbench.results.figures import figure_ms
 from otterbench.results.files import arm_by_name, describe_mismatch
 from otterbench.results.findings import CheckResult, Finding, GateSettings
+from otterbench.results.gate_data import detectable_text, run_completeness, undecided_reason
 from otterbench.results.gate_nondisruption import non_disruption_findings
 from otterbench.results.gate_savings import space_saving_finding, time_saving_finding
 from otterbench.results.power import (
@@ -36,6 +41,9 @@ from otterbench.results.power import (
 )
 from otterbench.results.stats import holm_adjusted, per_repeat_medians, slower_p_value
 from otterbench.results.thresholds import THRESHOLD_METRICS
+
+# (metric, arm, (baseline, run) repeat aggregates, how they were normalised, (baseline, run) figure in ms)
+Tested = tuple[str, str, tuple[list[float], list[float]], str, tuple[float, float]]
 
 
 class WorkloadMismatch(ValueError):
@@ -154,31 +162,42 @@ def local_speeds(results: dict, reference: dict, metric: str) -> dict[str, np.nd
     return speeds
 
 
-def _latency_finding(
-    metric: str,
-    name: str,
-    units: tuple[list[float], list[float]],
-    p_values: tuple[float, float],
-    settings: GateSettings,
-    how: str,
-) -> Finding:
-    """One arm's figure: change of the median unit, its Holm-adjusted p, the slowdown it could detect."""
-    (before, after), (p_raw, p_holm) = units, p_values
+def _latency_finding(tested: Tested, p_values: tuple[float, float], settings: GateSettings) -> Finding:
+    """One arm's figure (`otterbench.results.figures`, ms): its change, the Holm-adjusted p of its repeat
+    aggregates, the slowdown it could detect."""
+    metric, name, (before, after), how, figures = tested
+    p_raw, p_holm = p_values
     threshold = settings.thresholds[metric]
-    was, now = float(np.median(before)), float(np.median(after))
-    change = 100.0 * (now / was - 1.0)
+    was, now = figures
+    if how:  # normalised: the change is that of the normalised repeat aggregates, the values stay the figures
+        change = 100.0 * (float(np.median(after)) / float(np.median(before)) - 1.0)
+    else:
+        change = 100.0 * (now / was - 1.0)
     tests = settings.latency_tests
-    detectable = max(threshold, detectable_change_pct(before, after, settings.alpha / tests))
+    detectable = detectable_change_pct(before, after, settings.alpha / tests)
     evidence = (
         f"{how}one-sided Mann-Whitney U over {len(before)}/{len(after)} repeats p={p_raw:.2g}, Holm over "
-        f"{tests} tests p={p_holm:.2g} (alpha {settings.alpha:g}); smallest detectable slowdown {detectable:.1f}%"
+        f"{tests} tests p={p_holm:.2g} (alpha {settings.alpha:g}); smallest detectable slowdown "
+        f"{detectable_text(detectable, '%')} vs limit {threshold:g}%"
     )
     regressed = change > threshold and p_holm < settings.alpha
-    return Finding(metric, name, was, now, change, threshold, evidence, regressed, detectable=detectable)
+    undecided = undecided_reason(regressed, change, threshold, detectable, "%")
+    return Finding(
+        metric,
+        name,
+        was,
+        now,
+        change,
+        threshold,
+        evidence + undecided,
+        regressed,
+        detectable=detectable,
+        inconclusive=bool(undecided),
+    )
 
 
-def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str, str, tuple, str]]:
-    """(metric, arm, (baseline units, run units), how they were normalised) of every tested figure."""
+def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[Tested]:
+    """(metric, arm, (baseline units, run units), how they were normalised, (baseline, run) figure in ms)."""
     speeds = {}
     if normalize:
         speeds = {
@@ -199,7 +218,8 @@ def _latency_units(run: dict, baseline: dict, normalize: bool) -> list[tuple[str
                 )
                 typical = float(np.median(now_speed[name]))
                 how = f"divided by the machine's speed at each repeat (run median {typical:.3f}); "
-            tested.append((metric, name, units, how))
+            figures = (figure_ms(arm, metric), figure_ms(now, metric))
+            tested.append((metric, name, units, how, figures))
     return tested
 
 
@@ -210,16 +230,16 @@ def _check_latency(run: dict, baseline: dict, settings: GateSettings) -> list[Fi
     on an unchanged commit at alpha.
     """
     tested = _latency_units(run, baseline, settings.normalize)
-    raw = [slower_p_value(*units) for _metric, _name, units, _how in tested]
+    raw = [slower_p_value(*test[2]) for test in tested]
     settings = dataclasses.replace(settings, latency_tests=max(len(raw), 1))
     return [
-        _latency_finding(metric, name, units, (p, p_holm), settings, how)
-        for (metric, name, units, how), p, p_holm in zip(tested, raw, holm_adjusted(raw), strict=True)
+        _latency_finding(test, (p, p_holm), settings)
+        for test, p, p_holm in zip(tested, raw, holm_adjusted(raw), strict=True)
     ]
 
 
 def _check_power(run: dict, baseline: dict, alpha: float) -> list[Finding]:
-    """A warning when the repeats are too few for any latency finding to be significant."""
+    """Inconclusive when the repeats are too few for any latency finding to be significant."""
     counts = [
         len(a["latency"]["total_s"]["samples"])
         for _n, arm, now in _both_ok(run, baseline)
@@ -233,7 +253,7 @@ def _check_power(run: dict, baseline: dict, alpha: float) -> list[Finding]:
         f"under {needed} per run, so no slowdown "
         "can fail the gate; record both runs with `otterbench run --preset ci`"
     )
-    return [Finding("power", "repeats", None, min(counts), None, None, evidence, False, warning=True)]
+    return [Finding("power", "repeats", None, min(counts), None, None, evidence, False, inconclusive=True)]
 
 
 def check_runs(
@@ -257,7 +277,8 @@ def check_runs(
     if max_regression is not None:
         limits = dict.fromkeys(THRESHOLD_METRICS, max_regression)
     settings = dataclasses.replace(settings, thresholds={**limits, **(thresholds or {})})
-    findings = [*_check_statuses(run, baseline), *_check_decisions(run, baseline)]
+    findings = [*run_completeness(run, baseline), *_check_statuses(run, baseline)]
+    findings += _check_decisions(run, baseline)
     findings += non_disruption_findings(run, baseline, settings.deviation_tolerance)
     findings += _check_power(run, baseline, settings.alpha) + _check_latency(run, baseline, settings)
     now_by_pair = {(s["separate_arm"], s["otter_arm"]): s for s in run["savings"]}

@@ -6,6 +6,7 @@ import numpy as np
 
 from otterbench.results.files import arm_by_name
 from otterbench.results.findings import Finding, GateSettings
+from otterbench.results.gate_data import detectable_text, undecided_reason
 from otterbench.results.power import detectable_shift
 from otterbench.results.stats import bootstrap_median_shift_ci, per_round_savings, slower_p_value
 
@@ -56,25 +57,38 @@ def time_saving_finding(
         )
     before, after = per_round_savings(*triples[0]), per_round_savings(*triples[1])
     if len(before) < 2 or len(after) < 2:
+        evidence = "not comparable: too few rounds; INCONCLUSIVE: record both runs with `--preset ci`"
         return Finding(
-            "extra_time_saved", subject, was, now, None, threshold, "not comparable: too few rounds", False
+            "extra_time_saved", subject, was, now, None, threshold, evidence, False, inconclusive=True
         )
     change = now - was
     p_drop, p_rise = slower_p_value(after, before), slower_p_value(before, after)
-    detectable = max(threshold, detectable_shift(before, after, settings.alpha))
+    detectable = detectable_shift(before, after, settings.alpha)
     shift = bootstrap_median_shift_ci(before, after)
     evidence = (
         f"per-round savings over {len(before)}/{len(after)} rounds, one-sided Mann-Whitney U "
         f"p={min(p_drop, p_rise):.2g}, BCa CI95 of the shift "
         + ("undefined" if shift is None else f"[{shift[0]:+.1f}, {shift[1]:+.1f}] pp")
-        + f"; smallest detectable change {detectable:.1f} pp; {_mover(run, baseline, was_s)}"
+        + f"; smallest detectable change {detectable_text(detectable, 'pp')} vs limit {threshold:g} pp; "
+        + _mover(run, baseline, was_s)
     )
     regressed = -change > threshold and p_drop < settings.alpha
     rose = change > threshold and p_rise < settings.alpha
     if rose:
         evidence = "saving rose beyond the threshold (a slower separate arm inflates it): " + evidence
+    undecided = undecided_reason(regressed, -change, threshold, detectable, "pp")
     return Finding(
-        "extra_time_saved", subject, was, now, change, threshold, evidence, regressed, rose, detectable
+        "extra_time_saved",
+        subject,
+        was,
+        now,
+        change,
+        threshold,
+        evidence + undecided,
+        regressed,
+        rose,
+        detectable,
+        inconclusive=bool(undecided),
     )
 
 

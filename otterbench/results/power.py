@@ -74,20 +74,28 @@ def detectable_change_pct(
     return float(100.0 * math.expm1(shift)) if math.isfinite(shift) else math.inf
 
 
-def repeats_warning(
+def gate_readiness(
     repeats: int, ci_repeats: int | None = None, arms: int = 1, alpha: float = DEFAULT_ALPHA
-) -> str | None:
-    """Why `repeats` is too few for a CI gate over `arms` arms (None when enough); `ci_repeats`: the ci preset."""
+) -> tuple[bool, str]:
+    """(whether `repeats` can feed `otterbench check`, one line saying so and what can) for a run of `arms` arms.
+
+    `ci_repeats`: the suite's ci preset, the run length whose power docs/regression-gate.md measured. Below
+    the fewest repeats at which the gate's tests can reach alpha, every latency figure is INCONCLUSIVE;
+    between that and the preset, only large slowdowns are detectable, so the 5% limits read INCONCLUSIVE.
+    """
     needed = min_gate_repeats(alpha, latency_test_count(arms))
-    preset = f"; `--preset ci` runs {ci_repeats}" if ci_repeats else ""
+    preset = f"`--preset ci` ({ci_repeats} repeats) can" if ci_repeats else f"{needed}+ repeats can"
     if repeats < needed:
-        return (
-            f"--repeats {repeats} is too few for `otterbench check`: its tests cannot reach alpha {alpha:g} "
-            f"with under {needed} repeats per run, so no slowdown would fail the gate{preset}"
+        return False, (
+            f"gate: --repeats {repeats} cannot feed `otterbench check` (its tests need {needed}+ repeats per "
+            f"run to reach alpha {alpha:g}; it would answer INCONCLUSIVE); {preset}"
         )
     if ci_repeats and repeats < ci_repeats:
-        return (
-            f"--repeats {repeats} is fewer than the suite's ci preset ({ci_repeats}), whose power is measured "
-            "in docs/regression-gate.md: `otterbench check` will miss smaller slowdowns"
+        return False, (
+            f"gate: --repeats {repeats} can feed `otterbench check` only for large slowdowns (smaller limits "
+            f"will read INCONCLUSIVE); {preset}, measured in docs/regression-gate.md"
         )
-    return None
+    return (
+        True,
+        f"gate: {repeats} repeats can feed `otterbench check` (the suite's ci preset runs {ci_repeats or needed})",
+    )

@@ -1,0 +1,131 @@
+"""The gate's three verdicts on synthetic runs: PASS, FAIL and INCONCLUSIVE, each with its own exit code."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from factories import jitter_repeats, make_results, scale_arm_latency, write_run
+from typer.testing import CliRunner
+
+from otterbench.cli import app
+from otterbench.exits import EXIT_HELP, Exit
+from otterbench.results.findings import Verdict
+from otterbench.results.gate import check_runs
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return make_results(repeats=10)
+
+
+def _check(tmp_path: Path, run: dict, baseline: dict, *extra: str) -> object:
+    run_dir, base_dir = write_run(tmp_path, run, "run"), write_run(tmp_path, baseline, "baseline")
+    return runner.invoke(app, ["check", str(run_dir), "--baseline", str(base_dir), *extra])
+
+
+def _rows(output: str, metric: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(f"│ {metric}")]
+
+
+def test_pass_exit_0_shows_each_detectable_change_beside_its_limit(tmp_path: Path, results: dict) -> None:
+    outcome = _check(tmp_path, make_results(repeats=10, seed=1), results)
+    assert outcome.exit_code == Exit.OK, outcome.output
+    assert "PASS" in outcome.output and "detectable" in outcome.output
+    result = check_runs(make_results(repeats=10, seed=1), results)
+    latency = [f for f in result.findings if f.metric in ("tpot", "total")]
+    assert latency and all(f.detectable <= f.threshold for f in latency)
+    for f in latency:  # the row prints the very detectable change the verdict used
+        assert f"smallest detectable slowdown {f.detectable:.1f}% vs limit 5%" in f.evidence
+
+
+def test_fail_exit_1_for_a_planted_slowdown(tmp_path: Path, results: dict) -> None:
+    outcome = _check(tmp_path, scale_arm_latency(results, 1.3), results, "--json")
+    assert outcome.exit_code == Exit.FAILED, outcome.output
+    report = json.loads(outcome.output)
+    assert report["verdict"] == "fail" and report["passed"] is False
+
+
+def test_a_five_times_slower_machine_fails_in_absolute_mode(results: dict) -> None:
+    slower = results
+    for arm in ("base", "args-faithful", "args-optimized", "otter-args"):
+        slower = scale_arm_latency(slower, 5.0, arm)
+    result = check_runs(slower, results)
+    assert result.verdict is Verdict.FAIL
+    assert {f.subject for f in result.regressions if f.metric == "total"} == {
+        "base",
+        "args-faithful",
+        "args-optimized",
+        "otter-args",
+    }
+
+
+def test_noisy_short_runs_are_inconclusive_exit_3_not_pass(tmp_path: Path) -> None:
+    # 8 repeats on a machine whose speed moves +-40% from repeat to repeat: a 5% limit is out of reach
+    baseline = jitter_repeats(make_results(repeats=8), sigma=0.4, seed=1)
+    run = jitter_repeats(make_results(repeats=8, seed=1), sigma=0.4, seed=2)
+    result = check_runs(run, baseline)
+    assert result.verdict is Verdict.INCONCLUSIVE and not result.passed
+    undecided = [f for f in result.undecided if f.metric in ("tpot", "total")]
+    assert undecided and all(f.detectable > f.threshold for f in undecided)
+    outcome = _check(tmp_path, run, baseline)
+    assert outcome.exit_code == Exit.INCONCLUSIVE, outcome.output
+    assert "INCONCLUSIVE" in outcome.output and "PASS" not in outcome.output
+    assert any("inconclusive" in row for row in _rows(outcome.output, "tpot"))
+
+
+def test_a_saving_drop_beyond_its_limit_without_significance_is_not_ok() -> None:
+    # noisy rounds: the Otter arm's saving drops by more than 5 points but the rank test cannot tell
+    baseline = jitter_repeats(make_results(repeats=6), sigma=0.2, seed=10)
+    run = jitter_repeats(scale_arm_latency(make_results(repeats=6, seed=1), 1.3), sigma=0.2, seed=20)
+    result = check_runs(run, baseline)
+    savings = [f for f in result.findings if f.metric == "extra_time_saved"]
+    dropped = [f for f in savings if f.change is not None and -f.change > f.threshold and not f.regressed]
+    assert dropped, [(f.change, f.detectable) for f in savings]
+    assert all(f.inconclusive and "INCONCLUSIVE" in f.evidence for f in dropped)
+    assert result.verdict is not Verdict.PASS
+
+
+@pytest.mark.parametrize("status", ["interrupted", "partial"])
+def test_an_incomplete_run_is_inconclusive(tmp_path: Path, results: dict, status: str) -> None:
+    cut = copy.deepcopy(results)
+    cut["status"] = status
+    result = check_runs(cut, results)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert [(f.metric, f.subject) for f in result.undecided] == [("run_status", "run")]
+    assert _check(tmp_path, cut, results).exit_code == Exit.INCONCLUSIVE
+    # the baseline side counts too
+    assert check_runs(results, cut).verdict is Verdict.INCONCLUSIVE
+
+
+def test_an_arm_short_of_its_repeats_is_inconclusive(results: dict) -> None:
+    short = copy.deepcopy(results)
+    short["config"]["repeats"] = 40  # asked for 40, measured 10: a run cut short that still says complete
+    finding = next(f for f in check_runs(short, results).undecided if f.metric == "run_status")
+    assert "otter-args 10/40" in finding.evidence
+
+
+def test_a_regression_fails_even_in_an_incomplete_run(results: dict) -> None:
+    slow = scale_arm_latency(results, 1.5)
+    slow["status"] = "interrupted"
+    assert check_runs(slow, results).verdict is Verdict.FAIL
+
+
+def test_inconclusive_has_its_own_documented_exit_code() -> None:
+    assert Exit.INCONCLUSIVE == 3 and "3 a check was inconclusive" in EXIT_HELP
+    assert "inconclusive" in runner.invoke(app, ["--help"]).output
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "| 3 |" in readme
+
+
+def test_json_never_carries_infinity(tmp_path: Path) -> None:
+    few = make_results(repeats=3)
+    outcome = _check(tmp_path, few, few, "--json")
+    assert outcome.exit_code == Exit.INCONCLUSIVE
+    report = json.loads(outcome.output, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
+    assert report["verdict"] == "inconclusive"
+    assert all(f["detectable"] is None for f in report["findings"] if f["metric"] == "tpot")
