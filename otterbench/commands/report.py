@@ -255,7 +255,7 @@ def check(
     except ValueError as exc:
         raise _fail_input(str(exc)) from None
     if json_output:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         _render_check(result, normalize)
     raise typer.Exit(_VERDICT_EXIT[result.verdict.value])
@@ -280,7 +280,7 @@ def export(
     except ResultsError as exc:
         raise _fail_input(str(exc)) from None
     if out is None:
-        print(json.dumps(entries, indent=2))
+        print(json.dumps(entries, indent=2, allow_nan=False))  # JSON has no NaN: the reader refused any
     else:
         try:
             write_json_atomic(out, entries)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from functools import cache
@@ -49,9 +50,33 @@ def _check_sample_counts(data: dict) -> str | None:
     return None
 
 
+def _first_non_finite(value: Any, path: str = "$") -> str | None:
+    """`$.arms[0].latency.tpot_s.samples[3]: nan` for the first NaN or infinity in `value`, else None.
+
+    JSON has no NaN or infinity (Python's json module reads and writes them anyway), and no figure of a run
+    may be one: a NaN latency compares false to every threshold and would pass any check.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path}: {value} is not a finite number"
+    if isinstance(value, dict):
+        children = ((f"{path}.{key}", child) for key, child in value.items())
+    elif isinstance(value, list):
+        children = ((f"{path}[{i}]", child) for i, child in enumerate(value))
+    else:
+        return None
+    return next((found for p, child in children if (found := _first_non_finite(child, p))), None)
+
+
 def validate_results(data: Any, source: str = RESULTS_FILE) -> None:
-    """Raise ResultsError naming `source`, the JSON path and the problem unless `data` fits the schema."""
+    """Raise ResultsError naming `source`, the JSON path and the problem unless `data` fits the schema.
+
+    Beyond the schema: every number finite (no NaN, no infinity) and every Summary's n equal to its samples.
+    """
     import jsonschema  # only validation needs it; writing results does not
+
+    non_finite = _first_non_finite(data)
+    if non_finite is not None:
+        raise ResultsError(f"{source}: {non_finite} (fix the field or re-run otterbench run)")
 
     validator = jsonschema.Draft202012Validator(results_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
