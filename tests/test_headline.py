@@ -108,4 +108,4 @@ def test_summary_fits_80_columns() -> None:
     assert NO_INTERVAL in text
     wide = io.StringIO()
     print_summary(Console(file=wide, width=140, color_system=None), results)
-    assert "TTFT ms" in wide.getvalue() and "TTFT ms" not in text
+    assert "TTFT p50 ms" in wide.getvalue() and "TTFT p50 ms" not in text

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
+from otterbench.results.figures import FIGURES, figure_ms
 from otterbench.results.files import arm_by_name
 
-_COMPARE_METRICS = {
-    "ttft median (s)": ("ttft_s", "median"),
-    "tpot p50 (s)": ("tpot_s", "median"),
-    "tpot p90 (s)": ("tpot_s", "p90"),
-    "total median (s)": ("total_s", "median"),
-}
+# the figures every reader shows (otterbench.results.figures), in their unit, named alike
+_COMPARE_FIGURES = ("ttft", "tpot", "tpot_p90", "total")
 
 
 def _arm_metrics(arm: dict | None) -> dict[str, float | None]:
+    labels = [FIGURES[key].label for key in _COMPARE_FIGURES]
     if arm is None or arm["status"] != "ok":
-        return dict.fromkeys([*_COMPARE_METRICS, "peak (MiB)"])
-    values = {label: arm["latency"][m][f] for label, (m, f) in _COMPARE_METRICS.items()}
+        return dict.fromkeys([*labels, "peak (MiB)"])
+    values = {FIGURES[key].label: figure_ms(arm, key) for key in _COMPARE_FIGURES}
     peak = (arm["memory"] or {}).get("peak_bytes")
     values["peak (MiB)"] = None if peak is None else peak / (1 << 20)
     return values

@@ -8,24 +8,23 @@ A saving that is null in results.json (the separate arm cost no extra) is left o
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.figures import FIGURES, UNIT, figure_ms, seconds_to_ms
 
 
 def _latency_entries(prefix: str, arm: dict) -> list[dict]:
+    """The arm's latency figures (`otterbench.results.figures`: named and in the unit every reader uses)."""
     entries = []
-    for metric, label, scale, unit in (
-        ("tpot_s", "per-token latency p50", 1e3, "ms"),
-        ("ttft_s", "time to first token p50", 1e3, "ms"),
-        ("total_s", "total time p50", 1.0, "s"),
-    ):
-        summary = arm["latency"][metric]
-        if summary["median"] is None:
+    for key in ("tpot", "ttft", "total"):
+        figure, value = FIGURES[key], figure_ms(arm, key)
+        if value is None:
             continue
+        summary = arm["latency"][figure.metric]
         entries.append(
             {
-                "name": f"{prefix}/{arm['name']} {label}",
-                "unit": unit,
-                "value": summary["median"] * scale,
-                "range": f"p90 {summary['p90'] * scale:.4g}",
+                "name": f"{prefix}/{arm['name']} {figure.name}",
+                "unit": UNIT,
+                "value": value,
+                "range": f"p90 {seconds_to_ms(summary['p90']):.4g}",
                 "extra": f"n={summary['n']}",
             }
         )

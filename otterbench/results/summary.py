@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of
+from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import SavingView, space_saving, time_saving
 from otterbench.results.summary_accel import speculation_table
 from otterbench.results.summary_efficiency import print_efficiency
@@ -16,10 +17,6 @@ from otterbench.results.summary_efficiency import print_efficiency
 
 def _mib(value: float | None, unit: str = " MiB") -> str:
     return "-" if value is None else f"{value / 2**20:,.1f}{unit}"
-
-
-def _ms(summary: dict[str, Any] | None, key: str = "median") -> str:
-    return "-" if not summary or summary.get("n", 0) == 0 else f"{summary[key] * 1e3:,.2f}"
 
 
 _VERDICT_TEXT = {
@@ -93,26 +90,20 @@ def _arms_table(results: dict[str, Any], narrow: bool) -> Table:
         "arm": "arm",
         "peak": f"peak MiB ({memory_method})" if narrow else f"peak mem ({memory_method})",
         "weights": "weights",
-        "ttft": "TTFT ms",
-        "p50": "TPOT p50 ms",
-        "p90": "TPOT p90 ms",
-        "total": "total ms",
+        **{key: FIGURES[key].label for key in ("ttft", "tpot", "tpot_p90", "total")},
     }
     if narrow:
         del columns["weights"], columns["ttft"]
     for key, header in columns.items():
         table.add_column(header, justify="left" if key == "arm" else "right", no_wrap=key != "arm")
     for arm in results["arms"]:
-        latency, memory = arm.get("latency") or {}, arm.get("memory") or {}
+        memory = arm.get("memory") or {}
         name = arm["name"] if arm["status"] == "ok" else f"{arm['name']} [red]({arm['status']})[/]"
         cells = {
             "arm": name,
             "peak": _mib(memory.get("peak_bytes"), "" if narrow else " MiB"),
             "weights": _mib(memory.get("weights_bytes")),
-            "ttft": _ms(latency.get("ttft_s")),
-            "p50": _ms(latency.get("tpot_s")),
-            "p90": _ms(latency.get("tpot_s"), "p90"),
-            "total": _ms(latency.get("total_s")),
+            **{key: ms_text(figure_ms(arm, key)) for key in ("ttft", "tpot", "tpot_p90", "total")},
         }
         table.add_row(*(cells[key] for key in columns))
     return table

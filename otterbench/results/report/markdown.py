@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, space_saving, time_saving
 from otterbench.results.report.quality import quality_section
 from otterbench.results.summary import non_disruption_line
@@ -97,11 +98,10 @@ def arms_section(results: dict) -> list[str]:
         if latency is None:
             timing = ["n/a"] * 3
         else:
-            tpot, total = latency["tpot_s"], latency["total_s"]
             timing = [
-                format_seconds(latency["ttft_s"]["median"]),
-                f"{format_seconds(tpot['median'])} / {format_seconds(tpot['p90'])}",
-                f"{format_seconds(total['median'])} (n={total['n']})",
+                ms_text(figure_ms(arm, "ttft")),
+                f"{ms_text(figure_ms(arm, 'tpot'))} / {ms_text(figure_ms(arm, 'tpot_p90'))}",
+                f"{ms_text(figure_ms(arm, 'total'))} (n={latency['total_s']['n']})",
             ]
         status = arm["status"] if arm["status"] == "ok" else f"**{arm['status']}**: {arm['error']}"
         rows.append(
@@ -123,9 +123,9 @@ def arms_section(results: dict) -> list[str]:
         "new tokens/prompt",
         "peak memory",
         "weights",
-        "TTFT median",
-        "per-token p50 / p90",
-        "total median",
+        FIGURES["ttft"].label,
+        f"{FIGURES['tpot'].name} / {FIGURES['tpot_p90'].name} ms",
+        FIGURES["total"].label,
         "energy/token",
     ]
     return ["## Arms", "", *_table(header, rows), ""]
