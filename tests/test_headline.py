@@ -10,7 +10,15 @@ from factories import make_results
 from rich.console import Console
 
 from otterbench.results.files import compute_savings
-from otterbench.results.headline import NO_INTERVAL, space_saving, time_saving
+from otterbench.results.headline import (
+    NO_INTERVAL,
+    decode_saving,
+    range_notes,
+    space_saving,
+    speedup_lines,
+    time_saving,
+)
+from otterbench.results.report.markdown import savings_section
 from otterbench.results.stats import summarize
 from otterbench.results.summary import print_summary
 
@@ -68,7 +76,9 @@ def test_saving_below_0_from_noise_is_explained() -> None:
     )
     view = time_saving(results, _faithful(results))
     assert view.value < 0
-    assert any("below 0%" in note and "within measurement noise" in note for note in view.notes)
+    # no interval bounds this saving, so nothing may call it noise: the note says there is none
+    assert any("below 0%" in note and "no interval to tell it from noise" in note for note in view.notes)
+    assert not any("within measurement noise" in note for note in view.notes)
 
 
 def test_wide_interval_says_why() -> None:
@@ -109,3 +119,80 @@ def test_summary_fits_80_columns() -> None:
     wide = io.StringIO()
     print_summary(Console(file=wide, width=140, color_system=None), results)
     assert "TTFT p50 ms" in wide.getvalue() and "TTFT p50 ms" not in text
+
+
+def _with_stored(results: dict, **fields: object) -> tuple[dict, dict]:
+    changed = copy.deepcopy(results)
+    saving = _faithful(changed)
+    saving.update(fields)
+    return changed, saving
+
+
+def test_above_100_whose_interval_excludes_100_says_otter_measured_faster() -> None:
+    results, saving = _with_stored(
+        make_results(repeats=5), extra_time_saved_pct=104.9, extra_time_saved_ci95=[101.8, 145.4]
+    )
+    notes = " ".join(time_saving(results, saving).notes)
+    assert "excludes 100%" in notes and "Otter measured faster than base" in notes
+    assert "cannot be faster by design" in notes and "within measurement noise" not in notes
+    results, saving = _with_stored(
+        make_results(repeats=5), extra_time_saved_pct=104.9, extra_time_saved_ci95=[97.0, 112.0]
+    )
+    notes = " ".join(time_saving(results, saving).notes)
+    assert "within measurement noise" in notes and "measured faster" not in notes
+
+
+def test_decode_only_savings_follow_the_same_rules() -> None:
+    results, saving = _with_stored(
+        make_results(repeats=5),
+        extra_decode_time_saved_pct=119.5,
+        extra_decode_time_saved_ci95=[110.0, 874.4],
+    )
+    view = decode_saving(results, saving)
+    assert view.ci == (110.0, 874.4) and "Otter measured faster than base" in " ".join(view.notes)
+    results, saving = _with_stored(
+        make_results(repeats=5), extra_decode_time_saved_pct=-12.0, extra_decode_time_saved_ci95=[-30.0, 4.0]
+    )
+    assert "within measurement noise" in " ".join(decode_saving(results, saving).notes)
+    out = io.StringIO()
+    print_summary(Console(file=out, width=200, color_system=None), results)
+    assert "args-faithful, decode: below 0%" in out.getvalue()
+    assert range_notes(50.0, None, "TPOT") == []
+
+
+def _speculative(speedup: float, ci: list[float] | None) -> dict:
+    results = make_results(repeats=5)
+    otter = next(arm for arm in results["arms"] if arm["name"] == "otter-args")
+    otter["speculation"] = {
+        "speedup": speedup,
+        "speedup_ci95": ci,
+        "acceptance": 0.5,
+        "acceptance_by_position": [0.5],
+        "accepted_per_forward": 0.5,
+        "forwards_per_token": 0.7,
+        "draft_forwards_per_token": 0.0,
+        "time_per_token_s": 0.01,
+        "extra_peak_bytes": 1 << 20,
+    }
+    return results
+
+
+def test_speculative_runs_lead_with_speedup_and_call_a_slower_arm_slower() -> None:
+    results = _speculative(0.68, [0.61, 0.74])
+    assert speedup_lines(results) == [
+        "otter-args: speedup 0.68x [0.61, 0.74] over base, SLOWER than base: it takes 1.47x base's time"
+    ]
+    assert "slower than base (0.68x)" in " ".join(time_saving(results, _faithful(results)).notes)
+    section = "\n".join(savings_section(results))
+    assert section.index("Speculative decoding: otter-args: speedup 0.68x") < section.index(
+        "extra time saved"
+    )
+    out = io.StringIO()
+    print_summary(Console(file=out, width=200, color_system=None), results)
+    assert out.getvalue().startswith("speculative decoding: otter-args: speedup 0.68x")
+    assert "within measurement noise" in speedup_lines(_speculative(0.98, [0.9, 1.05]))[0]
+    assert speedup_lines(_speculative(1.8, [1.6, 2.0]))[0].endswith("faster than base")
+    assert not any(
+        "slower than base" in n
+        for n in time_saving(*(lambda r: (r, _faithful(r)))(_speculative(1.8, None))).notes
+    )

@@ -3,8 +3,9 @@
 One home for the rules the terminal summary, report.md and the figures share:
 - an interval needs at least MIN_REPEATS_FOR_INTERVAL repeats per arm (a bootstrap over one or two samples
   collapses to a point or to the samples themselves, which reads as certainty it does not have);
-- a saving outside [0, 100] is explained: above 100 means Otter measured cheaper than base, below 0 that
-  its extra exceeded the separate arm's; either is noise when that arm's extra cannot be told from zero;
+- a saving outside [0, 100] is explained from its own interval (`range_notes`): "within measurement noise"
+  only when the interval reaches the boundary; above 100% with an interval that excludes 100, Otter
+  measured faster than base, said plainly with what it means; decode-only (TPOT) savings follow the same rules;
 - an interval wider than +/-INTERVAL_TARGET_PTS says why (the spread between repeats) and what narrows it.
 """
 
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from otterbench.results.stats import bootstrap_ratio_ci
 
 # BCa over fewer repeats gives intervals that can exclude their own estimate: none is shown below this
 MIN_REPEATS_FOR_INTERVAL = 5
@@ -29,7 +28,7 @@ NO_BOUND = "no interval"  # enough repeats, but the bootstrap could not bound th
 class SavingView:
     """One saving as shown: value (percent), interval or None, the repeats behind it, text and caveats."""
 
-    kind: str  # "space" or "time"
+    kind: str  # "space", "time" (total time) or "decode" (TPOT p50)
     value: float | None
     ci: tuple[float, float] | None  # withheld when too few repeats
     repeats: int | None  # fewest measured repeats among base, separate and Otter (time only)
@@ -52,14 +51,6 @@ def _spread_pct(samples: list[float]) -> float:
     return 100 * float(np.std(samples, ddof=1) / np.median(samples)) if len(samples) > 1 else 0.0
 
 
-def _within_noise(base: list[float], arm: list[float]) -> bool:
-    """True when the arm's total time cannot be told from base's: the CI95 of their ratio contains 1."""
-    if min(len(base), len(arm)) < MIN_REPEATS_FOR_INTERVAL:
-        return True
-    ci = bootstrap_ratio_ci(base, arm)
-    return ci is None or ci[0] <= 1.0 <= ci[1]
-
-
 def pct_text(value: float | None, ci: tuple[float, float] | list[float] | None = None) -> str:
     """`84.0%` or `84.0% [80.1, 88.2]`; `-` for no value."""
     if value is None:
@@ -74,23 +65,45 @@ def shown_interval(value: float, stored: Any, repeats: int) -> tuple[float, floa
     return (stored[0], stored[1])
 
 
+def range_notes(value: float, ci: tuple[float, float] | None, what: str) -> list[str]:
+    """Why a saving lies outside [0, 100], read from its own interval (`what`: "total time", "TPOT").
+
+    "Within measurement noise" only when the interval reaches the boundary it crossed; above 100% with an
+    interval that excludes 100, Otter measured faster than base, which it cannot be by design (it runs
+    base's whole model plus its inserted parameters), so the note says so and what it points at.
+    """
+    if 0 <= value <= 100:
+        return []
+    if value > 100:
+        head = f"above 100%: Otter's {what} measured below base's, a negative extra"
+        if ci is None:
+            return [f"{head}; no interval to tell it from noise"]
+        if ci[0] <= 100:
+            return [
+                f"{head}, within measurement noise (its CI95 reaches 100%: Otter's extra cannot be told from 0)"
+            ]
+        return [
+            f"{head}, and its CI95 [{ci[0]:.1f}, {ci[1]:.1f}] excludes 100%: Otter measured faster than base. "
+            f"It runs base's whole model plus its inserted parameters, so it cannot be faster by design: the "
+            "arms' measurements differ (process placement, kernels, cache state, or the machine's speed "
+            "moving between arms). Read it as Otter's extra being at most noise-sized here, not as a gain "
+            "beyond base; re-measure on a quiet, dedicated machine before quoting it"
+        ]
+    head = "below 0%: Otter's extra exceeded the separate arm's"
+    if ci is None:
+        return [f"{head}; no interval to tell it from noise"]
+    if ci[1] >= 0:
+        return [f"{head}, within measurement noise (its CI95 reaches 0%)"]
+    return [f"{head}, and its CI95 [{ci[0]:.1f}, {ci[1]:.1f}] excludes 0%: Otter cost more {what} than it"]
+
+
 def _time_notes(
     value: float, ci: tuple[float, float] | None, n: int, totals: dict[str, list[float]]
 ) -> list[str]:
-    base, separate, otter = totals.values()  # keyed base, separate arm, Otter arm, in that order
     notes = []
     if n < MIN_REPEATS_FOR_INTERVAL:
         notes.append(f"{NO_INTERVAL} (n={n} repeats; run with --repeats {MIN_REPEATS_FOR_INTERVAL} or more)")
-    if value > 100:
-        noise = " (within measurement noise of zero)" if _within_noise(base, otter) else ""
-        notes.append(f"above 100%: Otter's total time measured below base's, a negative extra{noise}")
-    if value < 0:
-        why = (
-            "noise: the separate arm's extra time is within measurement noise of zero"
-            if _within_noise(base, separate)
-            else "Otter's extra time exceeded the separate arm's"
-        )
-        notes.append(f"below 0%: {why}")
+    notes += range_notes(value, ci, "total time")
     noisiest = max(totals, key=lambda name: _spread_pct(totals[name]))
     spread = (
         f"{noisiest}'s total time has a spread (stdev) of {_spread_pct(totals[noisiest]):.0f}% of its median "
@@ -116,7 +129,21 @@ def time_saving(results: dict, saving: dict) -> SavingView:
         return SavingView("time", None, None, n, "n/a", tuple(saving.get("notes") or ()))
     ci = shown_interval(value, saving.get("extra_time_saved_ci95"), n)
     text = pct_text(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
-    return SavingView("time", value, ci, n, text, tuple(_time_notes(value, ci, n, totals)))
+    notes = _time_notes(value, ci, n, totals)
+    slower = slower_than_base_note(results, saving)
+    return SavingView("time", value, ci, n, text, tuple(notes + ([slower] if slower else [])))
+
+
+def decode_saving(results: dict, saving: dict) -> SavingView:
+    """The decode-only (TPOT p50) saving of one savings record, under the same interval rules as total time."""
+    value = saving.get("extra_decode_time_saved_pct")
+    arms = _arms(results)
+    n = min(len(_totals(arms.get(name))) for name in ("base", saving["separate_arm"], saving["otter_arm"]))
+    if value is None:
+        return SavingView("decode", None, None, n, "n/a", ())
+    ci = shown_interval(value, saving.get("extra_decode_time_saved_ci95"), n)
+    text = pct_text(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
+    return SavingView("decode", value, ci, n, text, tuple(range_notes(value, ci, "TPOT")))
 
 
 def _peak_extras(results: dict, saving: dict) -> tuple[float, float, str]:
@@ -152,3 +179,39 @@ def predicted_pct(saving: dict, kind: str) -> float | None:
     predicted = saving.get("predicted") or {}
     # the planner's space figure, and its bytes-moved time figure (decode is memory-bound: docs/planner.md)
     return predicted.get({"space": "space_pct", "time": "time_bytes_pct"}[kind])
+
+
+def speedup_lines(results: dict) -> list[str]:
+    """The lead of a speculative (accel) run: each speculative arm's speedup over base, said plainly.
+
+    Speculation exists to be faster than base, so the headline is the speedup (median total time of base
+    over the arm's, BCa CI95 over repeats), and an arm slower than base is called slower, whatever share
+    of a separate arm's extra time Otter saves.
+    """
+    lines = []
+    for arm in results["arms"]:
+        spec = arm.get("speculation") or {}
+        speedup, ci = spec.get("speedup"), spec.get("speedup_ci95")
+        if arm["status"] != "ok" or speedup is None:
+            continue
+        interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+        if ci and ci[0] <= 1.0 <= ci[1]:
+            verdict = "within measurement noise of base's speed (its CI95 reaches 1x)"
+        elif speedup < 1.0:
+            verdict = f"SLOWER than base: it takes {1 / speedup:.2f}x base's time"
+        else:
+            verdict = "faster than base"
+        lines.append(f"{arm['name']}: speedup {speedup:.2f}x{interval} over base, {verdict}")
+    return lines
+
+
+def slower_than_base_note(results: dict, saving: dict) -> str | None:
+    """For an accel pair whose Otter arm is slower than base: its 'extra time saved' is of a slowdown."""
+    spec = (_arms(results).get(saving["otter_arm"]) or {}).get("speculation") or {}
+    speedup = spec.get("speedup")
+    if speedup is None or speedup >= 1.0:
+        return None
+    return (
+        f"{saving['otter_arm']} is slower than base ({speedup:.2f}x): the extra time saved is a share of a "
+        "slowdown, not a speedup; lead with the speedup"
+    )

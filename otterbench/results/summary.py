@@ -10,7 +10,13 @@ from rich.table import Table
 
 from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
-from otterbench.results.headline import SavingView, space_saving, time_saving
+from otterbench.results.headline import (
+    SavingView,
+    decode_saving,
+    space_saving,
+    speedup_lines,
+    time_saving,
+)
 from otterbench.results.summary_accel import speculation_table
 from otterbench.results.summary_efficiency import print_efficiency
 
@@ -113,6 +119,13 @@ def _savings_views(results: dict[str, Any]) -> list[tuple[dict, SavingView, Savi
     return [(s, space_saving(results, s), time_saving(results, s)) for s in results["savings"]]
 
 
+def _print_speedups(console: Console, results: dict[str, Any]) -> None:
+    """A speculative run leads with each arm's speedup over base (slower arms called slower)."""
+    for line in speedup_lines(results):
+        style = "red" if "SLOWER" in line else None
+        console.print(f"speculative decoding: {line}", style=style, markup=False, highlight=False)
+
+
 def _savings_table(results: dict[str, Any], narrow: bool) -> Table:
     table = Table(
         title="Otter's savings of the separate model's extra cost (time: CI95, BCa bootstrap over repeats)"
@@ -131,7 +144,13 @@ def _print_notes(console: Console, results: dict[str, Any]) -> None:
     """Every caveat of a saving (no interval, outside [0, 100], too wide) and the run's own notes."""
     for saving, space, time in _savings_views(results):
         recorded = [n for n in saving.get("notes", []) if n not in space.notes + time.notes]
-        for label, notes in (("space", space.notes), ("time", time.notes), ("", recorded)):
+        decode = decode_saving(results, saving).notes
+        for label, notes in (
+            ("space", space.notes),
+            ("time", time.notes),
+            ("decode", decode),
+            ("", recorded),
+        ):
             for note in notes:
                 console.print(f"[yellow]{saving['separate_arm']}{', ' + label if label else ''}:[/] {note}")
 
@@ -139,6 +158,7 @@ def _print_notes(console: Console, results: dict[str, Any]) -> None:
 def print_summary(console: Console, results: dict[str, Any], run_dir: Path | None = None) -> None:
     """Print the per-arm table, the savings table and the non-disruption verdict."""
     narrow = console.width < NARROW_WIDTH
+    _print_speedups(console, results)
     console.print(_arms_table(results, narrow))
     if results["savings"]:
         console.print(_savings_table(results, narrow))

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, pct_text, shown_interval
+from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, decode_saving, pct_text
 
 
 def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -41,10 +41,10 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
     return table
 
 
-def _measured(saving: dict[str, Any], repeats: int) -> str:
-    value = saving.get("extra_decode_time_saved_pct")
-    ci = None if value is None else shown_interval(value, saving.get("extra_decode_time_saved_ci95"), repeats)
-    return pct_text(value, ci)
+def _measured(results: dict[str, Any], saving: dict[str, Any]) -> str:
+    """The decode-only saving as every reader shows it (headline.decode_saving: interval rules included)."""
+    decode = decode_saving(results, saving)
+    return pct_text(decode.value, decode.ci)
 
 
 def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
@@ -63,7 +63,7 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
         predicted = saving.get("predicted") or {}
         table.add_row(
             saving["separate_arm"],
-            _measured(saving, repeats),
+            _measured(results, saving),
             pct_text(predicted.get("time_roofline_pct")),
             pct_text(saving.get("extra_prefill_time_saved_pct")),
             pct_text(predicted.get("prefill_pct")),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
-from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, space_saving, time_saving
+from otterbench.results.headline import (
+    MIN_REPEATS_FOR_INTERVAL,
+    decode_saving,
+    space_saving,
+    speedup_lines,
+    time_saving,
+)
 from otterbench.results.report.quality import quality_section
 from otterbench.results.summary import non_disruption_line
 
@@ -36,8 +42,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _headline(results: dict) -> list[str]:
-    """One sentence per baseline kind: the best measured savings, set beside the paper's figures."""
-    lines = []
+    """A speculative run's speedups first; then one sentence per baseline kind: the best measured savings,
+    set beside the paper's figures."""
+    lines = [f"- Speculative decoding: {line}." for line in speedup_lines(results)]
     for kind in ("faithful", "optimized", "token-level"):
         chosen = [s for s in results["savings"] if baseline_kind(s["separate_arm"]) == kind]
         if not chosen:
@@ -57,7 +64,8 @@ def savings_section(results: dict) -> list[str]:
     for s in results["savings"]:
         space, time = space_saving(results, s), time_saving(results, s)
         recorded = [note for note in s.get("notes") or [] if note not in space.notes + time.notes]
-        notes = [f"space: {n}" for n in space.notes] + [f"time: {n}" for n in time.notes] + recorded
+        notes = [f"space: {n}" for n in space.notes] + [f"time: {n}" for n in time.notes]
+        notes += [f"decode (TPOT): {n}" for n in decode_saving(results, s).notes] + recorded
         row = [s["otter_arm"], s["separate_arm"], baseline_kind(s["separate_arm"]), space.text, time.text]
         rows.append([*row, "; ".join(notes) or "-"])
     if not rows:
@@ -84,7 +92,8 @@ def savings_section(results: dict) -> list[str]:
         "Time CI95: BCa bootstrap over measured repeats (scipy.stats.bootstrap; each round's base, separate and "
         f"Otter totals resampled together), shown only from {MIN_REPEATS_FOR_INTERVAL} repeats per arm. Space "
         "has no interval: peak memory is one reading per arm. Above 100% means Otter measured cheaper than base; "
-        "below 0% that Otter's extra exceeded the separate arm's.",
+        "below 0% that Otter's extra exceeded the separate arm's; either is called measurement noise only when "
+        "its interval reaches the boundary.",
         "",
     ]
 
