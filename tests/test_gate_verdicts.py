@@ -129,3 +129,26 @@ def test_json_never_carries_infinity(tmp_path: Path) -> None:
     report = json.loads(outcome.output, parse_constant=lambda name: pytest.fail(f"{name} in --json"))
     assert report["verdict"] == "inconclusive"
     assert all(f["detectable"] is None for f in report["findings"] if f["metric"] == "tpot")
+
+
+def test_run_says_before_measuring_whether_it_can_feed_the_gate(tmp_path: Path) -> None:
+    args = ["run", "--suite", "safety", "--arms", "base", "--out", str(tmp_path), "--isolation", "inline"]
+    args += [
+        "--device",
+        "cpu",
+        "--num-prompts",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+    ]
+    outcome = runner.invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    gate = [i for i, line in enumerate(lines) if line.startswith("gate: --repeats 1 cannot feed")]
+    assert len(gate) == 1 and lines[gate[0]].endswith("`--preset ci` (40 repeats) can")  # one line
+    summary = next(i for i, line in enumerate(lines) if "TPOT p50 ms" in line)
+    assert gate[0] < summary

@@ -107,7 +107,7 @@ def _say_gate_readiness(console: Console, config: Any) -> None:
 
     ci_repeats = config.suite.presets.get("ci", {}).get("repeats")
     enough, line = gate_readiness(config.repeats, ci_repeats, len(config.arms))
-    console.print(line, style=None if enough else "yellow", markup=False, highlight=False)
+    console.print(line, style=None if enough else "yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
