@@ -102,6 +102,17 @@ def test_an_incomplete_run_is_inconclusive(tmp_path: Path, results: dict, status
     assert check_runs(results, cut).verdict is Verdict.INCONCLUSIVE
 
 
+def test_an_arm_that_never_ran_is_inconclusive_one_that_failed_fails(results: dict) -> None:
+    stopped = copy.deepcopy(results)
+    stopped["status"] = "interrupted"
+    stopped["arms"][3].update(status="not_run", error="interrupted before it ran", latency=None, memory=None)
+    result = check_runs(stopped, results)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert ("arm_status", "otter-args") in {(f.metric, f.subject) for f in result.undecided}
+    stopped["arms"][3]["status"] = "failed"
+    assert check_runs(stopped, results).verdict is Verdict.FAIL
+
+
 def test_an_arm_short_of_its_repeats_is_inconclusive(results: dict) -> None:
     short = copy.deepcopy(results)
     short["config"]["repeats"] = 40  # asked for 40, measured 10: a run cut short that still says complete

@@ -100,13 +100,19 @@ def repeat_units(arm: dict) -> dict[str, list[float]]:
 
 
 def _check_statuses(run: dict, baseline: dict) -> list[Finding]:
+    """An arm that finished in the baseline and failed now regresses; one that never ran (the run was
+    stopped before it) is undecided: nothing was measured to judge."""
     run_arms = arm_by_name(run)
     findings = []
     for name, arm in arm_by_name(baseline).items():
         now = run_arms.get(name)
         if arm["status"] == "ok" and now is not None and now["status"] != "ok":
             evidence = (now["error"] or "no error recorded").splitlines()[0][:120]
-            findings.append(Finding("arm_status", name, "ok", now["status"], None, None, evidence, True))
+            failed = now["status"] == "failed"
+            if not failed:
+                evidence += "; INCONCLUSIVE: the arm did not run, so nothing was measured to judge"
+            finding = Finding("arm_status", name, "ok", now["status"], None, None, evidence, failed)
+            findings.append(dataclasses.replace(finding, inconclusive=not failed))
     return findings
 
 
