@@ -79,14 +79,21 @@ def _number(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _rich_table(df: pd.DataFrame, title: str) -> Table:
+def _rich_table(df: pd.DataFrame, title: str, figures: tuple[str, ...] = ()) -> Table:
+    """`df` as a table; the `figures` columns printed as every table prints a figure (ms_text)."""
     import pandas as pd
+
+    from otterbench.results.figures import ms_text
 
     table = Table(title=title)
     for column in df.columns:
         table.add_column(column, justify="right" if pd.api.types.is_numeric_dtype(df[column]) else "left")
     for row in df.itertuples(index=False):
-        table.add_row(*(_number(value) for value in row))
+        cells = [
+            ms_text(None if pd.isna(value) else value) if column in figures else _number(value)
+            for column, value in zip(df.columns, row, strict=True)
+        ]
+        table.add_row(*cells)
     return table
 
 
@@ -116,7 +123,7 @@ def compare(
     for line in differences:
         _stdout().print(f"[yellow]workload differs[/] {line}")
     _stdout().print(
-        _rich_table(compare_arms(run_a, run_b), f"Arms: A={run_a['run_id']}  B={run_b['run_id']}")
+        _rich_table(compare_arms(run_a, run_b), f"Arms: A={run_a['run_id']}  B={run_b['run_id']}", ("a", "b"))
     )
     _stdout().print(
         _rich_table(compare_savings(run_a, run_b), "Savings (percent; change in percentage points)")
