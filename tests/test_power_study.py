@@ -62,3 +62,28 @@ def test_gate_pairs_counts_false_alarms_and_planted_detections(study, runs: list
     planted = study.gate_pairs(runs, settings, "otter-args", 30)
     assert planted["failed"] == planted["named"] == 6
     assert planted["fired"]["tpot (otter-args)"] == 6
+
+
+def test_plant_slowdown_script_writes_a_run_the_gate_fails(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from factories import write_run
+
+    from otterbench.results.files import load_run
+    from otterbench.results.gate import check_runs
+
+    baseline = make_results(repeats=10)
+    run_dir = write_run(tmp_path, baseline, "run")
+    script = _SCRIPT.parent / "plant_slowdown.py"
+    out = tmp_path / "slow5x"
+    args = [sys.executable, str(script), str(run_dir), str(out), "--arm", "all", "--slowdown", "400"]
+    root = str(_SCRIPT.parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    subprocess.run(args, check=True, capture_output=True, env=env)
+    slow = load_run(out)
+    for before, after in zip(baseline["arms"], slow["arms"], strict=True):
+        ratio = np.asarray(after["latency"]["total_s"]["samples"]) / before["latency"]["total_s"]["samples"]
+        assert np.allclose(ratio, 5.0)
+    assert check_runs(slow, baseline).verdict.value == "fail"
