@@ -120,10 +120,17 @@ def test_an_arm_short_of_its_repeats_is_inconclusive(results: dict) -> None:
     assert "otter-args 10/40" in finding.evidence
 
 
-def test_a_regression_fails_even_in_an_incomplete_run(results: dict) -> None:
+def test_an_incomplete_run_cannot_fail_on_latency_but_fails_on_a_crash(results: dict) -> None:
     slow = scale_arm_latency(results, 1.5)
     slow["status"] = "interrupted"
-    assert check_runs(slow, results).verdict is Verdict.FAIL
+    result = check_runs(slow, results)
+    # the slowdown in the repeats it measured is shown as regressed, but a cut run decides nothing
+    assert ("total", "otter-args") in {(f.metric, f.subject) for f in result.regressions}
+    assert result.verdict is Verdict.INCONCLUSIVE and not result.decisive
+    slow["arms"][1].update(status="failed", error="RuntimeError: boom", latency=None, memory=None)
+    crashed = check_runs(slow, results)
+    assert crashed.verdict is Verdict.FAIL
+    assert [(f.metric, f.subject) for f in crashed.decisive] == [("arm_status", "args-faithful")]
 
 
 def test_inconclusive_has_its_own_documented_exit_code() -> None:

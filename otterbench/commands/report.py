@@ -187,11 +187,20 @@ def _render_check(result: CheckResult, normalized: bool) -> None:
     if verdict is Verdict.FAIL:
         names = ", ".join(f"{f.metric} ({f.subject})" for f in result.regressions)
         console.print(f"[red]FAIL[/]: {len(result.regressions)} regression(s): {names}")
+        if result.undecided:
+            undecided = ", ".join(f"{f.metric} ({f.subject})" for f in result.undecided)
+            console.print(f"  also undecided at their limits: {undecided}", highlight=False)
     elif verdict is Verdict.INCONCLUSIVE:
         names = ", ".join(f"{f.metric} ({f.subject})" for f in result.undecided)
+        cut = ", ".join(f"{f.metric} ({f.subject})" for f in result.regressions)
+        regressed = (
+            f"; regressed in the repeats an incomplete run measured (re-run it to the end to decide): {cut}"
+            if cut
+            else "; nothing regressed"
+        )
         console.print(
-            f"[magenta]INCONCLUSIVE[/]: {len(result.undecided)} figure(s) the runs cannot decide at their limits: "
-            f"{names}; nothing regressed, but this is not a pass",
+            f"[magenta]INCONCLUSIVE[/]: {len(result.undecided)} finding(s) the runs cannot decide at their limits: "
+            f"{names}{regressed}; this is not a pass",
             highlight=False,
         )
     else:

@@ -3,6 +3,9 @@
 Three verdicts: FAIL when a finding regressed; otherwise INCONCLUSIVE when a finding could not be decided
 (its smallest detectable change exceeds its limit, it moved beyond its limit without significance, or a run
 is partial or interrupted); otherwise PASS. PASS therefore always means "could have seen it, did not".
+When a run is incomplete, only findings that do not rest on sample counts (an arm that crashed, changed
+tokens, lost exactness, a deviation) can FAIL: a latency or saving that regressed in the repeats a cut run
+measured is shown as regressed, but the verdict is INCONCLUSIVE (re-run it to the end).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ class GateSettings:
     # (it cancels any slowdown the arms share, e.g. the decoding loop or a torch upgrade)
     normalize: bool = False
     latency_tests: int = 1  # tests in one check, set by the gate: the strictest Holm step is alpha / this
+
+
+# the figures decided from measured repeats (a cut run cannot fail on them), and the incomplete-run finding
+SAMPLED_METRICS = ("tpot", "total", "extra_time_saved", "extra_space_saved")
+INCOMPLETE_RUN = "run_status"
 
 
 class Verdict(str, Enum):
@@ -66,11 +74,24 @@ class CheckResult:
     mismatches: list[str] = field(default_factory=list)
 
     @property
+    def incomplete(self) -> bool:
+        """Whether either run is partial, interrupted or short of the repeats it asked for."""
+        return any(finding.metric == INCOMPLETE_RUN for finding in self.findings)
+
+    @property
+    def decisive(self) -> list[Finding]:
+        """The regressions that fail the gate: all of them, or only the non-statistical ones of a cut run."""
+        if not self.incomplete:
+            return self.regressions
+        return [finding for finding in self.regressions if finding.metric not in SAMPLED_METRICS]
+
+    @property
     def verdict(self) -> Verdict:
-        """FAIL if any finding regressed, else INCONCLUSIVE if any could not be decided, else PASS."""
-        if self.regressions:
+        """FAIL on a decisive regression, else INCONCLUSIVE if any figure is undecided or a regression of
+        a cut run stands alone, else PASS."""
+        if self.decisive:
             return Verdict.FAIL
-        return Verdict.INCONCLUSIVE if self.undecided else Verdict.PASS
+        return Verdict.INCONCLUSIVE if self.undecided or self.regressions else Verdict.PASS
 
     @property
     def passed(self) -> bool:
