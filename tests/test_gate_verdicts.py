@@ -14,6 +14,7 @@ from otterbench.cli import app
 from otterbench.exits import EXIT_HELP, Exit
 from otterbench.results.findings import Verdict
 from otterbench.results.gate import check_runs
+from otterbench.results.stats import summarize
 
 runner = CliRunner()
 
@@ -111,6 +112,17 @@ def test_an_arm_that_never_ran_is_inconclusive_one_that_failed_fails(results: di
     assert ("arm_status", "otter-args") in {(f.metric, f.subject) for f in result.undecided}
     stopped["arms"][3]["status"] = "failed"
     assert check_runs(stopped, results).verdict is Verdict.FAIL
+
+
+def test_a_saving_over_unequal_rounds_is_undecided(results: dict) -> None:
+    cut = copy.deepcopy(results)
+    otter = next(arm for arm in cut["arms"] if arm["name"] == "otter-args")
+    samples = otter["latency"]["total_s"]["samples"][:7]
+    otter["latency"]["total_s"] = summarize(samples)
+    otter["latency"]["tpot_s"] = summarize(otter["latency"]["tpot_s"]["samples"][: 7 * 32])
+    cut["config"]["repeats"] = 10
+    savings = [f for f in check_runs(cut, results).findings if f.metric == "extra_time_saved"]
+    assert savings and all(f.inconclusive and "do not share their rounds" in f.evidence for f in savings)
 
 
 def test_an_arm_short_of_its_repeats_is_inconclusive(results: dict) -> None:

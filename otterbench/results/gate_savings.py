@@ -51,9 +51,16 @@ def time_saving_finding(
     subject = f"{was_s['separate_arm']}->{was_s['otter_arm']}"
     was, now = was_s["extra_time_saved_pct"], now_s["extra_time_saved_pct"]
     triples = _totals(baseline, was_s), _totals(run, now_s)
-    if was is None or now is None or None in triples:
+    if was is None or now is None:
         return Finding(
             "extra_time_saved", subject, was, now, None, threshold, "not comparable: a saving is null", False
+        )
+    if None in triples:
+        evidence = (
+            "not comparable: base, separate and Otter do not share their rounds (a cut run); INCONCLUSIVE"
+        )
+        return Finding(
+            "extra_time_saved", subject, was, now, None, threshold, evidence, False, inconclusive=True
         )
     before, after = per_round_savings(*triples[0]), per_round_savings(*triples[1])
     if len(before) < 2 or len(after) < 2:
