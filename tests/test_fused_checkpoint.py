@@ -79,3 +79,28 @@ def test_unsavable_insertion_is_bad_input(tmp_path, layout: str) -> None:
     with pytest.raises(RunInputError, match="--layout split"):
         with_fused_checkpoint(_config(tmp_path, otter_ratio=0.25, layout=layout))  # hidden 160 over 6 heads
     assert not list((tmp_path / "fused-cache").glob("*/model-*"))  # refused before any shard was written
+
+
+@pytest.mark.parametrize("layout", ["fused", "packed"])
+def test_a_saved_base_is_streamed_from_its_safetensors(tmp_path, layout: str) -> None:
+    import torch
+
+    from otterbench.models.tiny import build_tiny_model
+    from otterbench.otter import OtterSpec, insert_otter
+    from otterbench.otter.checkpoint import read_shards
+    from otterbench.otter.fused import layout_state_dict
+
+    base = build_tiny_model("base", 0)
+    base.save_pretrained(tmp_path / "base")
+    config = _config(
+        tmp_path, layout=layout, arms=["base", "otter-args"], overrides={"base": str(tmp_path / "base")}
+    )
+    folder = prepare_fused_checkpoint(config)
+    expected = layout_state_dict(
+        insert_otter(base, OtterSpec.from_ratio(base.config, 0.125, signal="vocab")), layout
+    )
+    written = read_shards(folder)
+    assert all(
+        torch.equal(written[name], expected[name]) for name in written
+    )  # the in-memory layout's tensors
+    assert set(expected) - set(written) <= {"signal_head.weight"}  # fused keeps it in its own file
