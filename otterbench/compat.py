@@ -35,9 +35,20 @@ def cache_from_kwargs(kwargs: dict[str, Any]) -> Any:
 
 
 def drop_last_tokens(cache: Any, count: int) -> None:
-    """Remove the newest `count` positions from a cache (negative `crop` means this in every release)."""
-    if count > 0:
-        cache.crop(-count)
+    """Remove the newest `count` positions from a cache (negative `crop` means this in every release).
+
+    Static layers gained `crop` only in later 5.x releases (5.17 has none); there it is done as those releases
+    do it: the layer's length tensor moves back in place (a static address), the stale slots are overwritten
+    by the next `update`.
+    """
+    if count <= 0:
+        return
+    layers = getattr(cache, "layers", ())
+    if any(not hasattr(layer, "crop") for layer in layers):
+        for layer in layers:
+            layer.cumulative_length.sub_(count)
+        return
+    cache.crop(-count)
 
 
 def new_static_cache(config: Any, max_cache_len: int) -> StaticCache:

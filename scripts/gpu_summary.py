@@ -66,7 +66,7 @@ def checkpoint_line(name: str, data: dict) -> str:
     seconds = otter.get("checkpoint_build_s")
     built = "-" if seconds is None else f"{seconds:.1f} s"
     return (
-        f"{name:28} layout {otter.get('layout')}: inserted {otter.get('inserted_parameters'):,} parameters, "
+        f"{name:28} layout {otter.get('layout')}: inserted {otter.get('inserted_parameters') or 0:,} parameters, "
         f"checkpoint build {built}"
     )
 
