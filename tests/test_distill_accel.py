@@ -95,6 +95,7 @@ def test_saved_drafts_reload_exactly(distilled, tmp_path):
         assert torch.equal(otter.inserted_state_dict()[name], tensor)
     draft = AutoModelForCausalLM.from_pretrained(tmp_path / DRAFT_DIR)
     ids = torch.tensor([prompt_ids()[0]])
+    # the same computation: the same weights in the same modules, dtype and attention implementation
     assert torch.equal(draft(ids).logits, report.draft(ids).logits)
     held = [json.loads(line)["prompt"] for line in (tmp_path / HELD_OUT_FILE).read_text().splitlines()]
     assert held == [texts[i] for i in report.held_out_rows]

@@ -26,6 +26,7 @@ def test_split_logits_equal_on_cuda(family: str, dtype: torch.dtype) -> None:
     otter = insert_otter(base, OtterSpec.from_ratio(base.config, 0.125, init="normal"))
     ids = torch.randint(3, 256, (4, 24), device=CUDA)
     mask = torch.ones_like(ids)
+    # torch.equal: the same computation, as on CPU (tests/test_otter_exact.py): originals called unchanged
     mask[1, :5] = 0
     assert torch.equal(otter(ids, attention_mask=mask).logits, base(ids, attention_mask=mask).logits)
     out_b = base(ids[:, :20], attention_mask=mask[:, :20], use_cache=True)

@@ -1,4 +1,10 @@
-"""The main invariant first: the split layout's logits are torch.equal to the base model's."""
+"""The main invariant first: the split layout's logits are torch.equal to the base model's.
+
+torch.equal is right here because it is the same computation: the split layout's wrappers hand every
+original module a contiguous tensor of the base's shape and call it unchanged (otterbench/otter/wrappers.py),
+and the original heads' KV cache is a cache of the same kind and length as the base's. Any difference is a
+broken wrapper, never a BLAS summing in another order.
+"""
 
 from __future__ import annotations
 
@@ -85,7 +91,7 @@ def test_cached_signal_matches_full_pass(name: str) -> None:
 def test_base_model_object_still_runs_the_original() -> None:
     base = make_causal_lm("llama", seed=1)
     ids, _ = left_padded_batch()
-    before = base(ids).logits
+    before = base(ids).logits  # the same model on the same ids before and after: the same computation
     insert_otter(base, OtterSpec.from_ratio(base.config))
     assert torch.equal(base(ids).logits, before)
     assert type(base.model.layers[0].self_attn).__name__ == "LlamaAttention"

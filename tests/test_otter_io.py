@@ -26,6 +26,7 @@ def test_round_trip_reproduces_signal_exactly(saved) -> None:
     base, otter, directory = saved
     loaded = load_otter(base, directory)
     ids, mask = left_padded_batch()
+    # the same computation: the same base and the same inserted weights, read back from the file
     assert torch.equal(loaded(ids, attention_mask=mask).signal, otter(ids, attention_mask=mask).signal)
     assert loaded.spec == otter.spec
     assert sorted(p.name for p in directory.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]

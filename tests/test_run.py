@@ -104,6 +104,7 @@ def test_split_layout_run_is_exact_over_the_whole_workload(tmp_path) -> None:
     results = load_run(runner.run_suite(config).run_dir)
     assert [a["status"] for a in results["arms"]] == ["ok", "ok"]
     nd = results["non_disruption"]
+    # exact (torch.equal) is the split layout's guarantee: both models run eager, originals called unchanged
     assert results["otter"]["layout"] == nd["layout"] == "split"
     assert nd["exact"] is True and nd["greedy_tokens_identical"] is True
     assert all(check["exact"] for check in nd["checks"].values())  # prompts, cached decode, full forward
