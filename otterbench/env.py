@@ -12,13 +12,14 @@ import platform
 import re
 import resource
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from otterbench.provenance import source_state
 
 PROC_STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -300,18 +301,8 @@ def _cpu_model() -> str:
     return match.group(1).strip() if match else (platform.processor() or platform.machine())
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "--no-optional-locks", *args], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout
-
-
 def describe_environment(device: torch.device) -> dict[str, Any]:
-    """Software, hardware and git state to save next to results (JSON-serialisable; never raises)."""
+    """Software, hardware and otterbench's own version and commit, saved next to results (never raises)."""
     import transformers
 
     gpu_name = driver = None
@@ -325,9 +316,9 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
                 driver = None
             finally:
                 gpu.close()
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain") if commit is not None else None
+    source = source_state()
     return {
+        "otterbench": source.version,
         "device": str(device),
         "gpu_name": gpu_name,
         "driver": driver,
@@ -339,8 +330,8 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "git_commit": commit.strip() if commit else None,
-        "git_dirty": bool(status.strip()) if status is not None else None,
+        "git_commit": source.git_commit,  # of otterbench's own source, not of the working directory
+        "git_dirty": source.git_dirty,
         "hostname": socket.gethostname(),
     }
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+import otterbench
 from otterbench.cli import app
 from otterbench.dtypes import torch_dtype as resolve_dtype
 from otterbench.env import (
@@ -16,10 +20,11 @@ from otterbench.env import (
     probe_capabilities,
     resolve_device,
 )
+from otterbench.provenance import SourceState, source_state
 
 CPU = torch.device("cpu")
 ENV_KEYS = {
-    "device", "gpu_name", "driver", "cuda", "torch", "transformers", "python", "platform", "cpu",
+    "otterbench", "device", "gpu_name", "driver", "cuda", "torch", "transformers", "python", "platform", "cpu",
     "cpu_count", "torch_threads", "git_commit", "git_dirty", "hostname",
 }  # fmt: skip
 
@@ -80,11 +85,80 @@ def test_describe_environment_has_every_key_and_is_json() -> None:
     assert environment["git_dirty"] is None or isinstance(environment["git_dirty"], bool)
 
 
-def test_describe_environment_outside_a_git_checkout(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+def git(folder: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(folder), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def new_repo(folder: Path, files: dict[str, str]) -> str:
+    """A git repository in `folder` with `files` committed; returns the commit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    git(folder, "init", "-q")
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    git(folder, "add", "-A")
+    git(folder, "commit", "-q", "-m", "start")
+    return git(folder, "rev-parse", "HEAD")
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def test_the_environment_records_the_package_version() -> None:
     environment = describe_environment(CPU)
-    assert environment["git_commit"] is None and environment["git_dirty"] is None
+    assert environment["otterbench"] == otterbench.__version__ == source_state().version
+
+
+@needs_git
+def test_a_run_inside_another_checkout_does_not_record_its_commit(tmp_path, monkeypatch) -> None:
+    other = new_repo(tmp_path / "project", {"README": "someone else's project\n"})
+    (tmp_path / "project" / "README").write_text("changed\n")  # that checkout is dirty; ours may not be
+    monkeypatch.chdir(tmp_path / "project")
+    environment = describe_environment(CPU)
+    assert environment["git_commit"] != other
+    assert (environment["git_commit"], environment["git_dirty"]) == (
+        source_state().git_commit,
+        source_state().git_dirty,
+    )
+
+
+@needs_git
+def test_the_commit_is_the_one_of_the_checkout_tracking_the_package(tmp_path, monkeypatch) -> None:
+    commit = new_repo(tmp_path / "repo", {"pkg/__init__.py": "", "pkg/module.py": "x = 1\n", "notes": ""})
+    other = new_repo(tmp_path / "other", {"pkg/__init__.py": "# another project's\n"})
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "other" / ".git"))  # ignored: the package's folder decides
+    monkeypatch.chdir(tmp_path / "other")
+    package = tmp_path / "repo" / "pkg"
+    assert commit != other
+    assert source_state(package) == SourceState(otterbench.__version__, commit, False)
+    (tmp_path / "repo" / "notes").write_text("outside the package\n")
+    assert source_state(package).git_dirty is False  # only the package's own files count
+    (package / "module.py").write_text("x = 2\n")
+    assert source_state(package).git_dirty is True
+    (package / "module.py").write_text("x = 1\n")
+    (package / "new.py").write_text("")  # an untracked module changes what runs, too
+    assert source_state(package).git_dirty is True
+
+
+@needs_git
+def test_a_package_not_tracked_by_the_checkout_around_it_records_no_commit(tmp_path) -> None:
+    # e.g. installed into a virtual environment inside someone's repository
+    new_repo(tmp_path / "repo", {".gitignore": "venv/\n"})
+    package = tmp_path / "repo" / "venv" / "site-packages" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    state = source_state(package)
+    assert (state.git_commit, state.git_dirty) == (None, None)
+
+
+def test_describe_environment_outside_a_git_checkout(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    state = source_state(package)
+    assert state.git_commit is None and state.git_dirty is None and state.version == otterbench.__version__
 
 
 def test_probe_capabilities_on_cpu_says_why_not() -> None:
