@@ -10,6 +10,7 @@ import typer
 
 from otterbench.commands import bench, distill, envinfo, models, plan, report, run, sweep
 from otterbench.exits import EXIT_HELP
+from otterbench.quiet import silence_progress_bars
 
 app = typer.Typer(
     name="otterbench",
@@ -35,6 +36,12 @@ app.command("export")(report.export)
 app.command("sweep", help=sweep.SWEEP_HELP)(sweep.sweep)
 app.command("plan")(plan.plan)
 app.add_typer(models.app, name="models")
+
+
+@app.callback()
+def _before_every_command() -> None:
+    # before any command imports transformers; the arm processes a run spawns inherit it
+    silence_progress_bars()
 
 
 def main() -> None:

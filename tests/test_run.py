@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from otterbench.cli import app
+from otterbench.commands.run import ProgressView, progress_bars
 from otterbench.exits import Exit
 from otterbench.results.files import load_run
 from otterbench.run import pipeline as runner
 from otterbench.run import schedules
 from otterbench.run import session as measure
 from otterbench.run.config import resolve_run_config
+from otterbench.run.events import ArmPhase, ArmProgress, ArmStarted, RunPhase, RunStarted
 from otterbench.run.interrupts import Interrupted
 
+ARMS = ("base", "otter-args")
 SMALL = {"num_prompts": 4, "max_new_tokens": 3, "batch_size": 2, "repeats": 2, "warmup": 0, "k": 4}
 
 
@@ -125,7 +130,10 @@ def test_packed_layout_run_records_its_layout_and_stores_no_zero_block(tmp_path)
 
 
 @pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
-def test_cli_run_in_spawned_processes(tmp_path, schedule: str) -> None:
+def test_cli_run_in_spawned_processes(tmp_path, schedule: str, monkeypatch, capfd) -> None:
+    seen: list = []
+    draw = ProgressView.__call__
+    monkeypatch.setattr(ProgressView, "__call__", lambda view, event: draw(view, seen.append(event) or event))
     args = [
         "run",
         "--suite",
@@ -158,6 +166,45 @@ def test_cli_run_in_spawned_processes(tmp_path, schedule: str) -> None:
     assert sorted(m["class"] for m in otter_models) == ["LlamaForCausalLM", "LlamaModel"]
     run_dir = next((tmp_path / "safety").iterdir())
     assert load_run(run_dir)["run_id"] == results["run_id"]
+    # what the parent and each arm's process said they were doing before and between the counted steps
+    assert [e.phase for e in seen if isinstance(e, RunPhase)] == [
+        "checking the input",
+        "preparing the fused checkpoint",
+        "measuring memory bandwidth",
+    ]
+    phases = {arm: [e.phase for e in seen if isinstance(e, ArmPhase) and e.arm == arm] for arm in ARMS}
+    assert phases == {
+        "base": ["loading models", "prefill"],
+        "otter-args": ["loading models", "prefill", "checking non-disruption"],
+    }
+    # no third-party progress bar, from the parent (it built the fused checkpoint) or an arm's process
+    printed = result.stderr + capfd.readouterr().err
+    assert not [bar for bar in ("Loading weights", "Writing model shards", "it/s]") if bar in printed], (
+        printed
+    )
+
+
+def test_the_progress_view_says_what_the_run_and_each_arm_are_doing(tmp_path) -> None:
+    console = Console(file=io.StringIO())
+    with progress_bars(console) as progress:
+        view = ProgressView(progress, console, header=False)
+
+        def lines() -> list[str]:
+            return [" ".join(task.description.split()) for task in progress.tasks if task.visible]
+
+        view(RunPhase("preparing the fused checkpoint"))
+        assert lines() == ["run preparing the fused checkpoint"]
+        view(RunPhase("measuring memory bandwidth"))
+        assert lines() == ["run measuring memory bandwidth"]
+        view(RunStarted(tmp_path, None))
+        assert lines() == []
+        view(ArmStarted("base", 3))
+        assert lines() == ["base starting"]
+        for phase in ("loading models", "compiling", "prefill"):
+            view(ArmPhase("base", phase))
+            assert lines() == [f"base {phase}"]
+        view(ArmProgress("base", 1, 3))
+        assert lines() == ["base running"] and progress.tasks[-1].completed == 1
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,16 @@ from rich.table import Table
 from otterbench.commands.common import fail
 from otterbench.commands.run_options import with_run_options
 from otterbench.exits import EXIT_HELP, Exit
-from otterbench.run.events import ArmFinished, ArmProgress, ArmStarted, Notice, RunEvent, RunStarted
+from otterbench.run.events import (
+    ArmFinished,
+    ArmPhase,
+    ArmProgress,
+    ArmStarted,
+    Notice,
+    RunEvent,
+    RunPhase,
+    RunStarted,
+)
 from otterbench.run.options import RunOptions
 
 if TYPE_CHECKING:
@@ -33,18 +42,25 @@ RUN_HELP = (
 
 
 class ProgressView:
-    """Draws the run's events: one progress bar per arm (warm-up + measured runs), notices, the run header."""
+    """Draws a run's events: a bar per arm saying what it does (loading models, running...), notices, header."""
 
     def __init__(self, progress: Progress, console: Console, header: bool = True) -> None:
         self.progress, self.console, self.header, self.tasks = progress, console, header, {}
+        self.preparing: Any = None  # the task that says what the run does before its first arm
 
     def __call__(self, event: RunEvent) -> None:
-        if isinstance(event, RunStarted) and self.header:
-            _print_header(self.console, event.plan, event.run_dir)
+        if isinstance(event, RunPhase):
+            self._preparing(event.phase)
+        elif isinstance(event, RunStarted):
+            self._preparing(None)
+            if self.header:
+                _print_header(self.console, event.plan, event.run_dir)
         elif isinstance(event, ArmStarted):
             self.tasks[event.arm] = self.progress.add_task(
-                f"{event.arm:<18} loading", total=event.total_steps
+                f"{event.arm:<18} starting", total=event.total_steps
             )
+        elif isinstance(event, ArmPhase) and event.arm in self.tasks:
+            self.progress.update(self.tasks[event.arm], description=f"{event.arm:<18} {event.phase}")
         elif isinstance(event, ArmProgress):
             description = f"{event.arm:<18} running"
             self.progress.update(self.tasks[event.arm], completed=event.done, description=description)
@@ -52,6 +68,14 @@ class ProgressView:
             self._finished(event.record)
         elif isinstance(event, Notice):
             self.console.print(f"[yellow]warning:[/] {event.message}")
+
+    def _preparing(self, phase: str | None) -> None:
+        """Show `phase` on the run's preparing line (None: the run has started, the line goes)."""
+        if self.preparing is not None:
+            self.progress.remove_task(self.preparing)
+            self.preparing = None
+        if phase is not None:
+            self.preparing = self.progress.add_task(f"{'run':<18} {phase}", total=None)
 
     def _finished(self, record: ArmRecord) -> None:
         label = "[green]ok[/]" if record.ok else f"[red]{record.status}[/]"

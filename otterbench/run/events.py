@@ -31,6 +31,21 @@ class ArmStarted:
 
 
 @dataclass(frozen=True)
+class ArmPhase:
+    """An arm's process entered a phase its bar does not count: "loading models", "compiling", "prefill"..."""
+
+    arm: str
+    phase: str
+
+
+@dataclass(frozen=True)
+class RunPhase:
+    """The parent is preparing the run before any arm starts: "preparing the fused checkpoint"..."""
+
+    phase: str
+
+
+@dataclass(frozen=True)
 class ArmProgress:
     """An arm finished step `done` of `total` (warm-up and measured repeats)."""
 
@@ -63,7 +78,7 @@ class PointStarted:
     label: str  # `batch_size=4 k=10`
 
 
-RunEvent = RunStarted | ArmStarted | ArmProgress | ArmFinished | Notice | PointStarted
+RunEvent = RunPhase | RunStarted | ArmStarted | ArmPhase | ArmProgress | ArmFinished | Notice | PointStarted
 EventSink = Callable[[RunEvent], None]
 
 

@@ -16,8 +16,8 @@ from otterbench.dtypes import torch_dtype
 from otterbench.env import describe_environment, other_gpu_processes, resolve_device
 from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.efficiency import run_efficiency_inputs
-from otterbench.run.events import EventSink, Notice, ignore
-from otterbench.run.fused_checkpoint import with_fused_checkpoint
+from otterbench.run.events import EventSink, Notice, RunPhase, ignore
+from otterbench.run.fused_checkpoint import needs_fused_checkpoint, with_fused_checkpoint
 from otterbench.run.preflight import preflight
 from otterbench.run.session import ArmJob
 from otterbench.run.suite import load_prompts
@@ -109,10 +109,12 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
         torch_dtype(config.dtype, device.type)
     except ValueError as error:
         raise RunInputError(str(error)) from None
+    emit(RunPhase("checking the input"))
     preflight(config)  # every bad input at once, before any model loads or any process starts
-    config = with_fused_checkpoint(
-        config, device
-    )  # built here on the run's device, outside every measured process
+    if needs_fused_checkpoint(config):
+        emit(RunPhase(f"preparing the {config.layout} checkpoint"))
+    # built here (or found cached) on the run's device, outside every measured process
+    config = with_fused_checkpoint(config, device)
     workload = _workload(config)
     if device.type == "cuda":
         others = other_gpu_processes(device)
@@ -126,6 +128,7 @@ def resolve_plan(config: RunConfig, emit: EventSink = ignore) -> RunPlan:
             role: config_fingerprint(config.source(role), role) for role in _roles(config)
         },
     }
+    emit(RunPhase("measuring memory bandwidth"))
     bandwidth, prediction = run_efficiency_inputs(
         config, workload, device, lambda message: emit(Notice(message))
     )

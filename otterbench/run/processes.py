@@ -11,9 +11,10 @@ import multiprocessing
 import signal
 from typing import Any
 
+from otterbench.quiet import silence_progress_bars
 from otterbench.run.interrupts import children_ignore_interrupts, ignore_interrupts
 from otterbench.run.record import ArmRecord
-from otterbench.run.session import ArmJob, ArmSession, failure_record
+from otterbench.run.session import ArmJob, ArmSession, Phase, failure_record
 
 POLL_S = 0.05
 JOIN_S = 10.0  # how long a worker that was told to finish may take to exit before it is killed
@@ -22,8 +23,9 @@ JOIN_S = 10.0  # how long a worker that was told to finish may take to exit befo
 def _worker(job: ArmJob, conn: Any) -> None:
     """An arm's process: build the session, then obey the parent's commands until "finish"."""
     ignore_interrupts()  # the parent decides what Ctrl-C and SIGTERM mean
+    silence_progress_bars()  # the parent draws this arm's progress; "phase" messages say what it does
     try:
-        session = ArmSession(job)
+        session = ArmSession(job, lambda phase: conn.send(("phase", phase)))
         conn.send(("ready", None))
         while (command := conn.recv()) != "finish":
             getattr(session, command)()
@@ -52,8 +54,9 @@ def death_reason(exitcode: int | None) -> str:
 class ArmProcess:
     """The parent's handle on one arm's process: send a command, wait for its answer or its death."""
 
-    def __init__(self, job: ArmJob) -> None:
+    def __init__(self, job: ArmJob, on_phase: Phase | None = None) -> None:
         self.job = job
+        self.on_phase = on_phase  # told each phase the worker enters (loading models, compiling, ...)
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(job, child), daemon=True)
@@ -80,9 +83,14 @@ class ArmProcess:
         while True:
             if self.conn.poll(POLL_S):
                 try:
-                    return self.conn.recv()
+                    kind, payload = self.conn.recv()
                 except (EOFError, OSError):  # poll() is true at end-of-file too
                     return "dead", None
+                if kind != "phase":
+                    return kind, payload
+                if self.on_phase:
+                    self.on_phase(payload)
+                continue
             if not self.process.is_alive() and not self.conn.poll(0):
                 return "dead", None
 

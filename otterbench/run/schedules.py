@@ -11,7 +11,9 @@ is stopped and recorded as not run. A second signal while winding down stops eve
 
 from __future__ import annotations
 
-from otterbench.run.events import ArmFinished, ArmProgress, ArmStarted, EventSink
+from collections.abc import Callable
+
+from otterbench.run.events import ArmFinished, ArmPhase, ArmProgress, ArmStarted, EventSink
 from otterbench.run.interrupts import Interrupted
 from otterbench.run.processes import ArmProcess
 from otterbench.run.record import ArmRecord
@@ -49,14 +51,19 @@ def _drive(arm: ArmProcess, emit: EventSink) -> None:
             emit(ArmProgress(job.arm, index + 1, total))
 
 
+def _phases(job: ArmJob, emit: EventSink) -> Callable[[str], None]:
+    """The callback that turns the phases `job`'s arm enters into ArmPhase events."""
+    return lambda phase: emit(ArmPhase(job.arm, phase))
+
+
 def _measure_inline(job: ArmJob, emit: EventSink) -> ArmRecord:
     total = job.warmup + job.repeats
     emit(ArmStarted(job.arm, total))
-    return measure_arm(job, lambda done, n: emit(ArmProgress(job.arm, done, n)))
+    return measure_arm(job, lambda done, n: emit(ArmProgress(job.arm, done, n)), _phases(job, emit))
 
 
 def _measure_spawned(job: ArmJob, emit: EventSink, live: list[ArmProcess]) -> ArmRecord:
-    live.append(ArmProcess(job))
+    live.append(ArmProcess(job, _phases(job, emit)))
     emit(ArmStarted(job.arm, job.warmup + job.repeats, live[-1].pid))
     _drive(live[-1], emit)
     record = live[-1].finish()
@@ -86,7 +93,7 @@ def run_interleaved(jobs: list[ArmJob], emit: EventSink) -> Outcome:
     rounds = jobs[0].warmup + jobs[0].repeats if jobs else 0
     try:
         for job in jobs:
-            arms.append(ArmProcess(job))
+            arms.append(ArmProcess(job, _phases(job, emit)))
             emit(ArmStarted(job.arm, rounds, arms[-1].pid))
             if arms[-1].wait_ready():
                 arms[-1].ask("prefill")

@@ -35,6 +35,11 @@ from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import MemoryTracker, live_models, weights_bytes
 
 Progress = Callable[[int, int], None]
+Phase = Callable[[str], None]  # told the phase an arm enters that its progress bar does not count
+
+
+def _no_phase(phase: str) -> None:
+    """The phase callback used when the caller passes none."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +144,8 @@ class ArmSession:
     (interleaved: every round runs each arm once, so a slow spell of a shared machine hits all arms alike).
     """
 
-    def __init__(self, job: ArmJob) -> None:
-        self.job = job
+    def __init__(self, job: ArmJob, on_phase: Phase = _no_phase) -> None:
+        self.job, self.on_phase = job, on_phase
         self.device = torch.device(job.device)
         if self.device.type == "cpu" and job.cpu_threads > 0:
             pin_cpu_threads(job.cpu_threads)
@@ -148,10 +153,13 @@ class ArmSession:
         self.tracker.__enter__()
         with self.tracker.phase("runtime"):
             pass  # the process before any model: interpreter, torch and transformers (the floor)
+        on_phase("loading models")
         with self.tracker.phase("load"):
             self.arm, self.components, self.otter_info = _load(job, self.device)
         self.models_in_memory = live_models()  # what the measured phases hold; listed between phases
         # outside every phase: compiling is not serving (the graphs and caches it leaves stay, and count)
+        if self.arm.engine.compiled:
+            on_phase("compiling")
         self.engine_info = warm_up_engine(self.arm, job.workload, self.device)
         self.runs: dict[str, Any] = {
             "ttft": [],
@@ -166,6 +174,7 @@ class ArmSession:
 
     def prefill(self) -> None:
         """A run of one new token per prompt: prefill plus the first pick (its own memory phase)."""
+        self.on_phase("prefill")
         with self.tracker.phase("prefill"):
             self.arm.run(
                 dataclasses.replace(self.job.workload, max_new_tokens=1), self.device, NullObserver()
@@ -199,6 +208,7 @@ class ArmSession:
         if self.runs["output"] is None:
             raise RuntimeError("no measured repeat finished")
         if self.otter_info:  # a check, not serving: after the memory phases closed
+            self.on_phase("checking non-disruption")
             self.otter_info["non_disruption"] = _check_otter(self.job, self.arm.otter, self.device)
         record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
         record.memory["models_in_memory"] = self.models_in_memory
@@ -215,10 +225,10 @@ def failure_record(arm: str, error: BaseException) -> ArmRecord:
     )
 
 
-def measure_arm(job: ArmJob, progress: Progress | None = None) -> ArmRecord:
+def measure_arm(job: ArmJob, progress: Progress | None = None, on_phase: Phase = _no_phase) -> ArmRecord:
     """Run and measure one arm start to finish; never raises: a failure comes back as status "failed"."""
     try:
-        session = ArmSession(job)
+        session = ArmSession(job, on_phase)
         session.prefill()
         total = job.warmup + job.repeats
         for index in range(total):
