@@ -89,10 +89,10 @@ def test_failing_arm_is_recorded_and_others_kept(tmp_path, monkeypatch) -> None:
 def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
     real_measure = measure.measure_arm
 
-    def measure_then_interrupt(job, progress=None):
+    def measure_then_interrupt(job, *callbacks):
         if job.arm == "args-optimized":
             raise Interrupted(signal.SIGINT)
-        return real_measure(job, progress)
+        return real_measure(job, *callbacks)
 
     monkeypatch.setattr(schedules, "measure_arm", measure_then_interrupt)
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))

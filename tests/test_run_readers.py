@@ -48,10 +48,10 @@ def _fail_otter(monkeypatch) -> None:
 def _interrupt_second_arm(monkeypatch) -> None:
     real_measure = measure.measure_arm
 
-    def measure_or_stop(job, progress=None):
+    def measure_or_stop(job, *callbacks):
         if job.arm == "args-faithful":
             raise Interrupted(signal.SIGINT)
-        return real_measure(job, progress)
+        return real_measure(job, *callbacks)
 
     monkeypatch.setattr(schedules, "measure_arm", measure_or_stop)
 

@@ -69,6 +69,10 @@ class ProgressView:
         elif isinstance(event, Notice):
             self.console.print(f"[yellow]warning:[/] {event.message}")
 
+    def close(self) -> None:
+        """Drop the preparing line: bad input found while preparing must leave only its error line."""
+        self._preparing(None)
+
     def _preparing(self, phase: str | None) -> None:
         """Show `phase` on the run's preparing line (None: the run has started, the line goes)."""
         if self.preparing is not None:
@@ -106,7 +110,11 @@ def run(
         from otterbench.run.pipeline import run_suite  # torch and pandas: only once the options are good
 
         with progress_bars(console, disable=json_output) as progress:
-            outcome = run_suite(config, ProgressView(progress, console, header=not json_output))
+            view = ProgressView(progress, console, header=not json_output)
+            try:
+                outcome = run_suite(config, view)
+            finally:
+                view.close()
     except ValueError as error:  # every input error of the library is a ValueError with one line
         raise fail(str(error)) from None
     except KeyboardInterrupt as stop:  # before the run folder existed: nothing to keep

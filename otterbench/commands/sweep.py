@@ -55,6 +55,8 @@ class SweepView:
 
     def close(self) -> None:
         """Stop the current point's bars (after its run, and at the end of the sweep)."""
+        if self.view is not None:
+            self.view.close()
         if self.bars is not None:
             self.bars.stop()
         self.bars = self.view = None
