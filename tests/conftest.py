@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -38,6 +40,18 @@ DTYPE_TOLERANCE = {
 def assert_close_in_dtype(actual: torch.Tensor, expected: torch.Tensor) -> None:
     """`actual` equals `expected` within its dtype's tolerance for a differently computed result."""
     torch.testing.assert_close(actual, expected, **DTYPE_TOLERANCE[expected.dtype])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _bandwidth_measured_once():
+    """Every run measures the peak memory bandwidth (~0.4 s of copies); the tests' runs share one measurement."""
+    from otterbench.run import efficiency
+
+    measured = functools.cache(efficiency.measure_peak_bandwidth)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(efficiency, "measure_peak_bandwidth", lambda *args: dict(measured(*args)))
+    yield
+    monkeypatch.undo()
 
 
 @pytest.fixture(autouse=True, scope="session")

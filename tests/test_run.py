@@ -129,7 +129,9 @@ def test_packed_layout_run_records_its_layout_and_stores_no_zero_block(tmp_path)
     assert extra == results["otter"]["inserted_parameters"] * 4  # float32: the inserted bytes, nothing more
 
 
-@pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
+# sequential, the GPU default; spawned interleaved runs (the CPU default) are measured by
+# test_interleaved_arm_that_cannot_load_fails_alone, test_plan_vs_measured.py and test_faults.py
+@pytest.mark.parametrize("schedule", ["sequential"])
 def test_cli_run_in_spawned_processes(tmp_path, schedule: str, monkeypatch, capfd) -> None:
     seen: list = []
     draw = ProgressView.__call__
@@ -245,7 +247,7 @@ def test_unwritable_out_and_malformed_suite_file(tmp_path) -> None:
 
 
 def test_interleaved_arm_that_cannot_load_fails_alone(tmp_path) -> None:
-    """A reward model whose config exists but whose weights do not: its arms fail, the others finish."""
+    """A reward model whose config exists but whose weights do not: its arm fails, the other finishes."""
     from otterbench.models.tiny import build_tiny_model
 
     build_tiny_model("reward_model").config.save_pretrained(tmp_path / "rm-without-weights")
@@ -255,6 +257,8 @@ def test_interleaved_arm_that_cannot_load_fails_alone(tmp_path) -> None:
         "safety",
         "--reward-model",
         str(tmp_path / "rm-without-weights"),
+        "--arms",
+        "base,args-faithful",  # one arm that cannot load beside one that can: each is its own process
         "--out",
         str(tmp_path / "out"),
         "--device",
@@ -276,11 +280,6 @@ def test_interleaved_arm_that_cannot_load_fails_alone(tmp_path) -> None:
     results = json.loads(result.stdout)
     assert results["config"]["schedule"] == "interleaved"
     statuses = {a["name"]: a["status"] for a in results["arms"]}
-    assert statuses == {
-        "base": "ok",
-        "args-faithful": "failed",
-        "args-optimized": "failed",
-        "otter-args": "ok",
-    }
+    assert statuses == {"base": "ok", "args-faithful": "failed"}
     assert "weights are not" in next(a for a in results["arms"] if a["name"] == "args-faithful")["error"]
     assert all(a["latency"]["total_s"]["n"] == 2 for a in results["arms"] if a["status"] == "ok")
