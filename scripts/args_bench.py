@@ -26,14 +26,14 @@ from typing import Any
 import torch
 
 from otterbench.arms import build_arm
-from otterbench.arms.engine import warm_up_engine
+from otterbench.backends.step import warm_up_engine
 from otterbench.env import resolve_device
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.models.tokenizer import load_tokenizer
 from otterbench.run.session import pin_cpu_threads
 from otterbench.run.suite import load_prompts, load_suite
-from otterbench.run.workload import Workload, build_workload
 from otterbench.trackers.latency import StepTimer
+from otterbench.workload import Workload, build_workload
 
 ARMS = ("base", "args-faithful", "args-optimized")
 
@@ -61,8 +61,7 @@ def build_bench_workload(args: argparse.Namespace) -> Workload:
         load_tokenizer(),
         batch_size=args.batch_size,
         max_new_tokens=args.new_tokens,
-        k=suite.k,
-        weight=suite.weight,
+        knobs=suite.knobs,
         num_prompts=args.prompts,
         seed=suite.seed,
     )

@@ -19,10 +19,10 @@ from otterbench.models.loading import load_model_set
 from otterbench.otter import OtterSpec, insert_otter
 from otterbench.run.session import pin_cpu_threads
 from otterbench.run.suite import load_prompts, load_suite
-from otterbench.run.workload import build_workload
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import MemoryTracker
+from otterbench.workload import build_workload
 
 
 def main() -> None:
@@ -42,6 +42,7 @@ def main() -> None:
         batch_size=suite.batch_size,
         max_new_tokens=suite.max_new_tokens,
         num_prompts=suite.num_prompts,
+        knobs=suite.knobs,
     )
     otter = insert_otter(models.base, OtterSpec.from_ratio(models.base.config))
     arm = build_arm(args.arm, models, otter if args.arm.startswith("otter") else None)

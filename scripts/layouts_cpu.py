@@ -24,15 +24,15 @@ from typing import Any
 import torch
 
 from otterbench.arms import build_arm
-from otterbench.arms.engine import warm_up_engine
+from otterbench.backends.step import warm_up_engine
 from otterbench.models.build import make_causal_lm
 from otterbench.models.tokenizer import load_tokenizer
 from otterbench.otter import OtterSpec, count_inserted_parameters, insert_otter
 from otterbench.run.session import pin_cpu_threads
 from otterbench.run.suite import load_prompts, load_suite
-from otterbench.run.workload import build_workload
 from otterbench.trackers.latency import StepTimer
 from otterbench.trackers.memory import weights_bytes
+from otterbench.workload import build_workload
 
 LAYOUTS = ("split", "fused", "packed")
 
@@ -117,7 +117,7 @@ def main() -> None:
         load_tokenizer(),
         batch_size=1,
         max_new_tokens=args.new_tokens,
-        k=suite.k,
+        knobs=suite.knobs,
     )
     element = torch.finfo(getattr(torch, args.dtype)).bits // 8
     weights = {"base": weights_bytes(base)} | {name: _weights(base, name, m) for name, m in layouts.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from otterbench.arms.registry import ARM_ROLES
+from otterbench.arms.registry import arm_role
 from otterbench.results.files import (
     ARMS_FILE,
     RESULTS_FILE,
@@ -62,7 +62,7 @@ def _memory(arm: str, role: str) -> dict:
 
 def make_arm(rng: np.random.Generator, name: str, repeats: int, steps: int, batches: int) -> dict:
     """One finished arm with seeded latency samples and fixed memory readings."""
-    role = ARM_ROLES[name]
+    role = arm_role(name)
     latency = _latency(rng, name, repeats, steps, batches)
     energy_samples = np.asarray(latency["total_s"]["samples"]) * 300.0  # a steady 300 W draw
     return {

@@ -12,10 +12,11 @@ import torch
 
 from otterbench.arms.args import FaithfulRewardScorer
 from otterbench.arms.base import Tally
-from otterbench.arms.engine import Engine
+from otterbench.arms.registry import knob_defaults
 from otterbench.arms.shared_prefix import SharedPrefixRewardScorer, padded_slots
+from otterbench.backends.step import Engine
 from otterbench.models.build import make_reward_model
-from otterbench.run.workload import Workload
+from otterbench.workload import Workload
 
 K, STEPS = 4, 5
 # bf16 keeps 8 bits of mantissa: k rows vs k query positions round differently through every layer (seen:
@@ -26,7 +27,8 @@ TOLERANCE = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.bfloat16: dict(rto
 def workload() -> Workload:
     generator = torch.Generator().manual_seed(0)
     rows = [torch.randint(3, 256, (n,), generator=generator).tolist() for n in (7, 3, 5)]
-    return Workload(rows, batch_size=3, max_new_tokens=STEPS, vocab_size=256, pad_token_id=0, k=K)
+    knobs = {**knob_defaults(), "k": K}
+    return Workload(rows, batch_size=3, max_new_tokens=STEPS, vocab_size=256, pad_token_id=0, knobs=knobs)
 
 
 def follow(scorer, batch, wl: Workload, candidates: list[torch.Tensor], picks: list[torch.Tensor]) -> list:

@@ -7,14 +7,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from otterbench.arms import ARM_NAMES, CALL_KEYS, build_arm
+from otterbench.arms import arm_names, build_arm, call_keys
 from otterbench.arms.args import FaithfulRewardScorer
 from otterbench.arms.base import Tally
-from otterbench.arms.registry import ARMS
+from otterbench.arms.registry import ARMS, knob_defaults
 from otterbench.arms.shared_prefix import SharedPrefixRewardScorer
 from otterbench.models.build import make_causal_lm, make_reward_model
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.run.workload import Workload, build_workload
+from otterbench.workload import Workload, build_workload
 
 N, K = 6, 5
 PROMPT_LENGTHS = (5, 9, 3)  # different lengths: batches are left padded
@@ -37,7 +37,7 @@ def prompts(lengths: tuple[int, ...] = PROMPT_LENGTHS, seed: int = 0) -> list[li
 
 
 def workload(batch_size: int = 3, lengths: tuple[int, ...] = PROMPT_LENGTHS, **knobs) -> Workload:
-    settings = {"max_new_tokens": N, "k": K, **knobs}
+    settings = {**knob_defaults(), "max_new_tokens": N, "k": K, **knobs}
     return Workload(prompts(lengths), batch_size=batch_size, vocab_size=256, pad_token_id=0, **settings)
 
 
@@ -141,7 +141,7 @@ def record_widths(model, log: list[int]):
 
 
 def expected_calls(name: str, batches: int, prompts_: int) -> tuple[dict[str, int], int]:
-    calls = dict.fromkeys(CALL_KEYS, 0)
+    calls = dict.fromkeys(call_keys(), 0)
     rows = 0
     if name == "base":
         calls["llm"] = N * batches
@@ -189,7 +189,7 @@ def expected_widths(name: str, widths: tuple[int, ...]) -> dict[str, list[int]]:
 
 
 # the speculative arms' calls depend on acceptance: tests/test_speculative.py counts them
-@pytest.mark.parametrize("name", [name for name in ARM_NAMES if ARMS[name].task != "accel"])
+@pytest.mark.parametrize("name", [name for name in arm_names() if ARMS[name].task != "accel"])
 def test_every_arm_generates_n_tokens_and_counts_its_calls(models, name):
     otter = insert_otter(models.base, OtterSpec.from_ratio(models.base.config))
     wl = workload(batch_size=2)  # 3 prompts: batches of 2 (width 9) and 1 (width 3)
@@ -220,13 +220,11 @@ def test_every_arm_generates_n_tokens_and_counts_its_calls(models, name):
 def test_bad_inputs_fail_with_one_clear_line(models):
     with pytest.raises(ValueError, match="unknown arm 'greedy'.*args-faithful"):
         build_arm("greedy", models)
-    for knobs, field in [
-        ({"k": 0}, "k=0"),
-        ({"k": 257}, "k=257"),
-        ({"max_new_tokens": 0}, "max_new_tokens=0"),
-    ]:
+    for knobs, field in [({"k": 0}, "k=0"), ({"k": 257}, "k=257")]:  # an arm refuses knobs out of bounds
         with pytest.raises(ValueError, match=field):
-            workload(**knobs)
+            build_arm("args-faithful", models).run(workload(**knobs), "cpu")
+    with pytest.raises(ValueError, match="max_new_tokens=0"):
+        workload(max_new_tokens=0)
     with pytest.raises(ValueError, match="batch_size=0"):
         workload(batch_size=0)
     with pytest.raises(ValueError, match="prompts"):

@@ -9,10 +9,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from otterbench.models.build import make_causal_lm
-from otterbench.otter import OtterSpec, insert_otter, load_otter
-from otterbench.run.workload import Workload
-from otterbench.tools.distill_accel import (
+from otterbench.arms.registry import knob_defaults
+from otterbench.distillation.accel import (
     DRAFT_DIR,
     HELD_OUT_FILE,
     collect_continuations,
@@ -21,6 +19,9 @@ from otterbench.tools.distill_accel import (
     save_accel_distilled,
     score_draft,
 )
+from otterbench.models.build import make_causal_lm
+from otterbench.otter import OtterSpec, insert_otter, load_otter
+from otterbench.workload import Workload
 
 N = 6
 
@@ -47,7 +48,9 @@ def distilled():
 
 
 def sequences(models) -> list[list[int]]:
-    workload = Workload(prompt_ids(), batch_size=8, vocab_size=256, pad_token_id=0, max_new_tokens=N)
+    workload = Workload(
+        prompt_ids(), batch_size=8, vocab_size=256, pad_token_id=0, max_new_tokens=N, knobs=knob_defaults()
+    )
     return collect_continuations(models.base, workload, "cpu")
 
 

@@ -11,21 +11,23 @@ import pytest
 import torch
 from conftest import assert_close_in_dtype
 
-from otterbench.arms import ARM_NAMES, build_arm
+from otterbench.arms import arm_names, build_arm
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM
-from otterbench.arms.engine import Engine, compile_unavailable, warm_up_engine
+from otterbench.arms.registry import knob_defaults
+from otterbench.backends import BackendSettings
+from otterbench.backends.step import Engine, compile_unavailable, warm_up_engine
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
 from otterbench.results.files import load_run
 from otterbench.run.config import RunInputError, resolve_run_config
 from otterbench.run.pipeline import run_suite
-from otterbench.run.workload import Workload
+from otterbench.workload import Workload
 
 COMPILED_ARMS = ("base", "otter-args", "args-optimized")  # the arms the compiled-vs-eager check covers
 # arms whose decode step has static shapes (the others say why in `not_static` and run eager)
 STATIC_ARMS = tuple(
-    arm for arm in ARM_NAMES if arm not in ("dexperts-faithful", "spec-separate", "otter-spec")
+    arm for arm in arm_names() if arm not in ("dexperts-faithful", "spec-separate", "otter-spec")
 )
 
 
@@ -48,6 +50,7 @@ def workload(prompts: int = 3, new_tokens: int = 4, batch_size: int = 2) -> Work
         max_new_tokens=new_tokens,
         vocab_size=4096,
         pad_token_id=0,
+        knobs=knob_defaults(),
         k=3,
         alpha=1.0,
     )
@@ -132,7 +135,7 @@ def test_an_arm_without_static_shapes_runs_eager_and_says_why(tiny):
 
 
 def test_no_compiler_means_eager_with_one_line(tiny, monkeypatch, capsys):
-    monkeypatch.setattr("otterbench.arms.engine.shutil.which", lambda name: None)
+    monkeypatch.setattr("otterbench.backends.step.shutil.which", lambda name: None)
     monkeypatch.delenv("CXX", raising=False)
     assert "no C++ compiler" in compile_unavailable(torch.device("cpu"))
     arm = build_arm("base", tiny.models, engine="compiled")
@@ -244,7 +247,7 @@ def test_a_run_records_the_engine_per_arm_and_in_its_config(tmp_path, monkeypatc
     for arm in results["arms"]:
         assert arm["status"] == "ok" and arm["engine"] == "compiled" and arm["engine_note"] is None
         assert arm["compile_s"] > 0
-    eager_config = dataclasses.replace(config, engine="eager")
+    eager_config = dataclasses.replace(config, backend=BackendSettings("eager"))
     eager = load_run(run_suite(eager_config).run_dir)
     assert [a["token_ids_hash"] for a in eager["arms"]] == [a["token_ids_hash"] for a in results["arms"]]
     assert all(a["engine"] == "eager" and a["compile_s"] is None for a in eager["arms"])

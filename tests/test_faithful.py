@@ -14,13 +14,13 @@ import torch
 from reference_decoders import args_reference, dexperts_reference, top_p_filter
 
 from otterbench.arms import build_arm
-from otterbench.arms.dexperts import nucleus_filter
-from otterbench.arms.engine import Engine
+from otterbench.arms.dexperts import nucleus_filter, shift_signal_choice
 from otterbench.arms.otter import OtterArm
+from otterbench.backends.step import Engine
 from otterbench.models.tiny import build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
 from otterbench.run.suite import load_prompts, load_suite
-from otterbench.run.workload import Workload, build_workload
+from otterbench.workload import Workload, build_workload
 
 N = 6
 ROLES = ("base", "expert", "anti_expert")
@@ -126,7 +126,9 @@ def test_the_filter_changes_the_pick_of_otter_dexperts():
     signal = torch.zeros(1, 1, 8)
     signal[0, 0, 2], signal[0, 0, 5] = 6.0, 20.0  # lifts token 2 (outside) and 5 (far outside) above 0
     out = SimpleNamespace(logits=logits, signal=signal)
-    arm = OtterArm("otter-dexperts", otter=None)
-    wl = Workload([[1]], batch_size=1, max_new_tokens=1, vocab_size=8, pad_token_id=0, k=2, alpha=1.0)
+    arm = OtterArm("otter-dexperts", None, shift_signal_choice)
+    wl = Workload(
+        [[1]], batch_size=1, max_new_tokens=1, vocab_size=8, pad_token_id=0, alpha=1.0, filter_p=0.9
+    )
     assert arm.decide(out, wl).item() == 0
     assert arm.decide(out, Workload(**{**wl.__dict__, "filter_p": 1.0})).item() == 5

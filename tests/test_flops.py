@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from otterbench.bench.insert import decode_flops_by_layout
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters
 from otterbench.plan.costs import PlanInputs, plan_costs
 from otterbench.plan.shapes import config_from_dict, model_shape, read_config
-from otterbench.tools.bench_insert import decode_flops_by_layout
 
 
 @pytest.mark.parametrize("source", ["llama-2-7b", "llama-3-8b"])

@@ -9,17 +9,23 @@ import pytest
 
 from otterbench.otter import load_fused
 from otterbench.otter.packed import load_packed
-from otterbench.run.config import resolve_run_config
 from otterbench.run.fused_checkpoint import prepare_fused_checkpoint, with_fused_checkpoint
+from otterbench.run.options import RunOptions
+from otterbench.run.preflight import preflight
+from otterbench.run.resolve import arm_job
 from otterbench.run.session import ArmSession
-from otterbench.run.workload import build_workload
 from otterbench.trackers.memory import live_models, weights_bytes
+from otterbench.workload import build_workload
 
 SMALL = {"num_prompts": 2, "max_new_tokens": 2, "batch_size": 2, "repeats": 1, "warmup": 0, "k": 4}
 
 
 def _config(tmp_path: Path, **fields):
-    return resolve_run_config("safety", out_dir=tmp_path, suite_overrides=SMALL, device="cpu", **fields)
+    return RunOptions(suite="safety", device="cpu", out=tmp_path, **SMALL, **fields).to_config(tmp_path)
+
+
+def _catalogue(config):
+    return preflight(config)[0]
 
 
 def _workload(config):
@@ -27,7 +33,7 @@ def _workload(config):
     from otterbench.run.suite import load_prompts
 
     prompts = load_prompts(config.suite.prompts_path)[:2]
-    return build_workload(prompts, load_tokenizer(), batch_size=2, max_new_tokens=2, k=4)
+    return build_workload(prompts, load_tokenizer(), batch_size=2, max_new_tokens=2, knobs=config.suite.knobs)
 
 
 def _models(entries):
@@ -35,11 +41,13 @@ def _models(entries):
 
 
 def test_otter_arm_holds_only_the_fused_checkpoint(tmp_path) -> None:
-    config = with_fused_checkpoint(_config(tmp_path))
-    assert config.layout == "fused" and Path(config.fused_path).is_dir()
-    deployed = load_fused(config.fused_path)  # what a deployment loads
+    config = _config(tmp_path)
+    catalogue = _catalogue(config)
+    config = with_fused_checkpoint(config, catalogue)
+    assert config.insertion.layout == "fused" and Path(config.insertion.fused_path).is_dir()
+    deployed = load_fused(config.insertion.fused_path)  # what a deployment loads
     before = _models(live_models())
-    session = ArmSession(config.arm_job("otter-args", _workload(config), "cpu"))
+    session = ArmSession(arm_job(config, catalogue, "otter-args", _workload(config), "cpu"))
     loaded = _models(session.models_in_memory) - before
     inner = deployed.model.model
     # exactly the fused causal LM and its inner model: no base, no split insertion beside it
@@ -50,10 +58,12 @@ def test_otter_arm_holds_only_the_fused_checkpoint(tmp_path) -> None:
 
 
 def test_otter_arm_holds_only_the_packed_checkpoint(tmp_path) -> None:
-    config = with_fused_checkpoint(_config(tmp_path, layout="packed"))
-    deployed = load_packed(config.fused_path)
+    config = _config(tmp_path, layout="packed")
+    catalogue = _catalogue(config)
+    config = with_fused_checkpoint(config, catalogue)
+    deployed = load_packed(config.insertion.fused_path)
     before = _models(live_models())
-    session = ArmSession(config.arm_job("otter-args", _workload(config), "cpu"))
+    session = ArmSession(arm_job(config, catalogue, "otter-args", _workload(config), "cpu"))
     loaded = _models(session.models_in_memory) - before
     expected = Counter({("LlamaForCausalLM", weights_bytes(deployed.model)): 1})
     expected[("LlamaModel", weights_bytes(deployed.model.model))] += 1
@@ -64,12 +74,14 @@ def test_otter_arm_holds_only_the_packed_checkpoint(tmp_path) -> None:
 
 
 def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
-    first = prepare_fused_checkpoint(_config(tmp_path))
-    again = prepare_fused_checkpoint(_config(tmp_path))
-    other = prepare_fused_checkpoint(_config(tmp_path, otter_ratio=0.5))
-    packed = prepare_fused_checkpoint(_config(tmp_path, layout="packed"))
+    def prepared(**fields):
+        config = _config(tmp_path, **fields)
+        return prepare_fused_checkpoint(config, _catalogue(config))
+
+    first, again, other = prepared(), prepared(), prepared(otter_ratio=0.5)
+    packed = prepared(layout="packed")
     assert first == again and first != other and packed not in (first, other)
-    assert prepare_fused_checkpoint(_config(tmp_path, layout="split")) is None
+    assert prepared(layout="split") is None
 
 
 @pytest.mark.parametrize("layout", ["fused", "packed"])
@@ -77,7 +89,8 @@ def test_unsavable_insertion_is_bad_input(tmp_path, layout: str) -> None:
     from otterbench.run.config import RunInputError
 
     with pytest.raises(RunInputError, match="--layout split"):
-        with_fused_checkpoint(_config(tmp_path, otter_ratio=0.25, layout=layout))  # hidden 160 over 6 heads
+        config = _config(tmp_path, otter_ratio=0.25, layout=layout)  # hidden 160 over 6 heads
+        with_fused_checkpoint(config, _catalogue(config))
     assert not list((tmp_path / "fused-cache").glob("*/model-*"))  # refused before any shard was written
 
 
@@ -92,10 +105,14 @@ def test_a_saved_base_is_streamed_from_its_safetensors(tmp_path, layout: str) ->
 
     base = build_tiny_model("base", 0)
     base.save_pretrained(tmp_path / "base")
-    config = _config(
-        tmp_path, layout=layout, arms=["base", "otter-args"], overrides={"base": str(tmp_path / "base")}
-    )
-    folder = prepare_fused_checkpoint(config)
+    from otterbench.models.sources import load_config
+    from otterbench.run.catalogue import Catalogue, ModelEntry
+
+    source = str(tmp_path / "base")
+    config = _config(tmp_path, layout=layout, arms="base,otter-args", base=source)
+    # the saved base has no tokenizer (preflight would refuse the run): its catalogue entry alone is needed
+    catalogue = Catalogue({"base": ModelEntry("base", source, load_config(source, "base"))})
+    folder = prepare_fused_checkpoint(config, catalogue)
     expected = layout_state_dict(
         insert_otter(base, OtterSpec.from_ratio(base.config, 0.125, signal="vocab")), layout
     )

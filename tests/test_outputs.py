@@ -57,7 +57,7 @@ def test_outputs_jsonl_has_one_line_per_arm_and_prompt(tmp_path):
     by_arm = {r["arm"]: [] for r in rows}
     for r in rows:
         by_arm[r["arm"]].append(r["token_ids"])
-    from otterbench.run.session import token_ids_hash
+    from otterbench.run.record import token_ids_hash
 
     assert {a["name"]: a["token_ids_hash"] for a in results["arms"]} == {
         arm: token_ids_hash(ids) for arm, ids in by_arm.items()

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 from typer.testing import CliRunner
 
-from otterbench.arms.registry import ARM_NAMES, ARMS
+from otterbench.arms.registry import ARMS, arm_names
 from otterbench.cli import app
 from otterbench.models.build import make_config
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters, count_inserted_parameters
@@ -159,7 +159,7 @@ def test_batch_one_decode_is_memory_bound_and_a_huge_short_batch_compute_bound()
 def test_json_output_is_one_object_with_every_arm():
     for task in ("args", "dexperts"):
         # the planner covers the faithful/optimized baselines; args-token (a measured arm) is not planned
-        names = [name for name in ARM_NAMES if ARMS[name].task in (None, task) and name != "args-token"]
+        names = [name for name in arm_names() if ARMS[name].task in (None, task) and name != "args-token"]
         result = runner.invoke(app, ["plan", "--base", "llama-2-7b", "--task", task, "--json"])
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)

@@ -26,7 +26,7 @@ from otterbench.models import loading
 from otterbench.models.tiny import TINY_SIZES, build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter, save_otter
 from otterbench.otter.io import CONFIG_FILE, WEIGHTS_FILE
-from otterbench.run import schedules, session
+from otterbench.run import arm_models, fused_checkpoint, schedules
 from otterbench.run.config import resolve_run_config
 from otterbench.run.preflight import PreflightError, preflight, run_problems
 
@@ -46,7 +46,8 @@ def no_loading(monkeypatch):
 
     monkeypatch.setattr(loading, "load_model", refuse)
     monkeypatch.setattr(loading, "load_model_set", refuse)
-    monkeypatch.setattr(session, "load_model_set", refuse)
+    monkeypatch.setattr(arm_models, "load_models", refuse)
+    monkeypatch.setattr(fused_checkpoint, "load_model", refuse)
     monkeypatch.setattr(schedules, "ArmProcess", refuse)
 
 
@@ -122,7 +123,7 @@ def _broken_copy(saved: Path, tmp_path: Path) -> Path:
 
 
 def test_valid_otter_folder_passes(saved_otter, tmp_path) -> None:
-    config = resolve_run_config("safety", out_dir=tmp_path, otter_path=str(saved_otter), device="cpu")
+    config = resolve_run_config("safety", out_dir=tmp_path, otter=str(saved_otter), device="cpu")
     assert run_problems(config) == []
 
 

@@ -15,8 +15,8 @@ from otterbench.cli import app
 from otterbench.commands.run import ProgressView, progress_bars
 from otterbench.exits import Exit
 from otterbench.results.files import load_run
+from otterbench.run import arm_models, schedules
 from otterbench.run import pipeline as runner
-from otterbench.run import schedules
 from otterbench.run import session as measure
 from otterbench.run.config import resolve_run_config
 from otterbench.run.events import ArmPhase, ArmProgress, ArmStarted, RunPhase, RunStarted
@@ -68,14 +68,14 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
 
 
 def test_failing_arm_is_recorded_and_others_kept(tmp_path, monkeypatch) -> None:
-    real_build = measure.build_arm
+    real_build = arm_models.build_arm
 
     def build(name, models, otter=None, **options):
         if name == "args-optimized":
             raise RuntimeError("deliberate failure for the test")
         return real_build(name, models, otter, **options)
 
-    monkeypatch.setattr(measure, "build_arm", build)
+    monkeypatch.setattr(arm_models, "build_arm", build)
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
     results = load_run(outcome.run_dir)
     statuses = {a["name"]: (a["status"], a["error"]) for a in results["arms"]}

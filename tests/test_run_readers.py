@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from otterbench.cli import app
 from otterbench.results.files import load_run
+from otterbench.run import arm_models, schedules
 from otterbench.run import pipeline as runner
-from otterbench.run import schedules
 from otterbench.run import session as measure
 from otterbench.run.interrupts import Interrupted
 from otterbench.run.options import RunOptions
@@ -35,14 +35,14 @@ def _suite_without_num_prompts(tmp_path: Path) -> Path:
 
 
 def _fail_otter(monkeypatch) -> None:
-    real_build = measure.build_arm
+    real_build = arm_models.build_arm
 
-    def build(name, models, otter=None):
+    def build(name, models, otter=None, **options):
         if name == "otter-args":
             raise RuntimeError("deliberate failure")
-        return real_build(name, models, otter)
+        return real_build(name, models, otter, **options)
 
-    monkeypatch.setattr(measure, "build_arm", build)
+    monkeypatch.setattr(arm_models, "build_arm", build)
 
 
 def _interrupt_second_arm(monkeypatch) -> None:

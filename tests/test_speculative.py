@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from otterbench.arms import build_arm
+from otterbench.arms.registry import knob_defaults
 from otterbench.models.build import make_causal_lm
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.run.workload import Workload
+from otterbench.workload import Workload
 
 N = 9
 PROMPT_LENGTHS = (5, 9, 3, 7)
@@ -28,7 +29,14 @@ def models() -> SimpleNamespace:
 def workload(batch_size: int = 1, **knobs) -> Workload:
     generator = torch.Generator().manual_seed(0)
     prompts = [torch.randint(3, 256, (n,), generator=generator).tolist() for n in PROMPT_LENGTHS]
-    return Workload(prompts, batch_size=batch_size, vocab_size=256, pad_token_id=0, max_new_tokens=N, **knobs)
+    return Workload(
+        prompts,
+        batch_size=batch_size,
+        vocab_size=256,
+        pad_token_id=0,
+        max_new_tokens=N,
+        knobs={**knob_defaults(), **knobs},
+    )
 
 
 def check_counts(out, wl: Workload, decider: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otterbench.arms.registry import ARM_NAMES, model_roles
+from otterbench.arms.registry import arm_names, knobs, model_roles
 from otterbench.run.suite import (
     SuiteError,
     list_suites,
@@ -101,7 +101,8 @@ def test_to_dict_is_json_ready_and_complete():
     suite = load_suite("safety")
     saved = json.loads(json.dumps(suite.to_dict()))
     assert saved["arms"] == list(suite.arms) and saved["prompts_path"] == str(suite.prompts_path)
-    assert {f.name for f in dataclasses.fields(suite)} == set(saved)
+    fields = {f.name for f in dataclasses.fields(suite)} - {"knobs"}
+    assert fields | set(knobs()) == set(saved)  # every field, the task knobs flat beside them
 
 
 def test_list_suites_and_env_override(tmp_path, monkeypatch):
@@ -133,7 +134,7 @@ def test_model_roles():
     [
         (
             {"arms": ["base", "args-fast"]},
-            "arms = 'args-fast' is not a known arm: use names from " + ", ".join(ARM_NAMES),
+            "arms = 'args-fast' is not a known arm: use names from " + ", ".join(arm_names()),
         ),
         ({"arms": ["base", "dexperts-cached"]}, "arms = 'dexperts-cached' belongs to another task"),
         ({"arms": []}, "arms = [] is empty"),

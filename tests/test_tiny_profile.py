@@ -10,17 +10,14 @@ import torch
 from transformers import LlamaForSequenceClassification
 
 from otterbench.models.build import make_causal_lm, make_config, make_reward_model
-from otterbench.models.loading import (
-    ModelUnavailableError,
-    load_model,
-    load_model_set,
-    model_fingerprint,
-)
-from otterbench.models.tiny import ROLES, TINY_SIZES, build_tiny_model, build_tiny_models
+from otterbench.models.loading import load_model, load_model_set, model_fingerprint
+from otterbench.models.roles import role_names
+from otterbench.models.sources import ModelUnavailableError
+from otterbench.models.tiny import TINY_SIZES, build_tiny_model, build_tiny_models
 from otterbench.models.tokenizer import TOKENIZER_PATH, load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_PROFILES = {"tiny": {role: "tiny" for role in ROLES}}
+TINY_PROFILES = {"tiny": {role: "tiny" for role in role_names()}}
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -73,7 +70,7 @@ def test_shipped_tokenizer_matches_its_corpus(tokenizer):
 
 def test_tiny_models_are_deterministic_for_a_seed():
     first, second = build_tiny_models(seed=0), build_tiny_models(seed=0)
-    for role in ROLES:
+    for role in role_names():
         assert _same_weights(getattr(first, role), getattr(second, role)), role
     assert not _same_weights(first.base, first.expert)  # each role has its own seed
     assert not _same_weights(first.expert, first.anti_expert)
@@ -83,7 +80,7 @@ def test_tiny_models_are_deterministic_for_a_seed():
 def test_tiny_models_share_the_tokenizer(tokenizer):
     models = build_tiny_models()
     assert models.reward_model.config.num_labels == 1
-    for role in ROLES:
+    for role in role_names():
         config = getattr(models, role).config
         assert getattr(models, role).get_input_embeddings().num_embeddings == len(tokenizer), role
         assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (0, 1, 2), role

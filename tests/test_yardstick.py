@@ -25,8 +25,8 @@ from otterbench.results.gate import check_runs
 from otterbench.results.summary import non_disruption_line
 from otterbench.run import pipeline as runner
 from otterbench.run.config import resolve_run_config
-from otterbench.run.workload import Workload
 from otterbench.run.yardstick import composition_change, measure_yardstick
+from otterbench.workload import Workload
 
 
 def _change(name: str, max_abs: float, agreement: float = 1.0) -> dict:

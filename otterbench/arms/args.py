@@ -24,9 +24,9 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, args_choice
-from otterbench.arms.engine import EAGER, Engine, backbone_step, select_rows
 from otterbench.arms.shared_prefix import SharedPrefixRewardScorer
-from otterbench.run.workload import Batch, Workload
+from otterbench.backends.step import EAGER, Engine, backbone_step, select_rows
+from otterbench.workload import Batch, Workload
 
 
 class RewardScorer(Protocol):

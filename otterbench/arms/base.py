@@ -8,11 +8,16 @@ from typing import Any
 
 import torch
 
-from otterbench.arms.engine import EAGER, Engine
-from otterbench.run.workload import Batch, Workload
-from otterbench.trackers.latency import NullObserver, StepObserver
+from otterbench.backends.step import EAGER, Engine, warm_up_engine
+from otterbench.knobs import Knob, knob_problems
+from otterbench.models.roles import OTTER_ROLE, role_names
+from otterbench.trackers.latency import LatencyRecord, NullObserver, StepObserver
+from otterbench.workload import Batch, Workload
 
-CALL_KEYS = ("llm", "reward_model", "token_reward_model", "expert", "anti_expert", "draft", "otter")
+
+def call_keys() -> tuple[str, ...]:
+    """The forward-call counters of an arm: the LLM ("llm"), every other model role, and Otter."""
+    return ("llm", *(role for role in role_names() if role != "base"), OTTER_ROLE)
 
 
 @dataclass
@@ -20,17 +25,21 @@ class ArmOutput:
     """What one arm produced on a workload, with the work it took to produce it."""
 
     token_ids: list[list[int]]  # N new tokens per prompt, in workload prompt order
-    calls: dict[str, int]  # forward calls per model, keys CALL_KEYS
+    calls: dict[str, int]  # forward calls per model, keys call_keys()
     rows_scored: int  # sequences the separate model(s) evaluated (see docs/arms.md)
     new_tokens: int  # tokens generated in all
     speculation: dict[str, Any] | None = None  # speculative arms: draft counters (SpeculationCounts.to_dict)
+    latency: LatencyRecord | None = (
+        None  # timings a generate-level backend took itself (None: the observer's)
+    )
+    memory_notes: list[str] = field(default_factory=list)  # memory facts a generate-level backend reported
 
 
 @dataclass
 class Tally:
     """Running counts of one arm run."""
 
-    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CALL_KEYS, 0))
+    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(call_keys(), 0))
     rows_scored: int = 0
 
     def call(self, model: str, rows_scored: int = 0) -> None:
@@ -43,8 +52,9 @@ class Arm(ABC):
 
     name: str
     vocab_size: int | None = None  # the decoding model's vocabulary, set by build_arm
-    engine: Engine = EAGER  # how its models' decode steps run (arms/engine.py), set by build_arm
+    engine: Engine = EAGER  # how its models' decode steps run (backends/step.py), set by build_arm
     not_static: str | None = None  # why this arm's decode step has no static shapes (then it runs eager)
+    knobs: tuple[Knob, ...] = ()  # the task knobs it reads, checked before every run (set by build_arm)
 
     def run(
         self, workload: Workload, device: torch.device | str, observer: StepObserver | None = None
@@ -63,8 +73,17 @@ class Arm(ABC):
         new_tokens = sum(len(row) for row in token_ids)
         return ArmOutput(token_ids, tally.calls, tally.rows_scored, new_tokens)
 
+    def warm_up(self, workload: Workload, device: torch.device) -> dict[str, Any]:
+        """Compile (under the compiled backend) before anything is measured; the record's engine fields."""
+        return warm_up_engine(self, workload, device)
+
     def check(self, workload: Workload) -> None:
-        """Refuse a workload this arm's models cannot serve."""
+        """Refuse a workload this arm's models cannot serve, or whose knobs are out of bounds."""
+        problems = knob_problems(
+            {knob.name: knob for knob in self.knobs}, workload.knobs, workload.vocab_size
+        )
+        if problems:
+            raise ValueError(problems[0])
         vocab = self.vocab_size
         if vocab is not None and workload.vocab_size > vocab:
             raise ValueError(

@@ -14,10 +14,18 @@ from typing import Any
 import torch
 
 from otterbench.arms.base import Tally
-from otterbench.arms.engine import EAGER, Engine, KVMask, grow_mask, lm_step
-from otterbench.run.workload import Batch, positions_from_mask
+from otterbench.backends.step import EAGER, Engine, KVMask, grow_mask, lm_step
+from otterbench.workload import Batch, Workload, positions_from_mask
 
-__all__ = ["CachedLM", "StepOutput", "args_choice", "full_forward", "greedy", "grow_mask"]
+__all__ = [
+    "CachedLM",
+    "StepOutput",
+    "args_choice",
+    "args_signal_choice",
+    "full_forward",
+    "greedy",
+    "grow_mask",
+]
 
 
 @dataclass
@@ -31,7 +39,7 @@ class StepOutput:
 class CachedLM:
     """One causal LM (a transformers model or an Otter model) decoded over a batch with its own KV cache.
 
-    The prompt is prefilled uncompiled; every later step goes through the arm's engine (see arms/engine.py).
+    The prompt is prefilled uncompiled; every later step goes through the arm's engine (see backends/step.py).
     """
 
     def __init__(self, model: Any, role: str, tally: Tally, engine: Engine = EAGER) -> None:
@@ -82,6 +90,14 @@ def args_choice(
     scores = top_logits + weight * rewards_of(candidates).float()
     pick = scores.argmax(dim=-1)
     return candidates.gather(1, pick[:, None]), pick
+
+
+def args_signal_choice(logits: torch.Tensor, signal: torch.Tensor, workload: Workload) -> torch.Tensor:
+    """otter-args: the ARGS decision with Otter's signal [B,V] as the reward of every candidate: tokens [B,1]."""
+    token, _ = args_choice(
+        logits, workload.k, workload.weight, lambda candidates: signal.gather(1, candidates)
+    )
+    return token
 
 
 def greedy(logits: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, full_forward, greedy, grow_mask
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 ROLES = ("llm", "expert", "anti_expert")
 
@@ -42,6 +42,11 @@ def steer(
 ) -> torch.Tensor:
     """DExperts ensemble of last-position logits [B,V]: nucleus(base) + alpha*(expert - anti), in float32."""
     return nucleus_filter(base, filter_p) + alpha * (expert.float() - anti.float())
+
+
+def shift_signal_choice(logits: torch.Tensor, signal: torch.Tensor, workload: Workload) -> torch.Tensor:
+    """otter-dexperts: the DExperts decision with Otter's signal [B,V] standing for `expert - anti`: [B,1]."""
+    return greedy(nucleus_filter(logits, workload.filter_p) + workload.alpha * signal.float())
 
 
 class DExpertsFaithfulArm(Arm):

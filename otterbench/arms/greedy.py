@@ -8,7 +8,7 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, greedy
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 
 class BaseArm(Arm):

@@ -1,36 +1,37 @@
 """The Otter arms: one forward of the inserted model gives the base logits and the signal together.
 
-- `otter-args`: top-k on `.logits`, score `logit + w*signal[candidate]` over the same top-k, greedy.
-- `otter-dexperts`: `nucleus(logits, filter_p) + alpha*signal`, greedy (the DExperts arms' filter).
-Both need a vocab-sized signal (OtterSpec.signal="vocab"): one value per possible next token.
+The decision is the task's rule, shared with the separate arms of the task and handed in by the arm's spec
+(otterbench/arms/units/): `otter-args` scores `logit + w*signal[candidate]` over the same top-k
+(decoding.py::args_signal_choice), `otter-dexperts` takes `nucleus(logits, filter_p) + alpha*signal`
+(dexperts.py::shift_signal_choice). Both need a vocab-sized signal (OtterSpec.signal="vocab").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
-from otterbench.arms.decoding import CachedLM, args_choice, greedy
-from otterbench.arms.dexperts import nucleus_filter
-from otterbench.run.workload import Batch, Workload
+from otterbench.arms.decoding import CachedLM
+from otterbench.workload import Batch, Workload
+
+# (logits [B,V], signal [B,V], workload) -> next tokens [B,1]
+Choice = Callable[[torch.Tensor, torch.Tensor, Workload], torch.Tensor]
 
 
 class OtterArm(Arm):
-    """One cached Otter forward per token; the decision rule depends on the task."""
+    """One cached Otter forward per token, decided by its task's rule."""
 
-    def __init__(self, name: str, otter: Any) -> None:
+    def __init__(self, name: str, otter: Any, choose: Choice) -> None:
         self.name = name
         self.otter = otter
+        self.choose = choose
 
     def decide(self, out: Any, workload: Workload) -> torch.Tensor:
         """Next tokens [B,1] from one Otter output."""
-        logits, signal = out.logits[:, -1], out.signal[:, -1]  # [B,V] each
-        if self.name == "otter-args":
-            token, _ = args_choice(logits, workload.k, workload.weight, lambda cand: signal.gather(1, cand))
-            return token
-        return greedy(nucleus_filter(logits, workload.filter_p) + workload.alpha * signal.float())
+        return self.choose(out.logits[:, -1], out.signal[:, -1], workload)
 
     def generate_batch(
         self, batch: Batch, workload: Workload, observer: StepObserver, tally: Tally

@@ -1,92 +1,120 @@
-"""The arm registry: every fact about an arm in one place, read by suites, runs, results, report and gate.
+"""The arm registry: every arm's spec, found by name; suites, runs, results, report, gate and planner read it.
 
 An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
 separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
 the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes,
 "token-level" = a separate model that scores every candidate in one forward, GenARM's design).
-Task "accel" (speculative decoding) has one separate arm, `spec-separate`: the way users already run a draft
-model (greedy assisted generation), counted as "optimized".
+The specs live in `otterbench/arms/units/`; `register_arm` adds one from anywhere (a plugin, a test).
+Torch-free.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import importlib
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-Role = Literal["base", "separate", "otter"]
-# model roles an arm loads; "otter" is the inserted LLM, built from "base" by the run
-ModelRole = Literal["base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft", "otter"]
+from otterbench.arms.spec import ROLES, ArmSpec, Knob
+from otterbench.arms.units import BUILT_IN
+from otterbench.knobs import knob_problems as check_knobs
+from otterbench.models.roles import OTTER_ROLE
+from otterbench.models.roles import ROLES as MODEL_ROLES
 
-
-@dataclass(frozen=True)
-class ArmInfo:
-    """What otterbench knows about one arm without building it."""
-
-    name: str
-    role: Role
-    task: str | None  # the suite task it belongs to; None = every task (the base arm)
-    needs: tuple[ModelRole, ...]
-    counterpart: str | None = None  # separate arms: the Otter arm whose savings are measured against it
-    baseline: str | None = None  # separate arms: "faithful", "optimized" or "token-level"
+ARMS: dict[str, ArmSpec] = {}
 
 
-ARMS: dict[str, ArmInfo] = {
-    info.name: info
-    for info in (
-        ArmInfo("base", "base", None, ("base",)),
-        ArmInfo("args-faithful", "separate", "args", ("base", "reward_model"), "otter-args", "faithful"),
-        ArmInfo("args-optimized", "separate", "args", ("base", "reward_model"), "otter-args", "optimized"),
-        ArmInfo(
-            "args-token", "separate", "args", ("base", "token_reward_model"), "otter-args", "token-level"
-        ),
-        ArmInfo("otter-args", "otter", "args", ("otter",)),
-        ArmInfo(
-            "dexperts-faithful",
-            "separate",
-            "dexperts",
-            ("base", "expert", "anti_expert"),
-            "otter-dexperts",
-            "faithful",
-        ),
-        ArmInfo(
-            "dexperts-cached",
-            "separate",
-            "dexperts",
-            ("base", "expert", "anti_expert"),
-            "otter-dexperts",
-            "optimized",
-        ),
-        ArmInfo("otter-dexperts", "otter", "dexperts", ("otter",)),
-        # inference acceleration: greedy speculative decoding, output identical to base
-        ArmInfo("spec-separate", "separate", "accel", ("base", "draft"), "otter-spec", "optimized"),
-        ArmInfo("otter-spec", "otter", "accel", ("otter",)),
-    )
-}
-# decode engines an arm runs under (arms/engine.py): transformers as is, or static KV cache + torch.compile
-ENGINES: tuple[str, ...] = ("eager", "compiled")
-TASKS: tuple[str, ...] = tuple(dict.fromkeys(info.task for info in ARMS.values() if info.task))
-
-# views of the registry kept for readability at call sites; never edit these, edit ARMS
-ARM_NAMES: tuple[str, ...] = tuple(ARMS)
-ARM_ROLES: dict[str, str] = {name: info.role for name, info in ARMS.items()}
-ARM_NEEDS: dict[str, tuple[str, ...]] = {name: info.needs for name, info in ARMS.items()}
-OTTER_COUNTERPART: dict[str, str] = {
-    name: info.counterpart for name, info in ARMS.items() if info.counterpart
-}
+def register_arm(spec: ArmSpec) -> ArmSpec:
+    """Add an arm; its name must be new, its role, models and knobs known or consistent with the others'."""
+    if spec.name in ARMS:
+        raise ValueError(f"arm {spec.name!r} is already registered (by {ARMS[spec.name].origin})")
+    if spec.role not in ROLES:
+        raise ValueError(f"arm {spec.name!r}: role {spec.role!r} is not one of {', '.join(ROLES)}")
+    unknown = [role for role in spec.needs if role not in MODEL_ROLES and role != OTTER_ROLE]
+    if unknown:
+        raise ValueError(f"arm {spec.name!r} needs unknown model role(s) {unknown}: register them first")
+    for knob in spec.knobs:
+        known = knobs().get(knob.name)
+        if known is not None and known != knob:
+            raise ValueError(f"arm {spec.name!r}: knob {knob.name!r} differs from the one its task declared")
+    ARMS[spec.name] = spec
+    return spec
 
 
-def arm_info(name: str) -> ArmInfo:
-    """The registry entry for `name`; unknown names raise ValueError listing the known ones."""
+def unregister_arm(name: str) -> None:
+    """Remove an arm registered by `register_arm` (tests use it to clean up)."""
+    ARMS.pop(name, None)
+
+
+def arm_names() -> tuple[str, ...]:
+    """Every registered arm, in registry order."""
+    return tuple(ARMS)
+
+
+def arm_info(name: str) -> ArmSpec:
+    """The spec of `name`; unknown names raise ValueError listing the known ones."""
     if name not in ARMS:
         raise ValueError(f"unknown arm {name!r}: choose one of {', '.join(ARMS)}")
     return ARMS[name]
 
 
-def model_roles(arms: tuple[str, ...] | list[str]) -> set[str]:
+def arm_role(name: str, default: str = "base") -> str:
+    """An arm's role; `default` for a name no registered arm has (a results file from another install)."""
+    spec = ARMS.get(name)
+    return spec.role if spec else default
+
+
+def decider(name: str) -> str:
+    """The call counter of the model deciding an arm's tokens ("llm" for a name no registered arm has)."""
+    spec = ARMS.get(name)
+    return spec.decider if spec else "llm"
+
+
+def counterparts() -> dict[str, str]:
+    """separate arm -> the Otter arm that answers it."""
+    return {name: spec.counterpart for name, spec in ARMS.items() if spec.counterpart}
+
+
+def tasks() -> tuple[str, ...]:
+    """The suite tasks, in the order their first arm registered."""
+    return tuple(dict.fromkeys(spec.task for spec in ARMS.values() if spec.task))
+
+
+def knobs() -> dict[str, Knob]:
+    """Every task knob of every registered arm, once each, in registry order."""
+    found: dict[str, Knob] = {}
+    for spec in ARMS.values():
+        for knob in spec.knobs:
+            found.setdefault(knob.name, knob)
+    return found
+
+
+def knob_defaults() -> dict[str, Any]:
+    """name -> default of every knob."""
+    return {name: knob.default for name, knob in knobs().items()}
+
+
+def knob_problems(values: Mapping[str, Any], vocab_size: int) -> list[str]:
+    """Knob values out of their bounds or beyond a vocabulary of `vocab_size` tokens (k > V), one line each."""
+    return check_knobs(knobs(), values, vocab_size)
+
+
+def model_roles(arms: Iterable[str]) -> set[str]:
     """The models a set of arms loads: always the base, plus every separate model they need."""
-    return {"base"} | {role for arm in arms for role in arm_info(arm).needs if role != "otter"}
+    return {"base"} | {role for arm in arms for role in arm_info(arm).needs if role != OTTER_ROLE}
 
 
 def baseline_kind(separate_arm: str) -> str:
     """ "faithful", "optimized" or "token-level": which kind of baseline a separate arm is."""
     return arm_info(separate_arm).baseline or "optimized"
+
+
+def ensure_registered(name: str, origin: str) -> ArmSpec:
+    """The spec of `name`, importing `origin` first when it is not registered yet (a fresh arm process)."""
+    if name not in ARMS and origin:
+        importlib.import_module(origin)
+    return arm_info(name)
+
+
+for _module in BUILT_IN:
+    for _spec in importlib.import_module(f"otterbench.arms.units.{_module}").SPECS:
+        register_arm(_spec)

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from otterbench.arms.base import Tally
-from otterbench.arms.engine import EAGER, Engine, KVMask, backbone_step
+from otterbench.backends.step import EAGER, Engine, KVMask, backbone_step
 from otterbench.compat import drop_last_tokens, new_static_cache
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 # GPU attention kernels pad (copy, per layer) a mask whose last dim is not a multiple of 16
 SLOT_MULTIPLE = 16

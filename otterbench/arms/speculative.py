@@ -26,7 +26,7 @@ import torch
 from otterbench.arms.base import Arm, ArmOutput, StepObserver, Tally
 from otterbench.compat import cache_kwargs, drop_last_tokens, output_cache
 from otterbench.otter import FusedOtterModel, OtterCache, OtterModel
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 OTTER_DRAFT_LENGTH = 1  # one signal head: one drafted token per forward
 

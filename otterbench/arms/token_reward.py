@@ -17,7 +17,7 @@ import torch
 
 from otterbench.arms.base import Arm, StepObserver, Tally
 from otterbench.arms.decoding import CachedLM, args_choice
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 
 class TokenRewardArm(Arm):

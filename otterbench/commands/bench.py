@@ -1,27 +1,18 @@
-"""`otterbench bench-insert`: decode-step cost of the split, fused and packed layouts against the base model."""
+"""`otterbench bench-insert`: decode-step cost of the split, fused and packed layouts against the base model.
+
+Thin: parse, call `otterbench.bench.insert.run_bench_insert`, print its report as JSON or a table.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from otterbench.exits import Exit
-
-PRESETS = {
-    "tiny": {},
-    "1b": {
-        "hidden_size": 2048,
-        "num_layers": 16,
-        "num_heads": 32,
-        "num_kv_heads": 8,
-        "intermediate_size": 8192,
-        "vocab_size": 32000,
-    },
-}
+from otterbench.otter.spec import DEFAULT_RATIO
 
 
 def bench_insert(
@@ -32,7 +23,7 @@ def bench_insert(
     ),
     batch_size: int = typer.Option(1, min=1, help="sequences decoded together"),
     context: int = typer.Option(128, min=1, help="tokens already in the KV cache"),
-    ratio: float = typer.Option(0.125, help="insertion ratio (dx=d*r, mx=m*r, gx=max(1, g*r))"),
+    ratio: float = typer.Option(DEFAULT_RATIO, help="insertion ratio (dx=d*r, mx=m*r, gx=max(1, g*r))"),
     repeats: int = typer.Option(30, min=1, help="timed rounds (each layout once per round, interleaved)"),
     warmup: int = typer.Option(5, min=0, help="untimed rounds first"),
     json_output: bool = typer.Option(False, "--json", help="print one JSON object only"),
@@ -40,43 +31,22 @@ def bench_insert(
     """Time one cached decode step of base and the three layouts side by side; print extra time vs extra FLOPs."""
     from rich.progress import Progress
 
-    from otterbench.dtypes import torch_dtype
-    from otterbench.env import resolve_device
-    from otterbench.tools.bench_insert import BenchShape
-    from otterbench.tools.bench_insert import bench_insert as run_bench
+    from otterbench.bench.insert import run_bench_insert
 
     console = Console(stderr=json_output)
-    if preset not in PRESETS:
-        console.print(f"[red]error:[/] --preset={preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-        raise typer.Exit(Exit.BAD_INPUT)
-    try:
-        torch_device = resolve_device(device)
-        dtype_ = torch_dtype(dtype, torch_device.type)
-        shape = BenchShape(**PRESETS[preset], batch_size=batch_size, context=context, ratio=ratio)
-    except ValueError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(Exit.BAD_INPUT) from None
     with Progress(console=console, transient=True, disable=json_output) as bar:
-        task = bar.add_task(f"decode steps on {torch_device}", total=warmup + repeats)
-        timings = run_bench(
-            shape,
-            torch_device,
-            dtype_,
-            warmup=warmup,
-            repeats=repeats,
-            progress=lambda done, total: bar.update(task, completed=done),
-        )
+        task = bar.add_task(f"decode steps ({preset} shape)", total=warmup + repeats)
+        try:
+            report = run_bench_insert(
+                preset, device, dtype, batch_size=batch_size, context=context, ratio=ratio, repeats=repeats,
+                warmup=warmup, progress=lambda done, total: bar.update(task, completed=done),
+            )  # fmt: skip
+        except ValueError as error:
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(Exit.BAD_INPUT) from None
+    timings, torch_device = report.layouts, report.device
     if json_output:
-        typer.echo(
-            json.dumps(
-                {
-                    "shape": asdict(shape),
-                    "device": str(torch_device),
-                    "dtype": dtype,
-                    "layouts": [asdict(t) for t in timings],
-                }
-            )
-        )
+        typer.echo(json.dumps(report.to_dict()))
         return
     table = Table(
         title=f"decode step, {preset} shape, batch {batch_size}, context {context}, {dtype}, {torch_device}"

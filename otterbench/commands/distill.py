@@ -1,68 +1,25 @@
-"""`otterbench distill`: a thin wrapper over `otterbench.tools.distill.distill_otter` for one suite's prompts."""
+"""`otterbench distill`: parse, build a DistillConfig, call `otterbench.distillation.suite.distill_suite`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from otterbench.commands.common import fail
-
-
-def _summary(report: Any, out: Path) -> Table:
-    table = Table(title=f"distilled {report.task}: held-out prompts, teacher-forced on the teacher's tokens")
-    table.add_column("metric")
-    table.add_column("before", justify="right")
-    table.add_column("after", justify="right")
-    rows = [
-        ("agreement with the teacher's token", "agreement", "{:.1%}"),
-        ("Spearman rho (signal vs teacher, top-k)", "spearman", "{:+.3f}"),
-        ("held-out loss (centred MSE)", "loss", "{:.3g}"),
-    ]
-    students = [("Otter", report)] + ([("token RM", report.token)] if report.token else [])
-    for student, result in students:
-        for label, name, fmt in rows:
-            table.add_row(
-                f"{student}: {label}",
-                fmt.format(getattr(result.before, name)),
-                fmt.format(getattr(result.after, name)),
-            )
-    table.caption = (
-        f"{report.train_prompts} train / {report.held_out_prompts} held-out prompts, "
-        f"{report.before.steps_evaluated} held-out steps, {report.steps} Adam steps; "
-        f"teacher {report.collect_s:.1f} s, training {report.train_s:.1f} s; saved to {out}"
-    )
-    return table
-
-
-def _load(suite_name: str, profile: str | None, device: str) -> tuple[Any, Any, list[str], Any]:
-    from otterbench.arms.registry import model_roles
-    from otterbench.env import resolve_device
-    from otterbench.models.loading import load_model_set
-    from otterbench.run.suite import load_prompts, load_suite
-
-    suite = load_suite(suite_name)
-    profile = profile or suite.default_profile
-    torch_device = resolve_device(device)
-    needs = model_roles(suite.arms) - {"otter"}
-    if suite.task == "args" and "token_reward_model" in suite.profiles[profile]:
-        needs |= {"token_reward_model"}  # trained beside Otter on the same teacher
-    models = load_model_set(profile, needs=needs, profiles=suite.profiles, device=torch_device)
-    return suite, models, load_prompts(suite.prompts_path), torch_device
+from otterbench.otter.spec import DEFAULT_RATIO
 
 
 def distill(
     suite: str = typer.Option(
-        "safety", help="suite name (safety: ARGS, detox: DExperts) or a suite TOML path"
+        "safety", help="suite name (safety: ARGS, detox: DExperts, accel: drafts) or a suite TOML path"
     ),
     profile: str = typer.Option(None, help="model profile of the suite (default: the suite's, e.g. tiny)"),
     out: Path = typer.Option(None, help="output directory (default: ./distilled/<suite>-<profile>)"),
     steps: int = typer.Option(150, help="Adam steps on the inserted parameters"),
     lr: float = typer.Option(1e-3, help="Adam learning rate"),
-    ratio: float = typer.Option(0.125, help="insertion size: dx=d*r, mx=m*r, gx=max(1, g*r)"),
+    ratio: float = typer.Option(DEFAULT_RATIO, help="insertion size: dx=d*r, mx=m*r, gx=max(1, g*r)"),
     init: str = typer.Option("copy", help="initialisation of the inserted parameters: copy, normal or zeros"),
     held_out: float = typer.Option(
         0.25, help="fraction of the prompts held out for the before/after figures"
@@ -93,47 +50,37 @@ def distill(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from otterbench.otter import OtterSpec
-    from otterbench.run.config import resolve_run_config
-    from otterbench.run.preflight import preflight
-    from otterbench.tools.distill import distill_otter, save_distilled
+    from otterbench.distillation.accel import DRAFT_DIR, HELD_OUT_FILE
+    from otterbench.distillation.suite import DistillConfig, distill_suite
+    from otterbench.distillation.tables import drafts_table, signal_table
 
+    config = DistillConfig(
+        suite=suite, profile=profile, out=out, steps=steps, lr=lr, ratio=ratio, init=init, held_out=held_out,
+        batch_size=batch_size, seed=seed, device=device, max_new_tokens=max_new_tokens, token_rm=token_rm,
+    )  # fmt: skip
     console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        numbers = {"--lr": lr, "--ratio": ratio, "--held-out": held_out}
-        preflight(
-            resolve_run_config(suite, out_dir=out or Path("distilled"), profile=profile, device=device),
-            numbers,
-        )
-        suite_cfg, models, prompts, torch_device = _load(suite, profile, device)
-        spec = OtterSpec.from_ratio(models.base.config, ratio=ratio, signal="vocab", init=init)
-        out = out or Path("distilled") / f"{suite_cfg.name}-{models.profile}"
-        new_tokens = max_new_tokens or suite_cfg.max_new_tokens
-        if suite_cfg.task == "accel":
-            from otterbench.commands.distill_accel import run_accel_distill
-
-            settings = {"steps": steps, "lr": lr, "seed": seed, "held_out_fraction": held_out}
-            settings |= {"max_new_tokens": new_tokens, "batch_size": batch_size, "device": torch_device}
-            run_accel_distill(console, models, prompts, spec, out, settings)
-            return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            task_id = progress.add_task(f"{suite_cfg.task}: collecting teacher", total=steps)
+            bars: dict[str, int] = {}
 
-            def on_step(step: int, loss: float) -> None:
-                progress.update(task_id, completed=step, description=f"{suite_cfg.task}: loss {loss:.3g}")
+            def on_step(student: str, step: int, loss: float) -> None:
+                if student not in bars:
+                    bars[student] = progress.add_task(student, total=steps)
+                progress.update(bars[student], completed=step, description=f"{student}: loss {loss:.3g}")
 
-            report = distill_otter(
-                models, prompts, suite_cfg.task, spec, steps=steps, lr=lr, seed=seed,
-                held_out_fraction=held_out, max_new_tokens=new_tokens, k=suite_cfg.k,
-                weight=suite_cfg.weight, alpha=suite_cfg.alpha, batch_size=batch_size,
-                filter_p=suite_cfg.filter_p, device=torch_device, on_step=on_step, token_student=token_rm,
-            )  # fmt: skip
+            outcome = distill_suite(config, on_step)
     except ValueError as error:
         raise fail(str(error)) from None
-    save_distilled(report, out, tokenizer=models.tokenizer)
-    console.print(_summary(report, out))
-    if report.quality:
+    if outcome.task == "accel":
+        console.print(drafts_table(outcome.report, outcome.out))
+        console.print(
+            f"use both: otterbench run --suite accel --otter {outcome.out} --draft {outcome.out / DRAFT_DIR} "
+            f"[--prompts {outcome.out / HELD_OUT_FILE}]"
+        )
+        return
+    console.print(signal_table(outcome.report, outcome.out))
+    if outcome.report.quality:
         from otterbench.results.report.quality import quality_table
 
-        console.print(quality_table(report.quality))
+        console.print(quality_table(outcome.report.quality))

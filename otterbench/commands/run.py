@@ -29,8 +29,8 @@ from otterbench.run.options import RunOptions
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from otterbench.run.plan import RunPlan
     from otterbench.run.record import ArmRecord
+    from otterbench.run.resolve import ResolvedRun
 
 RUN_HELP = (
     "Run every arm of a suite on one matched workload and measure memory and latency.\n\n"
@@ -54,7 +54,7 @@ class ProgressView:
         elif isinstance(event, RunStarted):
             self._preparing(None)
             if self.header:
-                _print_header(self.console, event.plan, event.run_dir)
+                _print_header(self.console, event.resolved, event.run_dir)
         elif isinstance(event, ArmStarted):
             self.tasks[event.arm] = self.progress.add_task(
                 f"{event.arm:<18} starting", total=event.total_steps
@@ -142,18 +142,20 @@ def _say_gate_readiness(console: Console, config: Any) -> None:
     console.print(line, style=None if enough else "yellow", markup=False, highlight=False, soft_wrap=True)
 
 
-def _print_header(console: Console, plan: RunPlan, run_dir: Path) -> None:
-    config = plan.config
-    models = ", ".join(f"{role}={config.source(role)}" for role in plan.workload_info["model_fingerprints"])
+def _print_header(console: Console, resolved: ResolvedRun, run_dir: Path) -> None:
+    config = resolved.config
+    models = ", ".join(
+        f"{role}={config.source(role)}" for role in resolved.workload_info["model_fingerprints"]
+    )
     otter = (
-        f"Otter: saved insertion {config.otter_path}"
-        if config.otter_path
-        else f"Otter: undistilled insertion (ratio {config.otter_ratio}; distill one with `otterbench distill`)"
+        f"Otter: saved insertion {config.insertion.path}"
+        if config.insertion.path
+        else f"Otter: undistilled insertion (ratio {config.insertion.ratio}; distill one with `otterbench distill`)"
     )
     console.print(
-        f"[bold]{config.suite.name}[/] on {plan.environment['device']} | profile "
-        f"{config.profile} ({models}) | {plan.dtype} | {plan.workload.num_prompts} prompts x "
-        f"{config.suite.max_new_tokens} tokens | {otter}, {config.layout} layout, {config.engine} engine"
+        f"[bold]{config.suite.name}[/] on {resolved.environment['device']} | profile "
+        f"{config.profile} ({models}) | {resolved.dtype} | {resolved.workload.num_prompts} prompts x "
+        f"{config.suite.max_new_tokens} tokens | {otter}, {config.insertion.layout} layout, {config.backend.name} engine"
     )
     if config.source("base") == "tiny":
         console.print(

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.models.loading import TINY, load_config
+from otterbench.models.roles import model_role, role_flag
+from otterbench.models.sources import TINY, load_config
 from otterbench.models.tiny import tiny_config
 from otterbench.otter.support import SUPPORTED_MODEL_TYPES
-
-# roles whose architecture otterbench's own code walks (Otter inserts into the base; the ARGS scorers
-# reuse the reward model's decoder): both must be one of the supported families
-_FAMILY_ROLES = ("base", "reward_model")
-
-
-def role_flag(role: str) -> str:
-    """The command-line option that names a role's model: reward_model -> --reward-model."""
-    return f"--{role.replace('_', '-')}"
 
 
 def model_config(source: str, role: str) -> Any:
@@ -51,7 +43,7 @@ def reward_head_problem(source: str, config: Any) -> str | None:
 
 
 def _head_problem(role: str, source: str, config: Any) -> str | None:
-    if role == "reward_model":
+    if model_role(role).head == "reward":
         return reward_head_problem(source, config)
     architectures = list(getattr(config, "architectures", None) or [])
     if any(name.endswith("ForSequenceClassification") for name in architectures):
@@ -66,7 +58,9 @@ def config_problems(role: str, source: str, config: Any, base_vocab: int | None)
     """Family, head and vocabulary problems of one role's config (`base_vocab`: the LLM's vocab size)."""
     problems = []
     model_type = getattr(config, "model_type", None)
-    if role in _FAMILY_ROLES and model_type not in SUPPORTED_MODEL_TYPES:
+    # otterbench's own code walks these (Otter inserts into the base; the ARGS scorers reuse the reward
+    # model's decoder): they must be one of the supported families
+    if model_role(role).walked and model_type not in SUPPORTED_MODEL_TYPES:
         problems.append(
             f"{role} {source!r} is a {model_type!r} model, which otterbench does not support: pass "
             f"{role_flag(role)} a model of the {', '.join(SUPPORTED_MODEL_TYPES)} families"
@@ -76,7 +70,7 @@ def config_problems(role: str, source: str, config: Any, base_vocab: int | None)
         problems.append(head)
     vocab = getattr(config, "vocab_size", None)
     if role != "base" and base_vocab is not None and vocab != base_vocab:
-        task = "ARGS" if role == "reward_model" else "DExperts"
+        task = model_role(role).task_noun
         problems.append(
             f"{task} needs the {role.replace('_', ' ')} to share the LLM's token ids: {role} {source!r} has "
             f"vocab {vocab}, the base has {base_vocab}; pass {role_flag(role)} a model with the base's tokenizer"

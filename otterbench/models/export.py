@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otterbench.models.tiny import ROLES, build_tiny_model
+from otterbench.models.roles import role_names
+from otterbench.models.tiny import build_tiny_model
 from otterbench.models.tokenizer import load_tokenizer
 
 EXPORTABLE_PROFILES = ("tiny",)
@@ -24,7 +25,7 @@ def save_profile_models(profile: str, directory: str | Path, seed: int = 0) -> d
     directory = Path(directory)
     tokenizer = load_tokenizer()
     written = {}
-    for role in ROLES:
+    for role in role_names():
         folder = directory / role
         build_tiny_model(role, seed).save_pretrained(folder)
         tokenizer.save_pretrained(folder)

@@ -10,19 +10,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import transformers
 from packaging.version import Version
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from otterbench.dtypes import canonical_dtype, torch_dtype
-from otterbench.models.tiny import ROLES, build_tiny_model
-from otterbench.models.tokenizer import load_tokenizer
+from otterbench.models.checks import reward_head_problem
+from otterbench.models.roles import model_role, role_names
+from otterbench.models.sources import TINY, load_config, tokenizer_for, unavailable
+from otterbench.models.tiny import build_tiny_model
 
-Role = Literal["base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft"]
-TINY = "tiny"
 # transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype`
 _DTYPE_ARG = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 # config fields that fix a model's shape; the fingerprint hashes these and the parameter count
@@ -39,59 +39,27 @@ _ARCHITECTURE_FIELDS = (
 )
 
 
-class ModelUnavailableError(ValueError):
-    """A model named by id or path is not on this machine (otterbench never downloads)."""
-
-
 @dataclass
 class ModelSet:
-    """The models one run needs; roles the chosen arms do not need are None."""
+    """The models one run needs, by role (models/roles.py); a role the chosen arms do not need reads None."""
 
-    base: Any
+    models: dict[str, Any]  # role -> loaded model, "base" always
     tokenizer: Any
-    reward_model: Any | None = None
-    expert: Any | None = None
-    anti_expert: Any | None = None
-    draft: Any | None = None  # speculative decoding's separate draft model
-    token_reward_model: Any | None = None  # args-token: a causal LM whose next-token logits are rewards
     profile: str = TINY
     sources: dict[str, str] = field(default_factory=dict)  # role -> "tiny", hub id or local path
     device: str = "cpu"
     dtype: str = "float32"
 
-
-def _unavailable(role: str, source: str, why: str) -> ModelUnavailableError:
-    flag = f"--{role.replace('_', '-')}"
-    if _looks_like_path(source):
-        fix = f"check the path, pass {flag} with a directory that holds the model, or use --profile tiny"
-    else:
-        fix = (
-            f"download it with `hf download {source}` on a machine with network, pass {flag} /local/path, "
-            "or use --profile tiny"
-        )
-    return ModelUnavailableError(f"{role} model {source!r} is not available offline ({why}): {fix}")
-
-
-def _looks_like_path(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().exists()
-
-
-def load_config(source: str, role: str) -> Any:
-    """A real model's config, offline, without its weights; a missing model raises ModelUnavailableError."""
-    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
-        raise _unavailable(role, source, "no such directory")
-    try:
-        return AutoConfig.from_pretrained(str(Path(source).expanduser()), local_files_only=True)
-    except (OSError, ValueError):
-        # transformers' own message talks about connecting to the hub; offline, the cause is simpler
-        raise _unavailable(
-            role, source, "not in the local Hugging Face cache or not a model directory"
-        ) from None
+    def __getattr__(self, role: str) -> Any:
+        models = self.__dict__.get("models")  # absent while unpickling: no recursion
+        if models is None or role not in role_names():
+            raise AttributeError(f"ModelSet has no attribute {role!r}")
+        return models.get(role)
 
 
 def load_model(
     source: str,
-    role: Role,
+    role: str,
     *,
     device: torch.device | str = "cpu",
     dtype: torch.dtype | str = "float32",
@@ -99,19 +67,16 @@ def load_model(
     tiny_seed: int = 0,
 ) -> Any:
     """Load one model in eval mode: `source` is "tiny", a local directory or a hub id already cached."""
-    if role not in ROLES:
-        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    head = model_role(role).head  # unknown roles raise here, listing the known ones
     dtype_ = torch_dtype(dtype)
     if source == TINY:
         return build_tiny_model(role, tiny_seed).to(device=device, dtype=dtype_).eval()
     config = load_config(source, role)
-    if role == "reward_model":
-        from otterbench.models.checks import reward_head_problem  # checks imports this module
-
+    if head == "reward":
         problem = reward_head_problem(source, config)
         if problem:
             raise ValueError(problem)
-    auto_class = AutoModelForSequenceClassification if role == "reward_model" else AutoModelForCausalLM
+    auto_class = AutoModelForSequenceClassification if head == "reward" else AutoModelForCausalLM
     kwargs: dict[str, Any] = {_DTYPE_ARG: dtype_, "local_files_only": True}
     if device_map is not None:
         # accelerate places the layers (models too big for one device); moving it afterwards would undo that
@@ -119,22 +84,10 @@ def load_model(
     try:
         model = auto_class.from_pretrained(str(Path(source).expanduser()), config=config, **kwargs)
     except OSError:
-        raise _unavailable(role, source, "its config is here but its weights are not") from None
+        raise unavailable(role, source, "its config is here but its weights are not") from None
     if device_map is None:
         model = model.to(device)
     return model.eval()
-
-
-def load_real_tokenizer(source: str) -> Any:
-    """The base model's own tokenizer, offline, padding on the left, pad = eos when it has no pad token."""
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(Path(source).expanduser()), local_files_only=True)
-    except (OSError, ValueError):
-        raise _unavailable("base", source, "its tokenizer files are missing") from None
-    tokenizer.padding_side = "left"  # a batch of prompts must end where generation continues
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def _vocab_size(model: Any) -> int:
@@ -145,9 +98,7 @@ def _check_shared_vocab(models: dict[str, Any]) -> None:
     base_vocab = _vocab_size(models["base"])
     for role, model in models.items():
         if role != "base" and _vocab_size(model) != base_vocab:
-            task = {"expert": "DExperts", "anti_expert": "DExperts", "draft": "Speculative decoding"}.get(
-                role, "ARGS"
-            )
+            task = model_role(role).task_noun
             noun = role.replace("_", " ")
             raise ValueError(
                 f"{task} needs the {noun} to share the LLM's token ids: base vocab {base_vocab}, "
@@ -158,11 +109,12 @@ def _check_shared_vocab(models: dict[str, Any]) -> None:
 def _profile_sources(
     profile: str, needs: set[str], table: dict[str, Any], overrides: dict[str, str]
 ) -> dict[str, str]:
-    unknown_roles = sorted(set(needs) - set(ROLES))
+    roles = role_names()
+    unknown_roles = sorted(set(needs) - set(roles))
     if unknown_roles:
-        raise ValueError(f"needs names unknown roles {unknown_roles}: use roles from {', '.join(ROLES)}")
+        raise ValueError(f"needs names unknown roles {unknown_roles}: use roles from {', '.join(roles)}")
     sources = {}
-    for role in ("base", *sorted(set(needs) - {"base"}, key=ROLES.index)):
+    for role in ("base", *sorted(set(needs) - {"base"}, key=roles.index)):
         source = overrides.get(role, table.get(role))
         if not source:
             raise ValueError(
@@ -191,22 +143,32 @@ def load_model_set(
     sources = _profile_sources(profile, needs, table, overrides or {})
     dtype_ = torch_dtype(dtype if dtype is not None else table.get("dtype", "float32"))
     device_map = device_map if device_map is not None else table.get("device_map")
-    models = {
-        role: load_model(
-            source, role, device=device, dtype=dtype_, device_map=device_map, tiny_seed=tiny_seed
-        )
-        for role, source in sources.items()
-    }
-    _check_shared_vocab(models)
-    tokenizer = load_tokenizer() if sources["base"] == TINY else load_real_tokenizer(sources["base"])
+    loaded = load_models(sources, device=device, dtype=dtype_, device_map=device_map, tiny_seed=tiny_seed)
     return ModelSet(
-        tokenizer=tokenizer,
+        models=loaded,
+        tokenizer=tokenizer_for(sources["base"]),
         profile=profile,
         sources=sources,
         device=str(device),
         dtype=canonical_dtype(dtype_),
-        **models,
     )
+
+
+def load_models(
+    sources: dict[str, str],
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | str = "float32",
+    device_map: str | None = None,
+    tiny_seed: int = 0,
+) -> dict[str, Any]:
+    """role -> model, for every role of `sources` (role -> source), checked to share the base's vocabulary."""
+    models = {
+        role: load_model(source, role, device=device, dtype=dtype, device_map=device_map, tiny_seed=tiny_seed)
+        for role, source in sources.items()
+    }
+    _check_shared_vocab(models)
+    return models
 
 
 def model_fingerprint(model: Any) -> str:

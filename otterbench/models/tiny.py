@@ -7,16 +7,14 @@ the same seed are parameter-for-parameter equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from transformers import LlamaForCausalLM, LlamaForSequenceClassification
 
 from otterbench.models.build import make_causal_lm, make_config, make_reward_model
-
-Role = Literal["base", "reward_model", "expert", "anti_expert", "token_reward_model", "draft"]
-ROLES: tuple[Role, ...] = ("base", "reward_model", "expert", "anti_expert", "token_reward_model", "draft")
+from otterbench.models.roles import model_role
 
 # Llama family, vocab = the shipped tokenizer's 4096 tokens. Sized so that the safety suite (32 prompts x 16
 # new tokens, the ARGS arms with k=10 reward-model rows per step) runs on 2 CPU cores in seconds; measured
@@ -41,39 +39,38 @@ TINY_DRAFT_SIZES: dict[str, int] = {
 }
 
 
+_SIZES = {"base": TINY_SIZES, "draft": TINY_DRAFT_SIZES}  # a role's `tiny_sizes` -> its shape
 SEED_STRIDE = 16  # room for new roles: adding one never changes an existing role's seed
 
 
-def tiny_seed(role: Role, seed: int = 0) -> int:
+def tiny_seed(role: str, seed: int = 0) -> int:
     """The torch seed of `role`'s weights for profile seed `seed`: distinct for every (role, seed) pair."""
-    return seed * SEED_STRIDE + ROLES.index(role)
+    return seed * SEED_STRIDE + model_role(role).tiny_seed_index
 
 
-def tiny_config(role: Role) -> Any:
+def tiny_config(role: str) -> Any:
     """The config `build_tiny_model(role)` builds from, with its class in `architectures` (no weights made)."""
-    if role not in ROLES:
-        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if role == "reward_model":
-        config = make_config("llama", num_labels=1, **TINY_SIZES)
+    spec = model_role(role)  # unknown roles raise here, listing the known ones
+    if spec.head == "reward":
+        config = make_config("llama", num_labels=1, **_SIZES[spec.tiny_sizes])
         config.architectures = [LlamaForSequenceClassification.__name__]
     else:
-        config = make_config("llama", **(TINY_DRAFT_SIZES if role == "draft" else TINY_SIZES))
+        config = make_config("llama", **_SIZES[spec.tiny_sizes])
         config.architectures = [LlamaForCausalLM.__name__]
     return config
 
 
-def build_tiny_model(role: Role, seed: int = 0) -> Any:
-    """One tiny model (random weights): a one-label reward model for `reward_model`, else a causal LM.
+def build_tiny_model(role: str, seed: int = 0) -> Any:
+    """One tiny model (random weights): a one-label reward model for a reward head, else a causal LM.
 
     `token_reward_model` (the args-token arm's GenARM-style scorer) is a causal LM of the reward model's
-    backbone size whose next-token logits are read as a reward for every vocabulary entry.
+    backbone size whose next-token logits are read as a reward for every vocabulary entry. The reward model
+    is the base's size: the ARGS paper pairs a 7B LLM with a 7B reward model.
     """
-    if role not in ROLES:
-        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if role == "reward_model":
-        # the same size as the base: the ARGS paper pairs a 7B LLM with a 7B reward model
-        return make_reward_model(seed=tiny_seed(role, seed), **TINY_SIZES)
-    sizes = TINY_DRAFT_SIZES if role == "draft" else TINY_SIZES
+    spec = model_role(role)
+    sizes = _SIZES[spec.tiny_sizes]
+    if spec.head == "reward":
+        return make_reward_model(seed=tiny_seed(role, seed), **sizes)
     return make_causal_lm("llama", seed=tiny_seed(role, seed), **sizes)
 
 
@@ -90,10 +87,14 @@ class TinyModels:
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of each role's model."""
-        return {role: sum(p.numel() for p in getattr(self, role).parameters()) for role in ROLES}
+        return {role: sum(p.numel() for p in getattr(self, role).parameters()) for role in _held()}
+
+
+def _held() -> list[str]:
+    return [f.name for f in fields(TinyModels)]
 
 
 def build_tiny_models(seed: int = 0) -> TinyModels:
     """Every tiny model for profile seed `seed`, in eval mode on the CPU in float32."""
     with torch.no_grad():
-        return TinyModels(**{role: build_tiny_model(role, seed) for role in ROLES})
+        return TinyModels(**{role: build_tiny_model(role, seed) for role in _held()})

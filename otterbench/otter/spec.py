@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+# one eighth of each base dimension (docs/otter.md): the insertion size everywhere by default
+DEFAULT_RATIO = 0.125
+DEFAULT_LAYOUT = "fused"  # the engine-ready layout a run measures unless told (built once before any arm)
+
 SIGNALS = ("vocab", "scalar")
 # the layouts of the same inserted parameters (docs/otter.md): split runs wrappers beside the base; the
 # engine-ready ones are checkpoints built by otter/checkpoint.py
@@ -93,7 +97,7 @@ class OtterSpec:
     def from_ratio(
         cls,
         config: Any,
-        ratio: float = 0.125,
+        ratio: float = DEFAULT_RATIO,
         signal: Literal["vocab", "scalar"] = "vocab",
         init: Literal["copy", "normal", "zeros"] = "copy",
     ) -> OtterSpec:

@@ -15,7 +15,8 @@ dim, b bytes per element of `dtype`, T the context, B the batch, k the ARGS cand
   Otter (fused layout, `layout="fused"`) runs the widened checkpoint instead of the base, zero blocks included.
   What each layout stores comes from one function, plan/layouts.py `otter_shape`.
 - Bytes moved per decode step: every weight read once per step + the KV cache read at B x T, plus the rows an
-  arm's algorithm copies (args-faithful: `FAITHFUL_KV_ROWS_PER_CANDIDATE` x k rows, see `_arm_terms`).
+  arm's algorithm copies (args-faithful: `FAITHFUL_KV_ROWS_PER_CANDIDATE` x k rows, its cost term in
+  otterbench/arms/units/args.py).
 The savings are limits: the share of a separate arm's extra cost Otter saves when every arm moves its bytes
 (and does its FLOPs) at the same efficiency. A measured saving above it means the separate arm ran at a lower
 efficiency than the Otter arm (docs/planner.md).
@@ -33,9 +34,11 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from otterbench.arms.registry import ARM_ROLES, OTTER_COUNTERPART
+from otterbench.arms.registry import ARMS, counterparts
 from otterbench.dtypes import DTYPE_BYTES
+from otterbench.models.roles import model_role
 from otterbench.otter.spec import (
+    DEFAULT_RATIO,
     BaseDims,
     OtterSpec,
     count_fused_extra_parameters,
@@ -60,16 +63,12 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 H100_RIDGE_FLOPS_PER_BYTE = 989e12 / 3.35e12
-Task = Literal["args", "dexperts"]
+Task = str
 
 
-PLANNED_TASKS = ("args", "dexperts")  # the speculative task (accel) has no cost model here yet
-# args-faithful's reward-model cache holds k rows per prompt; each decode step its attention reads the k rows,
-# and re-expanding the chosen row (arms/engine.py `select_rows`) gathers it into a k-row temporary (read k,
-# write k) and copies that back into the cache in place (read k, write k): 5k rows moved per step. (Eager,
-# transformers' DynamicCache appends by concatenation, read k + write k, and re-expands by indexing, read k +
-# write k: also 5k.) At context T a row is T x the reward model's KV bytes per token.
-FAITHFUL_KV_ROWS_PER_CANDIDATE = 5
+def planned_tasks() -> tuple[str, ...]:
+    """The tasks whose arms carry a cost term (the speculative task, accel, has none yet)."""
+    return tuple(dict.fromkeys(spec.task for spec in ARMS.values() if spec.task and spec.cost))
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class PlanInputs:
     reward_model: str | None = None  # None: a reward model of the base's size and shape
     expert: str | None = None  # None: the base's shape
     anti_expert: str | None = None  # None: the base's shape
-    ratio: float = 0.125
+    ratio: float = DEFAULT_RATIO
     extra_hidden: int | None = None  # overrides ratio for dx
     extra_kv_heads: int | None = None  # overrides ratio for gx
     extra_ffn: int | None = None  # overrides ratio for mx
@@ -94,10 +93,14 @@ class PlanInputs:
     layout: str = "split"  # how the Otter arms run (plan/layouts.py): beside the base or widened
     prompt_length: int | None = None  # P of the prefill prediction; None: the context
 
+    def source(self, role: str) -> str | None:
+        """The config source given for a model role (None: planned with the base's shape)."""
+        return self.base if role == "base" else getattr(self, role, None)
+
     def __post_init__(self) -> None:
-        if self.task not in PLANNED_TASKS:
+        if self.task not in planned_tasks():
             raise PlanError(
-                f"task={self.task!r} is not priced by the planner: expected one of {PLANNED_TASKS}"
+                f"task={self.task!r} is not priced by the planner: expected one of {planned_tasks()}"
             )
         if self.dtype not in DTYPE_BYTES:
             raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
@@ -107,9 +110,9 @@ class PlanInputs:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PlanError(f"{name}={value!r} is invalid: expected an integer >= 1")
-        if self.task == "dexperts" and self.signal != "vocab":
+        if any(self.signal not in spec.signals for spec in _planned(self.task, "otter")):
             raise PlanError(
-                f"signal={self.signal!r} is invalid for dexperts: its signal shifts logits, use vocab"
+                f"signal={self.signal!r} is invalid for {self.task}: its signal shifts logits, use vocab"
             )
         if self.layout not in PLANNED_LAYOUTS:
             raise PlanError(f"layout={self.layout!r} is invalid: expected one of {tuple(PLANNED_LAYOUTS)}")
@@ -254,44 +257,54 @@ def _spec(inputs: PlanInputs, base_config: PretrainedConfig) -> OtterSpec:
     return spec
 
 
-def _same_vocab(base: ModelShape, other: ModelShape, role: str) -> None:
-    if other.vocab_size != base.vocab_size:
-        raise PlanError(
-            f"{role} {other.source}: vocab_size={other.vocab_size} differs from the base's "
-            f"{base.vocab_size}; DExperts shifts the base logits, so the experts must share its vocabulary"
-        )
+def _planned(task: str, role: str | None = None) -> list[Any]:
+    """The specs of the arms the planner prices for `task` (the base arm included), in registry order."""
+    return [
+        spec
+        for spec in ARMS.values()
+        if spec.cost and spec.task in (None, task) and role in (None, spec.role)
+    ]
 
 
-def _arm_terms(inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> dict[str, _Term]:
-    b, t, p, k = DTYPE_BYTES[inputs.dtype], inputs.context, inputs.prompt, inputs.k
-    base_term = _cached(base, b, t, p)
-    # split: the inserted parameters run beside the base; fused: the widened checkpoint runs instead of it
-    otter_term = _cached(otter, b, t, p)
-    if PLANNED_LAYOUTS[inputs.layout].beside_base:
-        otter_term = base_term + otter_term
-    if inputs.task == "args":
-        rm = model_shape(inputs.reward_model or inputs.base, "reward")
-        moved = FAITHFUL_KV_ROWS_PER_CANDIDATE * k
-        return {
-            "base": base_term,
-            # k RM rows per step, its k-row cache read and re-expanded (FAITHFUL_KV_ROWS_PER_CANDIDATE),
-            # the prompt prefilled k times
-            "args-faithful": base_term
-            + _cached(rm, b, t, p, rows=k, cache_rows=k, moved_rows=moved, prefills=k),
-            # one shared RM prefix cache; the k candidates are k positions over it, their KV transient
-            "args-optimized": base_term + _cached(rm, b, t, p, rows=k, transient_rows=k),
-            "otter-args": otter_term,
-        }
-    expert = model_shape(inputs.expert or inputs.base, "causal-lm")
-    anti = model_shape(inputs.anti_expert or inputs.base, "causal-lm")
-    _same_vocab(base, expert, "expert")
-    _same_vocab(base, anti, "anti-expert")
-    return {
-        "base": base_term,
-        "dexperts-faithful": _uncached(base, t, p) + _uncached(expert, t, p) + _uncached(anti, t, p),
-        "dexperts-cached": base_term + _cached(expert, b, t, p) + _cached(anti, b, t, p),
-        "otter-dexperts": otter_term,
-    }
+def planned_roles(task: str) -> tuple[str, ...]:
+    """The separate model roles the priced arms of `task` run (their sources are planner inputs)."""
+    specs = _planned(task)
+    return tuple(
+        dict.fromkeys(role for spec in specs for role in spec.needs if role not in ("base", "otter"))
+    )
+
+
+class _Shapes:
+    """The CostModel an arm's cost term is handed (otterbench/arms/spec.py): its models' shares by role."""
+
+    def __init__(self, inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> None:
+        self.inputs, self.base, self.otter_shape = inputs, base, otter
+        self.k, self.b, self.t, self.p = inputs.k, DTYPE_BYTES[inputs.dtype], inputs.context, inputs.prompt
+
+    def shape(self, role: str, same_vocab: bool = False) -> ModelShape:
+        """A role's shape: its source when given, else the base's shape (as a model of the role's head)."""
+        if role == "base":
+            return self.base
+        kind = "reward" if model_role(role).head == "reward" else "causal-lm"
+        shape = model_shape(self.inputs.source(role) or self.inputs.base, kind)
+        if same_vocab and shape.vocab_size != self.base.vocab_size:
+            raise PlanError(
+                f"{role.replace('_', '-')} {shape.source}: vocab_size={shape.vocab_size} differs from the "
+                f"base's {self.base.vocab_size}; DExperts shifts the base logits, so the experts must share "
+                "its vocabulary"
+            )
+        return shape
+
+    def cached(self, role: str, *, same_vocab: bool = False, **rows: int) -> _Term:
+        return _cached(self.shape(role, same_vocab), self.b, self.t, self.p, **rows)
+
+    def uncached(self, role: str, *, same_vocab: bool = False) -> _Term:
+        return _uncached(self.shape(role, same_vocab), self.t, self.p)
+
+    def otter(self) -> _Term:
+        # split: the inserted parameters run beside the base; fused: the widened checkpoint runs instead of it
+        inserted = _cached(self.otter_shape, self.b, self.t, self.p)
+        return self.cached("base") + inserted if PLANNED_LAYOUTS[self.inputs.layout].beside_base else inserted
 
 
 def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
@@ -307,7 +320,7 @@ def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
     prefill_bytes = weights + batch * inputs.prompt * term.prefill_kv_bytes_per_token
     return ArmCost(
         name=name,
-        role=ARM_ROLES[name],
+        role=ARMS[name].role,
         parameters=term.parameters,
         weights_bytes=weights,
         weights_bytes_by_dtype={dtype: term.parameters * size for dtype, size in DTYPE_BYTES.items()},
@@ -348,8 +361,8 @@ def _saving(base: ArmCost, separate: ArmCost, otter: ArmCost) -> Savings:
 
 
 def _savings(arms: dict[str, ArmCost]) -> list[Savings]:
-    separate = [name for name in arms if name in OTTER_COUNTERPART]
-    return [_saving(arms["base"], arms[name], arms[OTTER_COUNTERPART[name]]) for name in separate]
+    pairs = counterparts()
+    return [_saving(arms["base"], arms[name], arms[pairs[name]]) for name in arms if name in pairs]
 
 
 def plan_costs(inputs: PlanInputs) -> PlanResult:
@@ -360,8 +373,8 @@ def plan_costs(inputs: PlanInputs) -> PlanResult:
     inserted = count_inserted_parameters(dims, spec)
     base = model_shape(inputs.base, "causal-lm")
     otter = otter_shape(inputs.layout, base_config, spec)
-    terms = _arm_terms(inputs, base, otter)
-    arms = {name: _arm_cost(name, term, inputs) for name, term in terms.items()}
+    shapes = _Shapes(inputs, base, otter)
+    arms = {spec.name: _arm_cost(spec.name, spec.cost(shapes), inputs) for spec in _planned(inputs.task)}
     tied = bool(getattr(base_config, "tie_word_embeddings", False))
     return PlanResult(
         inputs=inputs,
@@ -389,11 +402,10 @@ def _stored_by_layout(base_config: Any, spec: OtterSpec, base: ModelShape) -> di
 
 def _notes(inputs: PlanInputs) -> list[str]:
     notes = []
-    separate = {"args": [inputs.reward_model], "dexperts": [inputs.expert, inputs.anti_expert]}[inputs.task]
-    if any(source is None for source in separate):
+    planned = _planned(inputs.task)
+    if any(inputs.source(role) is None for role in planned_roles(inputs.task)):
         notes.append(f"separate model(s) not given: planned with the base's shape ({inputs.base})")
-    if inputs.task == "dexperts":
-        notes.append("dexperts-faithful keeps no KV cache: it recomputes the whole context every token")
+    notes += [spec.cost_note for spec in planned if spec.cost_note]
     if inputs.signal == "scalar":
         notes.append("scalar signal scores the prefix, not each of the k candidates; counted as one forward")
     return notes

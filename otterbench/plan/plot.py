@@ -5,7 +5,6 @@ Built as a bare `Figure` (Agg via savefig), never through pyplot: no GUI backend
 
 from __future__ import annotations
 
-from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,11 +12,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from otterbench.plan.costs import PlanInputs, PlanResult
+from otterbench.otter.spec import DEFAULT_RATIO
+from otterbench.plan.costs import PlanResult
 from otterbench.results.headline import PAPER_SAVED_PCT
 
 DEFAULT_RATIOS = (1 / 32, 1 / 24, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2)
-DEFAULT_RATIO = next(f.default for f in fields(PlanInputs) if f.name == "ratio")
 _PANELS = (  # (title, kind of the paper's figure, [(metric, label, marker)])
     ("extra space saved (weights + KV cache)", "space", [("space_pct", "space", "o")]),
     (

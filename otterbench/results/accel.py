@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.arms.registry import arm_info
+from otterbench.arms.registry import decider
 from otterbench.results.stats import bootstrap_ratio_ci
-
-# which forward-call counter is the model that decides (and verifies) each token
-_DECIDER = {"spec-separate": "llm", "otter-spec": "otter"}
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -41,7 +38,7 @@ def speculation_metrics(arm: dict, base: dict | None) -> dict[str, Any]:
     counts = arm["speculation"]
     proposed, accepted = counts["proposed_by_position"], counts["accepted_by_position"]
     new_tokens = counts["new_tokens"]
-    forwards = arm["calls"][_DECIDER.get(arm["name"], "llm")]
+    forwards = arm["calls"][decider(arm["name"])]  # the model that decides (and verifies) each token
     metrics: dict[str, Any] = {
         "acceptance": _ratio(sum(accepted), sum(proposed)),
         "acceptance_by_position": [_ratio(a, p) for a, p in zip(accepted, proposed)],
@@ -86,7 +83,7 @@ def add_accel_metrics(arms: list[dict], savings: list[dict]) -> None:
             arm["speculation"].update(speculation_metrics(arm, base))
     for saving in savings:
         separate = by_name.get(saving["separate_arm"])
-        if arm_info(saving["separate_arm"]).task != "accel" or not _ok(separate):
+        if not _ok(separate) or not separate.get("speculation"):  # only speculative pairs: side by side
             continue
         new_tokens = separate["speculation"]["new_tokens"]
         saving.update(_side_by_side(by_name, saving, new_tokens))

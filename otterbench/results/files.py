@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from otterbench.arms.registry import OTTER_COUNTERPART
+from otterbench.arms.registry import counterparts
+from otterbench.backends import STATIC_ENGINE, backend_names
 from otterbench.results.decode_savings import decode_saving, prefill_saving
 from otterbench.results.stats import bootstrap_saved_ci, saved_pct
 
@@ -33,12 +34,23 @@ class ResultsError(ValueError):
 
 
 @cache
-def results_schema() -> dict:
-    """The results.json JSON Schema shipped with the package."""
-    text = (
+def _shipped_schema_text() -> str:
+    return (
         resources.files("otterbench").joinpath("results", "schema", "results.schema.json").read_text("utf-8")
     )
-    return json.loads(text)
+
+
+def results_schema() -> dict:
+    """The results.json JSON Schema shipped with the package, its name enums filled from the registries.
+
+    The engines a run may ask for and an arm may record come from the backend registry (otterbench/backends),
+    so a registered backend is a valid engine at once.
+    """
+    schema = json.loads(_shipped_schema_text())
+    engines = list(backend_names())
+    schema["properties"]["config"]["properties"]["engine"]["enum"] = engines
+    schema["$defs"]["arm"]["properties"]["engine"]["enum"] = [*engines, STATIC_ENGINE, None]
+    return schema
 
 
 def _check_sample_counts(data: dict) -> str | None:
@@ -246,7 +258,7 @@ def _space_saving(base: dict | None, separate: dict, otter: dict) -> tuple[float
 def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 2000, seed: int = 0) -> dict:
     """The savings record of one separate arm against its Otter counterpart, with reasons for any null."""
     arms = {arm["name"]: arm for arm in results_arms}
-    otter_name = OTTER_COUNTERPART[separate_name]
+    otter_name = counterparts()[separate_name]
     base, separate, otter = arms.get("base"), arms[separate_name], arms.get(otter_name)
     notes: list[str] = []
     space, space_note = _space_saving(base, separate, otter) if otter else (None, None)
@@ -286,4 +298,4 @@ def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 200
 def compute_savings(arms: list[dict], n_boot: int = 2000, seed: int = 0) -> list[dict]:
     """The results.json `savings` list: one record per separate arm present in `arms`."""
     names = [arm["name"] for arm in arms]
-    return [saving_entry(arms, name, n_boot, seed) for name in names if name in OTTER_COUNTERPART]
+    return [saving_entry(arms, name, n_boot, seed) for name in names if name in counterparts()]

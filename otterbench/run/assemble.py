@@ -1,4 +1,4 @@
-"""Assemble: the plan plus the arms' records -> the results.json document -> files (schema-checked first).
+"""Assemble: the resolved plus the arms' records -> the results.json document -> files (schema-checked first).
 
 Writing never loses what is in memory: a write that fails (disk full, folder gone) leaves the previous
 files intact and comes back as one line, so the caller can still print the run's summary.
@@ -20,55 +20,61 @@ from otterbench.results.files import (
 )
 from otterbench.run.efficiency import add_efficiency
 from otterbench.run.nondisruption import non_disruption_block, not_measured
-from otterbench.run.plan import RunPlan
 from otterbench.run.record import ArmRecord
+from otterbench.run.resolve import ResolvedRun
 
 _NO_OTTER_KEYS = ("distilled", "spec", "inserted_parameters")
 
 
-def _otter_block(records: list[ArmRecord], plan: RunPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[str, Any], dict[str, Any]]:
     """The insertion that ran, and its non-disruption measured in the run (from the Otter arm's process)."""
     info = next((r.otter for r in records if r.otter), None)
     if info is None:
-        layout, path = plan.config.layout, plan.config.otter_path
+        layout, path = resolved.config.insertion.layout, resolved.config.insertion.path
         otter = {"layout": layout, "path": path, **dict.fromkeys(_NO_OTTER_KEYS)}
         return otter, not_measured(layout)
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
     otter["fused_checkpoint"] = info.get("fused_checkpoint")
     otter["checkpoint_build_s"] = info.get("checkpoint_build_s")
-    base = next((r for r in records if r.name == "base" and r.ok), None)
+    base = next((r for r in records if r.role == "base" and r.ok), None)
     base_hash = base.token_ids_hash if base else None
-    return otter, non_disruption_block(info["non_disruption"], base_hash, plan.config.dtype)
+    return otter, non_disruption_block(info["non_disruption"], base_hash, resolved.config.dtype)
 
 
-def run_config_block(plan: RunPlan) -> dict[str, Any]:
+def run_config_block(resolved: ResolvedRun) -> dict[str, Any]:
     """results.json `config`: the resolved configuration, with the prompt count the workload really has."""
     # a --prompts file or a suite without num_prompts uses every prompt: record how many that was
-    return {**plan.config.to_dict(), "num_prompts": plan.workload.num_prompts, "schedule": plan.schedule}
+    return {
+        **resolved.config.to_dict(),
+        "num_prompts": resolved.workload.num_prompts,
+        "schedule": resolved.schedule,
+    }
 
 
-def assemble_results(plan: RunPlan, run_id: str, status: str, records: list[ArmRecord]) -> dict[str, Any]:
+def assemble_results(
+    resolved: ResolvedRun, run_id: str, status: str, records: list[ArmRecord]
+) -> dict[str, Any]:
     """The whole results.json document for the arms recorded so far."""
     arms = [record.to_json() for record in records]
     savings = compute_savings(arms)
     add_accel_metrics(arms, savings)
-    otter, non_disruption = _otter_block(records, plan)
+    otter, non_disruption = _otter_block(records, resolved)
     results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
-        "created_utc": plan.created_utc,
-        "suite": plan.config.suite.name,
+        "created_utc": resolved.created_utc,
+        "suite": resolved.config.suite.name,
         "status": status,
-        "isolation": plan.config.isolation,
-        "config": run_config_block(plan),
-        "workload": plan.workload_info,
-        "environment": plan.environment,
+        "isolation": resolved.config.process.isolation,
+        "config": run_config_block(resolved),
+        "workload": resolved.workload_info,
+        "environment": resolved.environment,
         "otter": otter,
         "non_disruption": non_disruption,
         "arms": arms,
         "savings": savings,
     }
-    add_efficiency(results, plan.prediction)
+    add_efficiency(results, resolved.prediction)
     return results
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from otterbench.arms.registry import ARM_NAMES, ENGINES
+from otterbench.arms.registry import arm_names
+from otterbench.backends import BackendSettings, backend_names
+from otterbench.models.roles import role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
-from otterbench.run.suite import MODEL_ROLES, SuiteConfig, load_suite
-
-if TYPE_CHECKING:
-    from otterbench.run.session import ArmJob
-
-ISOLATIONS = ("process", "inline")
-SCHEDULES = ("auto", "interleaved", "sequential")
+from otterbench.run.settings import GROUPS, ISOLATIONS, SCHEDULES, OtterSettings, ProcessSettings, route
+from otterbench.run.suite import SuiteConfig, load_suite
 
 
 class RunInputError(ValueError):
@@ -32,17 +29,9 @@ class RunConfig:
     out_dir: Path
     device: str = "auto"
     overrides: dict[str, str] = field(default_factory=dict)  # role -> id/path from --base etc.
-    otter_path: str | None = None
-    otter_ratio: float = 0.125
-    layout: str = "fused"  # an engine-ready layout (fused, packed); split (wrappers) stays selectable
-    fused_path: str | None = (
-        None  # set by the run once the layout's checkpoint is built (fused_checkpoint.py)
-    )
-    engine: str = "eager"  # eager, or compiled: static KV cache + torch.compile (arms/engine.py)
-    isolation: str = "process"
-    device_map: str | None = None
-    cpu_threads: int = 1
-    schedule: str = "auto"
+    insertion: OtterSettings = field(default_factory=OtterSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    process: ProcessSettings = field(default_factory=ProcessSettings)
     save_outputs: bool = False  # write outputs.jsonl (every arm's generated ids and text) in the run folder
 
     @property
@@ -68,11 +57,7 @@ class RunConfig:
             **{
                 key: suite[key]
                 for key in (
-                    "k",
-                    "weight",
-                    "alpha",
-                    "draft_length",
-                    "filter_p",
+                    *self.suite.knobs,
                     "max_new_tokens",
                     "batch_size",
                     "seed",
@@ -86,17 +71,17 @@ class RunConfig:
             "suite": self.suite.name,
             "arms": list(self.arms),
             "profile": self.profile,
-            "models": {role: self.source(role) for role in MODEL_ROLES},
+            "models": {role: self.source(role) for role in role_names()},
             "dtype": self.dtype,
             "device": self.device,
             "prompts": suite["prompts_path"],
-            "otter_path": self.otter_path,
-            "otter_ratio": self.otter_ratio,
-            "layout": self.layout,
-            "engine": self.engine,
-            "isolation": self.isolation,
-            "device_map": self.device_map,
-            "cpu_threads": self.cpu_threads,
+            "otter_path": self.insertion.path,
+            "otter_ratio": self.insertion.ratio,
+            "layout": self.insertion.layout,
+            "engine": self.backend.name,
+            "isolation": self.process.isolation,
+            "device_map": self.process.device_map,
+            "cpu_threads": self.process.cpu_threads,
             "save_outputs": self.save_outputs,
         }
 
@@ -104,29 +89,9 @@ class RunConfig:
         """The id/path (or "tiny") a role loads from: --base etc. first, then the profile."""
         return self.overrides.get(role) or self.suite.profiles[self.profile].get(role)
 
-    def arm_job(self, arm: str, workload: Any, device: str) -> ArmJob:
-        """The job one arm's process runs on the resolved `device`."""
-        from otterbench.run.session import ArmJob  # imports torch: only once a run starts
-
-        return ArmJob(
-            arm=arm,
-            workload=workload,
-            profile=self.profile,
-            profiles=self.suite.profiles,
-            overrides=self.overrides,
-            device=device,
-            dtype=self.dtype,
-            repeats=self.repeats,
-            warmup=self.warmup,
-            otter_path=self.otter_path,
-            otter_ratio=self.otter_ratio,
-            layout=self.layout,
-            fused_path=self.fused_path,
-            engine=self.engine,
-            device_map=self.device_map,
-            cpu_threads=self.cpu_threads,
-            extra={"save_outputs": self.save_outputs},
-        )
+    def device_map(self) -> str | None:
+        """The device map the arms load with: --device-map, else the profile's (None: one device)."""
+        return self.process.device_map or self.suite.profiles[self.profile].get("device_map")
 
 
 def _fail(option: str, value: Any, fix: str) -> RunInputError:
@@ -145,9 +110,9 @@ def _suite_changes(
     """The suite fields the command line replaces (None: keep the suite's)."""
     changes = {key: value for key, value in (suite_overrides or {}).items() if value is not None}
     if arms:
-        unknown = [arm for arm in arms if arm not in ARM_NAMES]
+        unknown = [arm for arm in arms if arm not in arm_names()]
         if unknown:
-            known = ", ".join(ARM_NAMES)
+            known = ", ".join(arm_names())
             raise _fail("--arms", ",".join(arms), f"names unknown arm(s) {unknown}: choose from {known}")
         changes["arms"] = tuple(arms)
     if prompts is not None:
@@ -162,22 +127,23 @@ def _suite_changes(
 
 def _check_run_fields(config: RunConfig) -> None:
     """The run's own fields (not the suite's), each refused with the option that set it."""
-    if config.isolation not in ISOLATIONS:
-        raise _fail("--isolation", config.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
-    threads = config.cpu_threads
+    process, insertion, engine = config.process, config.insertion, config.backend.name
+    if process.isolation not in ISOLATIONS:
+        raise _fail("--isolation", process.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
+    threads = process.cpu_threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
-    if config.schedule not in SCHEDULES:
-        raise _fail("--schedule", config.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
-    if config.layout not in LAYOUTS:
-        raise _fail("--layout", config.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
-    if config.engine not in ENGINES:
-        raise _fail("--engine", config.engine, f"is unknown: choose {' or '.join(ENGINES)}")
-    if not 0 < config.otter_ratio <= 1:
-        raise _fail("--otter-ratio", config.otter_ratio, "is out of range: choose a number in (0, 1]")
-    if config.otter_path is not None and not Path(config.otter_path).is_dir():
+    if process.schedule not in SCHEDULES:
+        raise _fail("--schedule", process.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
+    if insertion.layout not in LAYOUTS:
+        raise _fail("--layout", insertion.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+    if engine not in backend_names():
+        raise _fail("--engine", engine, f"is unknown: choose {' or '.join(backend_names())}")
+    if not 0 < insertion.ratio <= 1:
+        raise _fail("--otter-ratio", insertion.ratio, "is out of range: choose a number in (0, 1]")
+    if insertion.path is not None and not Path(insertion.path).is_dir():
         raise _fail(
-            "--otter", config.otter_path, "is not a folder: pass a directory written by `otterbench distill`"
+            "--otter", insertion.path, "is not a folder: pass a directory written by `otterbench distill`"
         )
 
 
@@ -192,7 +158,11 @@ def resolve_run_config(
     preset: str | None = None,
     **run_fields: Any,
 ) -> RunConfig:
-    """Load a suite, apply the command line's values, validate everything once."""
+    """Load a suite, apply the command line's values, validate everything once.
+
+    `run_fields` are RunConfig's own fields, its settings groups whole, or grouped options by their flat
+    names (otter_ratio=0.25, engine="compiled", isolation="inline", ...).
+    """
     suite = load_suite(suite_name)
     changes = _suite_changes(suite_overrides, arms, prompts)
     if preset is not None:  # the preset's values first: the command line's own options win
@@ -202,7 +172,8 @@ def resolve_run_config(
     if profile not in suite.profiles:
         known = ", ".join(suite.profiles)
         raise _fail("--profile", profile, f"is unknown for suite {suite.name}: choose from {known}")
-    config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **run_fields)
+    groups = route(run_fields, {name: run_fields.pop(name) for name in GROUPS if name in run_fields})
+    config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
     _check_out_dir(Path(out_dir))
     return config

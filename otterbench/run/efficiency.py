@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from otterbench.models.tiny import build_tiny_model
+from otterbench.models.sources import TINY
+from otterbench.models.tiny import tiny_config
 
-TINY = "tiny"
 _CPU_COPY_BYTES = 256 * 2**20  # well past any last-level cache: the copy streams through DRAM
 _GPU_COPY_BYTES = 2 * 2**30
 _COPIES = 5
@@ -67,13 +67,17 @@ def measure_peak_bandwidth(device: torch.device, cpu_threads: int = 1) -> dict[s
     }
 
 
-def _source_path(source: str, role: str, scratch: Path) -> str:
-    """A source the planner reads: the tiny profile's config written out as config.json, else as given."""
-    if source != TINY:
+def _planner_source(config: Any, catalogue: Any, role: str, scratch: Path) -> str | None:
+    """What the planner reads for a role: the catalogue's config written out as config.json; a role the run
+    does not load (its arms not chosen) is priced from its profile's source, the tiny profile's from code."""
+    entry = catalogue.entries.get(role)
+    source = config.source(role)
+    if entry is None and source != TINY:
         return source
     folder = scratch / role
     folder.mkdir()
-    (folder / "config.json").write_text(build_tiny_model(role).config.to_json_string())
+    model_config = entry.config if entry is not None else tiny_config(role)
+    (folder / "config.json").write_text(model_config.to_json_string())
     return str(folder)
 
 
@@ -116,27 +120,29 @@ def _savings_by_layout(results: dict[str, Any], layout: str) -> dict[str, dict[s
     }
 
 
-def predict_run(config: Any, workload: Any) -> dict[str, Any]:
+def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
     """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
     from otterbench.otter import read_otter_config
-    from otterbench.plan.costs import PLANNED_TASKS, PlanInputs, plan_costs
+    from otterbench.plan.costs import PlanInputs, plan_costs, planned_roles, planned_tasks
     from otterbench.plan.layouts import PLANNED_LAYOUTS
     from otterbench.plan.shapes import PlanError
 
     suite = config.suite
-    if suite.task not in PLANNED_TASKS:
+    if suite.task not in planned_tasks():
         raise PlanError(f"the planner has no cost model for task {suite.task!r} yet")
-    if config.layout not in PLANNED_LAYOUTS:
-        raise PlanError(f"the planner has no cost model for layout {config.layout!r} yet")
-    spec = read_otter_config(config.otter_path)["spec"] if config.otter_path else {}
+    layout = config.insertion.layout
+    if layout not in PLANNED_LAYOUTS:
+        raise PlanError(f"the planner has no cost model for layout {layout!r} yet")
+    path = config.insertion.path
+    spec = read_otter_config(path)["spec"] if path else {}
     sizes = {
         "extra_hidden": spec.get("extra_hidden_size"),
         "extra_kv_heads": spec.get("extra_kv_heads"),
         "extra_ffn": spec.get("extra_intermediate_size"),
     }
-    roles = {"args": ("reward_model",), "dexperts": ("expert", "anti_expert")}[suite.task]
+    roles = planned_roles(suite.task)
     with tempfile.TemporaryDirectory() as scratch:
-        sources = {role: _source_path(config.source(role), role, Path(scratch)) for role in ("base", *roles)}
+        sources = {role: _planner_source(config, catalogue, role, Path(scratch)) for role in ("base", *roles)}
         inputs = PlanInputs(
             task=suite.task,
             k=suite.k,
@@ -144,15 +150,15 @@ def predict_run(config: Any, workload: Any) -> dict[str, Any]:
             context=mean_decode_context(workload),
             prompt_length=mean_prompt_length(workload),
             dtype=config.dtype,
-            layout=config.layout,
-            ratio=config.otter_ratio,
+            layout=config.insertion.layout,
+            ratio=config.insertion.ratio,
             **sources,
             **{key: value for key, value in sizes.items() if value is not None},
         )
-        results = {config.layout: plan_costs(inputs)}
-        for layout in set(PLANNED_LAYOUTS) - {config.layout}:
+        results = {layout: plan_costs(inputs)}
+        for other in set(PLANNED_LAYOUTS) - {layout}:
             try:  # the other layouts' limits, beside the run's; one that cannot hold the insertion is left out
-                results[layout] = plan_costs(replace(inputs, layout=layout))
+                results[other] = plan_costs(replace(inputs, layout=other))
             except ValueError:
                 continue
     arms = {
@@ -162,14 +168,14 @@ def predict_run(config: Any, workload: Any) -> dict[str, Any]:
             "prefill_bytes": arm.prefill_bytes,
             "prefill_flops": arm.prefill_flops,
         }
-        for arm in results[config.layout].arms
+        for arm in results[layout].arms
     }
     return {
         "context": inputs.context,
         "prompt_length": inputs.prompt,
         "batch_size": inputs.batch_size,
         "arms": arms,
-        "savings": _savings_by_layout(results, config.layout),
+        "savings": _savings_by_layout(results, layout),
     }
 
 
@@ -202,14 +208,14 @@ def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -
 
 
 def run_efficiency_inputs(
-    config: Any, workload: Any, device: torch.device, warn: Callable[[str], None]
+    config: Any, catalogue: Any, workload: Any, device: torch.device, warn: Callable[[str], None]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The device's peak bandwidth (measured now, in the parent) and the planner's prediction for the run."""
     from otterbench.plan.shapes import PlanError
 
-    bandwidth = measure_peak_bandwidth(device, config.cpu_threads)
+    bandwidth = measure_peak_bandwidth(device, config.process.cpu_threads)
     try:
-        return bandwidth, predict_run(config, workload)
+        return bandwidth, predict_run(config, catalogue, workload)
     except (PlanError, ValueError, OSError) as error:  # a model the planner cannot price: no prediction
         warn(f"no predicted costs for this run: {error}")
         return bandwidth, None

@@ -15,10 +15,10 @@ from otterbench.run.record import ArmRecord
 
 @dataclass(frozen=True)
 class RunStarted:
-    """The plan is resolved and the run folder exists; nothing is measured yet."""
+    """The run is resolved and the run folder exists; nothing is measured yet."""
 
     run_dir: Path
-    plan: Any  # otterbench.run.plan.RunPlan
+    resolved: Any  # otterbench.run.resolve.ResolvedRun
 
 
 @dataclass(frozen=True)

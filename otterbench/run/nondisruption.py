@@ -22,8 +22,9 @@ from otterbench.arms.decoding import CachedLM, greedy, grow_mask
 from otterbench.arms.greedy import BaseArm
 from otterbench.otter.disruption import RunningDeviation
 from otterbench.results.disruption_verdict import judge
-from otterbench.run.workload import Batch, Workload, positions_from_mask
+from otterbench.run.record import token_ids_hash
 from otterbench.run.yardstick import measure_yardstick
+from otterbench.workload import Batch, Workload, positions_from_mask
 
 
 def _lockstep(
@@ -60,7 +61,6 @@ def check_non_disruption(
     base: Any, otter_like: Any, workload: Workload, device: torch.device, layout: str
 ) -> dict[str, Any]:
     """Compare `otter_like` (split or fused) with `base` over every batch and step of `workload`."""
-    from otterbench.run.session import token_ids_hash
 
     prompt, decode, full = RunningDeviation(), RunningDeviation(), RunningDeviation()
     base_tokens: list[list[int]] = []

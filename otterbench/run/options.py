@@ -1,68 +1,74 @@
 """RunOptions: every knob of a run, declared once; `otterbench run` and `otterbench sweep` both take them all.
 
-Each field's metadata holds its --help text; `otterbench/commands/run_options.py` turns the fields into
-Typer options. None means "the suite's (or profile's) value".
+Three kinds of knob, each declared where it belongs and gathered here: the run's own fields (below, each
+field's metadata holding its --help text), the grouped settings (`OtterSettings`, `BackendSettings`,
+`ProcessSettings` in run/settings.py, whose fields name their options) and the registries' options (every
+model role's source, every arm's task knob, every backend's own option). `otterbench/commands/run_options.py`
+turns them all into Typer options. None means "the suite's (or profile's) value".
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otterbench.run.suite import MODEL_ROLES
+from otterbench.arms.registry import knobs
+from otterbench.backends import BACKENDS, BackendSettings, backend_spec
+from otterbench.models.roles import model_role, role_names
+from otterbench.run.settings import GROUPS, OtterSettings, ProcessSettings, flatten, group_options, route
 
 if TYPE_CHECKING:
     from otterbench.run.config import RunConfig
 
-# suite fields a run may override (the rest of RunOptions configures the run itself)
-SUITE_KNOBS = ("batch_size", "max_new_tokens", "k", "weight", "alpha", "num_prompts", "repeats", "warmup")
-SUITE_KNOBS += ("dtype", "draft_length", "filter_p")
+# suite fields a run may override besides the arms' task knobs (the rest of RunOptions configures the run)
+SUITE_FIELDS = ("batch_size", "max_new_tokens", "num_prompts", "repeats", "warmup", "dtype")
 
 
 def _knob(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+def registered_knobs() -> dict[str, tuple[type, str]]:
+    """name -> (type, help) of the options the registries hold: model roles, task knobs, backend options."""
+    roles = {role: (str, model_role(role).help) for role in role_names()}
+    tasks = {name: (knob.kind, knob.help) for name, knob in knobs().items()}
+    backends = {knob.name: (knob.kind, knob.help) for spec in BACKENDS.values() for knob in spec.options}
+    return roles | tasks | backends
+
+
+def _route(cls: type) -> type:
+    """Let RunOptions take every option by its flat name: grouped settings and registry options too."""
+    generated = cls.__init__
+
+    def __init__(self: Any, **values: Any) -> None:
+        groups = route(values, {name: values.pop(name) for name in GROUPS if name in values})
+        given = dict(values.pop("knobs", None) or {})
+        given |= {name: values.pop(name) for name in list(values) if name in registered_knobs()}
+        generated(self, **values, **groups, knobs=given)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+@_route
 @dataclass(frozen=True)
 class RunOptions:
-    """The command line of a run as plain values; `to_config` validates them into a RunConfig."""
+    """The command line of a run as plain values; `to_config` validates them into a RunConfig.
+
+    Every option reads by its flat name (`options.k`, `options.reward_model`, `options.otter_ratio`) and is
+    given by it (`RunOptions(k=5, otter_ratio=0.25)`, `with_values`).
+    """
 
     suite: str = _knob("safety", "suite name (see `otterbench suites`) or a path to a suite TOML")
     profile: str | None = _knob(None, "model profile of the suite: tiny (embedded, offline), paper, ...")
-    base: str | None = _knob(None, "base LLM: hub id (cached locally) or local path; overrides the profile")
-    reward_model: str | None = _knob(None, "ARGS reward model: hub id or local path")
-    token_reward_model: str | None = _knob(
-        None, "args-token's token-level reward model (a causal LM): hub id or local path"
-    )
-    expert: str | None = _knob(None, "DExperts expert: hub id or local path")
-    anti_expert: str | None = _knob(None, "DExperts anti-expert: hub id or local path")
-    draft: str | None = _knob(
-        None, "speculative decoding's draft model: hub id or local path (e.g. OUT/draft from distill)"
-    )
-    otter: Path | None = _knob(None, "saved insertion (from `otterbench distill`); default: undistilled")
-    otter_ratio: float = _knob(0.125, "insertion size when no --otter is given (dx=d*r, ...)")
-    layout: str = _knob(
-        "fused",
-        "Otter layout: fused (widened checkpoint with zero blocks, the default), packed (engine-ready, "
-        "zero-free) or split (wrappers); fused and packed checkpoints are built once per run",
-    )
-    engine: str = _knob(
-        "eager", "eager (transformers as is) or compiled (static KV cache + torch.compile where shapes allow)"
-    )
     arms: str | None = _knob(None, "comma-separated arms to run instead of the suite's")
     device: str = _knob("auto", "auto, cpu, cuda or cuda:N")
     dtype: str | None = _knob(None, "float32, bfloat16 or float16 (default: the profile's)")
     batch_size: int | None = _knob(None, "prompts decoded together")
     max_new_tokens: int | None = _knob(None, "N: exactly this many new tokens per prompt, every arm")
-    k: int | None = _knob(None, "ARGS top-k candidates scored per step")
-    weight: float | None = _knob(None, "ARGS w in logit + w*reward")
-    alpha: float | None = _knob(None, "DExperts alpha in logits + alpha*(expert - anti)")
-    draft_length: int | None = _knob(None, "accel: draft tokens spec-separate proposes per base forward")
-    filter_p: float | None = _knob(
-        None, "DExperts top-p nucleus kept of the base logits before the experts' shift (1: no filter)"
-    )
     num_prompts: int | None = _knob(None, "use this many prompts of the suite's file")
     repeats: int | None = _knob(None, "measured runs per arm (>= 1)")
     preset: str | None = _knob(
@@ -71,35 +77,51 @@ class RunOptions:
     warmup: int | None = _knob(None, "unmeasured runs per arm first (>= 0)")
     prompts: Path | None = _knob(None, 'your own prompts: JSONL, one {"prompt": "..."} per line')
     out: Path | None = _knob(None, "results root (default: ./results or $OTTERBENCH_RESULTS_DIR)")
-    isolation: str = _knob("process", "process (one fresh process per arm) or inline (debugging)")
-    device_map: str | None = _knob(None, 'e.g. "auto": let accelerate place a model too big for one GPU')
-    cpu_threads: int = _knob(
-        1, "torch threads per arm process on CPU (1: steady timings on shared cores; 0: torch's default)"
-    )
-    schedule: str = _knob(
-        "auto",
-        "interleaved (arms in live processes, measured round-robin: drift hits all alike), sequential "
-        "(one arm after another), or auto (interleaved on CPU, sequential on GPU)",
-    )
     save_outputs: bool = _knob(False, "write outputs.jsonl: every arm's generated ids and text, per prompt")
+    insertion: OtterSettings = field(default_factory=OtterSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    process: ProcessSettings = field(default_factory=ProcessSettings)
+    knobs: Mapping[str, Any] = field(default_factory=dict)  # the registries' options; None: the suite's
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.knobs) - set(registered_knobs()))
+        if unknown:
+            raise TypeError(f"RunOptions got unknown option(s) {unknown}")
+        object.__setattr__(self, "knobs", {**dict.fromkeys(registered_knobs()), **self.knobs})
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("knobs")  # absent while unpickling: no recursion
+        if values is not None and name in values:
+            return values[name]
+        if name in group_options():
+            return self.flat()[name]
+        raise AttributeError(f"RunOptions has no option {name!r}")
+
+    def flat(self) -> dict[str, Any]:
+        """Every option by its flat name (the grouped settings and the registries' options included)."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name in FIELD_NAMES}
+        return own | flatten(self.__dict__) | dict(self.knobs)
 
     def changed(self) -> dict[str, Any]:
-        """The fields that differ from their defaults, as JSON-ready values (what a sweep records)."""
+        """The options that differ from their defaults, as JSON-ready values (what a sweep records)."""
+        defaults = RunOptions().flat()
         return {
-            f.name: str(value) if isinstance(value, Path) else value
-            for f in dataclasses.fields(self)
-            if (value := getattr(self, f.name)) != f.default
+            name: str(value) if isinstance(value, Path) else value
+            for name, value in self.flat().items()
+            if value != defaults.get(name)
         }
 
     def with_values(self, values: dict[str, Any]) -> RunOptions:
-        """These options with some fields replaced (a sweep point's values)."""
+        """These options with some replaced by flat name (a sweep point's values)."""
         return dataclasses.replace(self, **values)
 
     def to_config(self, default_out: Path) -> RunConfig:
         """Validate into a RunConfig; every bad value is one RunInputError/SuiteError line."""
-        from otterbench.run.config import resolve_run_config  # the arm registry imports torch
+        from otterbench.run.config import resolve_run_config
 
-        suite_overrides = {key: getattr(self, key) for key in SUITE_KNOBS}
+        suite_overrides = {key: getattr(self, key) for key in SUITE_FIELDS} | {
+            name: self.knobs[name] for name in knobs()
+        }
         arms = [a.strip() for a in self.arms.split(",") if a.strip()] if self.arms else None
         return resolve_run_config(
             self.suite,
@@ -110,17 +132,23 @@ class RunOptions:
             prompts=self.prompts,
             preset=self.preset,
             device=self.device,
-            overrides={role: getattr(self, role) for role in MODEL_ROLES if getattr(self, role)},
-            otter_path=str(self.otter) if self.otter else None,
-            otter_ratio=self.otter_ratio,
-            layout=self.layout,
-            engine=self.engine,
-            isolation=self.isolation,
-            device_map=self.device_map,
-            cpu_threads=self.cpu_threads,
-            schedule=self.schedule,
+            overrides={role: self.knobs[role] for role in role_names() if self.knobs[role]},
+            insertion=self.insertion,
+            backend=self._backend(),
+            process=self.process,
             save_outputs=self.save_outputs,
         )
 
+    def _backend(self) -> BackendSettings:
+        """The chosen backend with its own options: given, else their defaults (unknown backends: refused later)."""
+        if self.backend.name not in BACKENDS:
+            return self.backend
+        declared = backend_spec(self.backend.name).options
+        defaults = {knob.name: knob.default for knob in declared}
+        given = {
+            knob.name: self.knobs[knob.name] for knob in declared if self.knobs.get(knob.name) is not None
+        }
+        return dataclasses.replace(self.backend, options={**defaults, **self.backend.options, **given})
 
-KNOB_NAMES = tuple(f.name for f in dataclasses.fields(RunOptions))
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunOptions) if f.name not in (*GROUPS, "knobs"))

@@ -1,6 +1,6 @@
 """run_suite: a run in three stages, each handing one typed object to the next.
 
-resolve (RunConfig -> RunPlan: device, dtype, schedule, workload, jobs; otterbench/run/plan.py)
+resolve (RunConfig -> ResolvedRun: device, dtype, schedule, workload, jobs; otterbench/run/resolved.py)
 -> execute (a schedule runs the jobs -> one ArmRecord per arm; otterbench/run/schedules.py)
 -> assemble (records -> the results.json document -> files; otterbench/run/assemble.py).
 
@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.exits import Exit
+from otterbench.models.sources import tokenizer_for
 from otterbench.results.outputs import write_outputs
 from otterbench.run.assemble import assemble_results, write_run_files
 from otterbench.run.config import RunConfig
 from otterbench.run.events import ArmFinished, EventSink, Notice, RunEvent, RunStarted, ignore
 from otterbench.run.interrupts import Interrupted, InterruptGuard
-from otterbench.run.plan import RunPlan, resolve_plan, run_tokenizer
 from otterbench.run.record import ArmRecord
+from otterbench.run.resolve import ResolvedRun, resolve_run
 from otterbench.run.schedules import run_interleaved, run_sequential
 
 PENDING = "pending"
@@ -48,30 +49,30 @@ def new_run_id() -> str:
 class RunFiles:
     """The run's folder and its files, rewritten from the records so far (arms not recorded: not run)."""
 
-    def __init__(self, plan: RunPlan, out_dir: Path) -> None:
-        self.plan, self.run_id = plan, new_run_id()
-        self.run_dir = out_dir / plan.config.suite.name / self.run_id
+    def __init__(self, resolved: ResolvedRun, out_dir: Path) -> None:
+        self.resolved, self.run_id = resolved, new_run_id()
+        self.run_dir = out_dir / resolved.config.suite.name / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=False)
 
     def results(self, records: list[ArmRecord], status: str, reason: str = PENDING) -> dict[str, Any]:
         by_name = {record.name: record for record in records}
-        arms = [by_name.get(arm) or ArmRecord.not_run(arm, reason) for arm in self.plan.config.arms]
-        return assemble_results(self.plan, self.run_id, status, arms)
+        arms = [by_name.get(arm) or ArmRecord.not_run(arm, reason) for arm in self.resolved.config.arms]
+        return assemble_results(self.resolved, self.run_id, status, arms)
 
     def write(self, records: list[ArmRecord], status: str, reason: str = PENDING) -> tuple[dict, str | None]:
         results = self.results(records, status, reason)
         return results, write_run_files(self.run_dir, results)
 
 
-def execute(plan: RunPlan, emit: EventSink) -> tuple[list[ArmRecord], Interrupted | None]:
-    """Run the plan's jobs on its schedule: the arms' records, and the signal that stopped them, if any."""
-    jobs = list(plan.jobs)
-    if plan.schedule == "interleaved":
+def execute(resolved: ResolvedRun, emit: EventSink) -> tuple[list[ArmRecord], Interrupted | None]:
+    """Run the resolved's jobs on its schedule: the arms' records, and the signal that stopped them, if any."""
+    jobs = list(resolved.jobs)
+    if resolved.schedule == "interleaved":
         return run_interleaved(jobs, emit)
-    return run_sequential(jobs, emit, inline=plan.config.isolation == "inline")
+    return run_sequential(jobs, emit, inline=resolved.config.process.isolation == "inline")
 
 
-def _measure(plan: RunPlan, files: RunFiles, emit: EventSink, guard: InterruptGuard) -> Any:
+def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: InterruptGuard) -> Any:
     finished: list[ArmRecord] = []
 
     def on_event(event: RunEvent) -> None:
@@ -86,8 +87,8 @@ def _measure(plan: RunPlan, files: RunFiles, emit: EventSink, guard: InterruptGu
     try:
         with guard.deferred():
             _, error = files.write([], "partial")
-        emit(RunStarted(files.run_dir, plan))
-        return execute(plan, on_event)
+        emit(RunStarted(files.run_dir, resolved))
+        return execute(resolved, on_event)
     except Interrupted as stop:  # before any arm started
         return finished, stop
 
@@ -97,9 +98,9 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
     emit = on_event or ignore
     guard = InterruptGuard()
     with guard.installed():
-        plan = resolve_plan(config, emit)
-        files = RunFiles(plan, config.out_dir)
-        records, stop = _measure(plan, files, emit, guard)
+        resolved = resolve_run(config, emit)
+        files = RunFiles(resolved, config.out_dir)
+        records, stop = _measure(resolved, files, emit, guard)
         with guard.deferred(reraise=False):  # the last write happens whatever arrives now
             if stop is not None:
                 for record in records:
@@ -108,6 +109,11 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
                 return RunOutcome(files.run_dir, results, stop.exit_code, error)
             results, error = files.write(records, "complete")
         if config.save_outputs:
-            write_outputs(files.run_dir, records, plan.workload.prompt_ids, run_tokenizer(config))
+            write_outputs(
+                files.run_dir,
+                records,
+                resolved.workload.prompt_ids,
+                tokenizer_for(resolved.catalogue["base"].source),
+            )
     failed = error is not None or any(arm["status"] != "ok" for arm in results["arms"])
     return RunOutcome(files.run_dir, results, Exit.FAILED if failed else Exit.OK, error)

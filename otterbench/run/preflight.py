@@ -12,19 +12,21 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from otterbench.arms.registry import ARMS, model_roles
+from otterbench.arms.registry import arm_info, knob_problems, model_roles
+from otterbench.backends import backend_spec, refusal
 from otterbench.dtypes import DTYPE_BYTES, torch_dtype
 from otterbench.env import device_memory_bytes, resolve_device
-from otterbench.models.checks import causal_lm_class, config_problems, model_config, role_flag
-from otterbench.models.loading import TINY, load_real_tokenizer
-from otterbench.models.tokenizer import load_tokenizer
+from otterbench.models.checks import causal_lm_class, config_problems, model_config
+from otterbench.models.roles import role_flag
+from otterbench.models.sources import tokenizer_for
 from otterbench.otter.io import saved_otter_problems
 from otterbench.otter.spec import BaseDims
 from otterbench.paths import writable_problem
 from otterbench.plan.shapes import kv_bytes_per_token
+from otterbench.run.catalogue import Catalogue, ModelEntry
 from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.suite import load_prompts
-from otterbench.run.workload import build_workload
+from otterbench.workload import build_workload
 
 _GIB = 2**30
 
@@ -37,23 +39,36 @@ class PreflightError(RunInputError):
         super().__init__("\n".join(problems))
 
 
-def preflight(configs: RunConfig | Sequence[RunConfig], numbers: Mapping[str, Any] | None = None) -> None:
-    """Check each run config (and the finiteness of `numbers`: option -> value) before any work starts."""
+def preflight(
+    configs: RunConfig | Sequence[RunConfig], numbers: Mapping[str, Any] | None = None
+) -> list[Catalogue]:
+    """Check each run config (and the finiteness of `numbers`: option -> value) before any work starts;
+    returns each config's model catalogue, read while checking."""
     problems = [
         f"{option}={value!r} is not a finite number: pass a real number"
         for option, value in (numbers or {}).items()
         if isinstance(value, float) and not math.isfinite(value)
     ]
+    catalogues = []
     for config in [configs] if isinstance(configs, RunConfig) else configs:
-        problems += [line for line in run_problems(config) if line not in problems]
+        found, catalogue = check_run(config)
+        problems += [line for line in found if line not in problems]
+        catalogues.append(catalogue)
     if problems:
         raise PreflightError(problems)
+    return catalogues
 
 
 def run_problems(config: RunConfig) -> list[str]:
     """Every problem of one run config, one line each (empty when it can run)."""
+    return check_run(config)[0]
+
+
+def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
+    """Every problem of one run config, one line each, and the catalogue of the models it could read."""
     problems: list[str] = []
     device = _device(config, problems)
+    problems += backend_problems(config.backend.name, config.arms, device)
     out = writable_problem(config.out_dir, "--out")
     problems += [out] if out else []
     try:
@@ -62,17 +77,28 @@ def run_problems(config: RunConfig) -> list[str]:
         problems.append(str(error))
         prompts = []
     known = len(problems)
-    configs = _model_configs(config, problems)
+    catalogue = _catalogue(config, problems)
+    configs = {role: entry.config for role, entry in catalogue.entries.items()}
     base = configs.get("base")
     if base is None or any(line.startswith(f"base {config.source('base')!r}") for line in problems[known:]):
-        return problems  # an unusable base: its tokenizer and sizes would only add noise
-    if config.otter_path and any(ARMS[arm].role == "otter" for arm in config.arms):
-        problems += saved_otter_problems(config.otter_path, causal_lm_class(base), base)
+        return problems, catalogue  # an unusable base: its tokenizer and sizes would only add noise
+    path = config.insertion.path
+    if path and any(arm_info(arm).role == "otter" for arm in config.arms):
+        problems += saved_otter_problems(path, causal_lm_class(base), base)
     longest = _longest_prompt(config, base, prompts, problems) if prompts else None
     if longest is not None:
         problems += _context_problems(config, configs, longest)
         problems += _memory_problems(config, base, longest, device)
-    return problems
+    return problems, catalogue
+
+
+def backend_problems(engine: str, arms: Sequence[str], device: Any) -> list[str]:
+    """The backend unavailable on `device`, or refusing some of the arms: one line each."""
+    spec = backend_spec(engine)
+    why = spec.unavailable(device) if device is not None else None
+    if why:
+        return [f"--engine={engine!r} is unavailable here: {why}"]
+    return [line for arm in arms if (line := refusal(engine, arm_info(arm)))]
 
 
 def _device(config: RunConfig, problems: list[str]) -> Any:
@@ -85,9 +111,10 @@ def _device(config: RunConfig, problems: list[str]) -> Any:
     return device
 
 
-def _model_configs(config: RunConfig, problems: list[str]) -> dict[str, Any]:
-    """role -> config of every model the arms load; problems for missing or unusable ones."""
+def _catalogue(config: RunConfig, problems: list[str]) -> Catalogue:
+    """Every model the arms load, its config read once; problems for missing or unusable ones."""
     configs: dict[str, Any] = {}
+    entries: dict[str, ModelEntry] = {}
     roles = sorted(model_roles(config.arms), key=lambda role: role != "base")  # base first: others match it
     for role in roles:
         source = config.source(role)
@@ -104,14 +131,15 @@ def _model_configs(config: RunConfig, problems: list[str]) -> dict[str, Any]:
             continue
         base_vocab = getattr(configs.get("base"), "vocab_size", None)
         problems += config_problems(role, source, configs[role], base_vocab)
-    return configs
+        entries[role] = ModelEntry(role, source, configs[role])
+    return Catalogue(entries)
 
 
 def _longest_prompt(config: RunConfig, base: Any, prompts: list[str], problems: list[str]) -> int | None:
     """Tokens in the longest prompt the run will use, tokenised by the base's own tokenizer."""
     source, suite = config.source("base"), config.suite
     try:
-        tokenizer = load_tokenizer() if source == TINY else load_real_tokenizer(source)
+        tokenizer = tokenizer_for(source)
         if len(tokenizer) > base.vocab_size:
             problems.append(
                 f"base {source!r}: its tokenizer has {len(tokenizer)} tokens but the model only "
@@ -123,12 +151,16 @@ def _longest_prompt(config: RunConfig, base: Any, prompts: list[str], problems: 
             tokenizer,
             batch_size=suite.batch_size,
             max_new_tokens=suite.max_new_tokens,
-            k=suite.k,
             seed=suite.seed,
+            knobs=suite.knobs,
             num_prompts=min(suite.num_prompts, len(prompts)) if suite.num_prompts else None,
         )
     except ValueError as error:
         problems.append(f"{suite.prompts_path}: {error}")
+        return None
+    knob_lines = knob_problems(workload.knobs, workload.vocab_size)
+    if knob_lines:
+        problems += [f"{suite.prompts_path}: {line}" for line in knob_lines]
         return None
     return max(len(row) for row in workload.prompt_ids)
 
@@ -160,7 +192,7 @@ def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) ->
         dims.num_layers, dims.num_kv_heads, dims.head_dim, DTYPE_BYTES[config.dtype]
     )
     rows, tokens = config.suite.batch_size, longest + config.suite.max_new_tokens
-    spread = bool(config.device_map or config.suite.profiles[config.profile].get("device_map"))
+    spread = bool(config.device_map())
     needed, available = per_token * rows * tokens, device_memory_bytes(device, every_gpu=spread)
     if needed <= available:
         return []

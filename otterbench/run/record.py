@@ -7,10 +7,19 @@ dataclass with its reason in `error`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("ok", "failed", "not_run")
+
+
+def token_ids_hash(token_ids: list[list[int]]) -> str:
+    """sha256 of the generated ids (prompt order), so equal decisions are checkable across arms and runs."""
+    return hashlib.sha256(json.dumps(token_ids, separators=(",", ":")).encode()).hexdigest()
+
+
 LATENCY_METRICS = ("ttft_s", "tpot_s", "total_s")
 
 
@@ -32,7 +41,7 @@ class ArmRecord:
     deterministic: bool | None = None  # every measured repeat chose the same tokens
     traceback: str | None = None
     otter: dict[str, Any] | None = None
-    engine: str | None = None  # the engine that ran: eager or compiled (arms/engine.py)
+    engine: str | None = None  # the engine that ran: eager or compiled (backends/step.py)
     engine_note: str | None = None  # why an arm asked to compile ran eager, if it did
     compile_s: float | None = None  # compile + warm-up time, outside the measurement
     speculation: dict[str, Any] | None = None  # speculative arms' draft counters (results/accel.py)
@@ -40,9 +49,9 @@ class ArmRecord:
 
     @property
     def role(self) -> str:
-        from otterbench.arms.registry import ARM_ROLES  # the arms package imports torch: not at CLI start
+        from otterbench.arms.registry import arm_role  # the arms package imports torch: not at CLI start
 
-        return ARM_ROLES.get(self.name, "base")
+        return arm_role(self.name)
 
     @property
     def ok(self) -> bool:

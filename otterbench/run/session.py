@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
-import json
 import os
 import traceback
 from collections.abc import Callable
@@ -21,18 +19,16 @@ from typing import Any
 
 import torch
 
-from otterbench.arms import ARM_NEEDS, ARM_ROLES, NullObserver, build_arm
-from otterbench.arms.engine import warm_up_engine
-from otterbench.dtypes import torch_dtype
-from otterbench.models.loading import load_model_set
-from otterbench.otter.spec import CHECKPOINT_LAYOUTS
-from otterbench.run.fused_checkpoint import load_fused_arm
+from otterbench.arms import NullObserver
+from otterbench.backends import BackendSettings
+from otterbench.run.arm_models import load_arm, load_job_models
 from otterbench.run.nondisruption import check_non_disruption
-from otterbench.run.record import ArmRecord, energy_entry, latency_summaries
-from otterbench.run.workload import Workload
+from otterbench.run.record import ArmRecord, energy_entry, latency_summaries, token_ids_hash
+from otterbench.run.settings import OtterSettings, ProcessSettings
 from otterbench.trackers.energy import EnergyTracker
 from otterbench.trackers.latency import StepTimer
-from otterbench.trackers.memory import MemoryTracker, live_models, weights_bytes
+from otterbench.trackers.memory import MemoryTracker, live_models
+from otterbench.workload import Workload
 
 Progress = Callable[[int, int], None]
 Phase = Callable[[str], None]  # told the phase an arm enters that its progress bar does not count
@@ -48,21 +44,17 @@ class ArmJob:
 
     arm: str
     workload: Workload
-    profile: str
-    profiles: dict[str, dict[str, Any]]
-    overrides: dict[str, str]
-    device: str  # resolved once by the plan: "cpu" or "cuda:N"
+    models: dict[str, str]  # role -> source of every model the arm may load (the run's catalogue)
+    device: str  # resolved once by resolve: "cpu" or "cuda:N"
     dtype: str
     repeats: int
     warmup: int
-    otter_path: str | None = None
-    otter_ratio: float = 0.125
-    layout: str = "fused"
-    fused_path: str | None = None  # the layout's checkpoint built before any arm (layouts fused, packed)
-    engine: str = "eager"  # "eager" or "compiled" (arms/engine.py)
-    device_map: str | None = None
-    cpu_threads: int = 1  # torch intra-op threads for CPU runs; 0 keeps torch's default
-    extra: dict[str, Any] = field(default_factory=dict)
+    insertion: OtterSettings = field(default_factory=OtterSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    process: ProcessSettings = field(default_factory=ProcessSettings)  # its device_map resolved
+    save_outputs: bool = False  # hand the generated ids back to the parent (outputs.jsonl)
+    arm_origin: str = ""  # the module registering the arm's spec (imported first in a fresh process)
+    backend_origin: str = ""  # the module registering the backend
 
 
 def pin_cpu_threads(count: int) -> list[int] | None:
@@ -79,59 +71,12 @@ def pin_cpu_threads(count: int) -> list[int] | None:
     return cores
 
 
-def token_ids_hash(token_ids: list[list[int]]) -> str:
-    """sha256 of the generated ids (prompt order), so equal decisions are checkable across arms and runs."""
-    return hashlib.sha256(json.dumps(token_ids, separators=(",", ":")).encode()).hexdigest()
-
-
-def _build_otter(base: Any, job: ArmJob) -> tuple[Any, dict[str, Any]]:
-    """The run's Otter: a saved (maybe distilled) insertion, else a fresh undistilled one."""
-    from otterbench.otter.io import otter_for_run
-
-    otter, distilled = otter_for_run(base, job.otter_path, job.otter_ratio)
-    info = {
-        "layout": job.layout,
-        "distilled": distilled,
-        "path": job.otter_path,
-        "spec": otter.spec.to_dict(),
-        "inserted_parameters": otter.num_inserted_parameters(),
-    }
-    return otter, info
-
-
-def _load(job: ArmJob, device: torch.device) -> tuple[Any, dict[str, int], dict[str, Any]]:
-    """Models for the arm, its weights by component, and (for Otter arms) what the insertion is."""
-    if ARM_ROLES[job.arm] == "otter" and job.layout in CHECKPOINT_LAYOUTS:
-        return load_fused_arm(job, device)  # the checkpoint built before any arm started, alone
-    needs = set(ARM_NEEDS[job.arm]) - {"otter"}
-    models = _load_models(job, needs | {"base"}, device)
-    separate = [getattr(models, role) for role in sorted(needs - {"base"})]
-    components = {"base": weights_bytes(models.base), "separate": weights_bytes(*separate), "inserted": 0}
-    if ARM_ROLES[job.arm] != "otter":
-        return build_arm(job.arm, models, engine=job.engine), components, {}
-    otter, info = _build_otter(models.base, job)
-    components["inserted"] = weights_bytes(otter.inserted)
-    return build_arm(job.arm, models, otter, engine=job.engine), components, info
-
-
-def _load_models(job: ArmJob, needs: set[str], device: torch.device) -> Any:
-    return load_model_set(
-        job.profile,
-        needs=needs,
-        overrides=job.overrides,
-        profiles=job.profiles,
-        device=device,
-        dtype=torch_dtype(job.dtype, device.type),
-        device_map=job.device_map,
-    )
-
-
 def _check_otter(job: ArmJob, otter: Any, device: torch.device) -> dict[str, Any]:
     """Non-disruption over the whole workload, after measuring; the fused arm loads the base only now."""
-    if job.layout == "split":
+    if job.insertion.layout == "split":
         return check_non_disruption(otter.base_model, otter, job.workload, device, "split")
-    base = _load_models(job, {"base"}, device).base
-    report = check_non_disruption(base, otter, job.workload, device, job.layout)
+    base = load_job_models(job, ["base"], device)["base"]
+    report = check_non_disruption(base, otter, job.workload, device, job.insertion.layout)
     del base
     gc.collect()
     return report
@@ -147,20 +92,20 @@ class ArmSession:
     def __init__(self, job: ArmJob, on_phase: Phase = _no_phase) -> None:
         self.job, self.on_phase = job, on_phase
         self.device = torch.device(job.device)
-        if self.device.type == "cpu" and job.cpu_threads > 0:
-            pin_cpu_threads(job.cpu_threads)
+        if self.device.type == "cpu" and job.process.cpu_threads > 0:
+            pin_cpu_threads(job.process.cpu_threads)
         self.tracker = MemoryTracker(self.device)
         self.tracker.__enter__()
         with self.tracker.phase("runtime"):
             pass  # the process before any model: interpreter, torch and transformers (the floor)
         on_phase("loading models")
         with self.tracker.phase("load"):
-            self.arm, self.components, self.otter_info = _load(job, self.device)
+            self.arm, self.components, self.otter_info = load_arm(job, self.device)
         self.models_in_memory = live_models()  # what the measured phases hold; listed between phases
         # outside every phase: compiling is not serving (the graphs and caches it leaves stay, and count)
-        if self.arm.engine.compiled:
+        if getattr(getattr(self.arm, "engine", None), "compiled", False):
             on_phase("compiling")
-        self.engine_info = warm_up_engine(self.arm, job.workload, self.device)
+        self.engine_info = self.arm.warm_up(job.workload, self.device)
         self.runs: dict[str, Any] = {
             "ttft": [],
             "tpot": [],
@@ -189,7 +134,7 @@ class ArmSession:
         """One measured run of the whole workload: step latency, energy, the tokens chosen."""
         with EnergyTracker(self.device) as energy, StepTimer(self.device) as timer:
             output = self.arm.run(self.job.workload, self.device, timer)
-        latency, runs = timer.record(), self.runs
+        latency, runs = output.latency or timer.record(), self.runs
         runs["ttft"] += latency.ttft_s
         runs["tpot"] += latency.tpot_s
         runs["total"].append(latency.total_s)
@@ -212,6 +157,7 @@ class ArmSession:
             self.otter_info["non_disruption"] = _check_otter(self.job, self.arm.otter, self.device)
         record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
         record.memory["models_in_memory"] = self.models_in_memory
+        record.memory["notes"] = [*record.memory.get("notes", []), *self.runs["output"].memory_notes]
         record.engine = self.engine_info.get("engine")
         record.engine_note = self.engine_info.get("engine_note")
         record.compile_s = self.engine_info.get("compile_s")
@@ -266,5 +212,5 @@ def _arm_record(
         otter=otter_info or None,
         speculation=output.speculation,  # draft counters; metrics are derived in results/accel.py
         # back to the parent, which writes outputs.jsonl; not part of results.json
-        token_ids=output.token_ids if job.extra.get("save_outputs") else None,
+        token_ids=output.token_ids if job.save_outputs else None,
     )

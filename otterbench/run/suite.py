@@ -7,15 +7,17 @@ The fields are documented in otterbench/suites/README.md.
 from __future__ import annotations
 
 import json
-import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import otterbench
-from otterbench.arms.registry import ARM_NAMES, ARMS, TASKS, model_roles
+from otterbench.arms.registry import arm_info, arm_names, knob_defaults, knobs, model_roles, tasks
 from otterbench.dtypes import DTYPE_NAMES as DTYPES
+from otterbench.knobs import KnobAttributes, knob_kwargs
+from otterbench.models.roles import role_names
 
 try:
     import tomllib
@@ -25,21 +27,13 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package, when i
     except ModuleNotFoundError:
         tomllib = None
 
-MODEL_ROLES = ("base", "reward_model", "token_reward_model", "expert", "anti_expert", "draft")
 SUITES_DIR_ENV = "OTTERBENCH_SUITES_DIR"
 
 # required keys and their types; optional keys carry their defaults in SuiteConfig
 _REQUIRED = {"description": str, "task": str, "arms": list, "prompts": str, "max_new_tokens": int}
 _REQUIRED |= {"batch_size": int, "seed": int, "profiles": dict}
-_OPTIONAL = {"name": str, "k": int, "weight": float, "alpha": float, "num_prompts": int, "repeats": int}
-_OPTIONAL |= {
-    "warmup": int,
-    "dtype": str,
-    "default_profile": str,
-    "presets": dict,
-    "draft_length": int,
-    "filter_p": float,
-}
+_OPTIONAL = {"name": str, "num_prompts": int, "repeats": int, "warmup": int, "dtype": str}
+_OPTIONAL |= {"default_profile": str, "presets": dict}  # and every arm's task knob (arms/registry.py)
 # a preset sets only the run's length: the workload (and so `check`'s matched-workload test) is unchanged
 PRESET_KEYS = ("repeats", "warmup")
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
@@ -49,8 +43,13 @@ class SuiteError(ValueError):
     """A suite file, its values or its prompts file is unusable; the message says which and how to fix it."""
 
 
+def _optional_keys() -> dict[str, type]:
+    return {**_OPTIONAL, **{name: knob.kind for name, knob in knobs().items()}}
+
+
+@knob_kwargs
 @dataclass(frozen=True)
-class SuiteConfig:
+class SuiteConfig(KnobAttributes):
     """One benchmark suite, validated on construction (so `dataclasses.replace` re-checks it too)."""
 
     name: str
@@ -62,13 +61,6 @@ class SuiteConfig:
     batch_size: int
     seed: int
     profiles: dict[str, dict[str, str]]
-    k: int = 10
-    weight: float = 1.0
-    alpha: float = 2.0
-    draft_length: int = 3  # spec-separate: tokens the draft model proposes per base forward
-    filter_p: float = (
-        0.9  # DExperts reference default: top-p 0.9 on the base logits before the experts' shift
-    )
     num_prompts: int | None = None  # None: every prompt in the file
     repeats: int = 3
     warmup: int = 1
@@ -76,13 +68,16 @@ class SuiteConfig:
     default_profile: str = "tiny"
     presets: dict[str, dict[str, int]] = field(default_factory=dict)  # e.g. ci -> {"repeats": 20}
     source_path: Path | None = field(default=None, compare=False)
+    knobs: Mapping[str, Any] = field(default_factory=dict)  # every arm's task knob: the file's, else default
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "knobs", {**knob_defaults(), **self.knobs})
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved suite as plain JSON-ready values, for saving next to results."""
+        """The resolved suite as plain JSON-ready values, for saving next to results (knobs flat)."""
         values = asdict(self)
+        values.update(values.pop("knobs"))
         values["arms"] = list(self.arms)
         values["prompts_path"] = str(self.prompts_path)
         values["source_path"] = str(self.source_path) if self.source_path else None
@@ -110,14 +105,16 @@ def _fail(name: str, field_name: str, value: Any, fix: str) -> SuiteError:
 
 def _validate(suite: SuiteConfig) -> None:
     name = suite.name
-    if suite.task not in TASKS:
-        raise _fail(name, "task", suite.task, f"is unknown: use one of {', '.join(TASKS)}")
+    if suite.task not in tasks():
+        raise _fail(name, "task", suite.task, f"is unknown: use one of {', '.join(tasks())}")
     if not suite.arms:
-        raise _fail(name, "arms", list(suite.arms), f"is empty: name at least one of {', '.join(ARM_NAMES)}")
+        raise _fail(
+            name, "arms", list(suite.arms), f"is empty: name at least one of {', '.join(arm_names())}"
+        )
     for arm in suite.arms:
-        if arm not in ARM_NAMES:
-            raise _fail(name, "arms", arm, f"is not a known arm: use names from {', '.join(ARM_NAMES)}")
-        if ARMS[arm].task not in (None, suite.task):
+        if arm not in arm_names():
+            raise _fail(name, "arms", arm, f"is not a known arm: use names from {', '.join(arm_names())}")
+        if arm_info(arm).task not in (None, suite.task):
             raise _fail(
                 name,
                 "arms",
@@ -127,30 +124,14 @@ def _validate(suite: SuiteConfig) -> None:
             )
     if len(set(suite.arms)) != len(suite.arms):
         raise _fail(name, "arms", list(suite.arms), "repeats an arm: list each arm once")
-    for field_name, minimum in (
-        ("k", 1),
-        ("max_new_tokens", 1),
-        ("batch_size", 1),
-        ("repeats", 1),
-        ("draft_length", 1),
-    ):
-        if getattr(suite, field_name) < minimum:
-            raise _fail(
-                name, field_name, getattr(suite, field_name), f"is too small: use an integer >= {minimum}"
-            )
-    for field_name in ("weight", "alpha"):  # TOML and float options both accept nan and inf
-        if not math.isfinite(getattr(suite, field_name)):
-            option = f"--{field_name}"
-            raise _fail(
-                name,
-                field_name,
-                getattr(suite, field_name),
-                f"is not a finite number: pass a finite {option} (or fix `{field_name}` in the suite file)",
-            )
-    if not 0 < suite.filter_p <= 1:
-        raise _fail(
-            name, "filter_p", suite.filter_p, "is out of range: choose 0 < filter_p <= 1 (1: no filter)"
-        )
+    for field_name in ("max_new_tokens", "batch_size", "repeats"):
+        if getattr(suite, field_name) < 1:
+            raise _fail(name, field_name, getattr(suite, field_name), "is too small: use an integer >= 1")
+    declared = knobs()
+    for knob_name, value in suite.knobs.items():  # TOML and float options both accept nan and inf
+        problem = declared[knob_name].problem(value) if knob_name in declared else "is not a knob of any arm"
+        if problem:
+            raise _fail(name, knob_name, value, problem)
     if suite.warmup < 0:
         raise _fail(name, "warmup", suite.warmup, "is negative: use 0 (no warm-up) or more")
     if suite.num_prompts is not None and suite.num_prompts < 1:
@@ -189,8 +170,8 @@ def _validate_profiles(suite: SuiteConfig) -> None:
         if not isinstance(table, dict):
             raise _fail(name, where, table, "is not a table: write [profiles.NAME] with role = source lines")
         for key, value in table.items():
-            if key not in (*MODEL_ROLES, "dtype", "device_map"):
-                known = ", ".join((*MODEL_ROLES, "dtype", "device_map"))
+            if key not in (*role_names(), "dtype", "device_map"):
+                known = ", ".join((*role_names(), "dtype", "device_map"))
                 raise _fail(name, f"{where}.{key}", value, f"is not a profile key: use {known}")
             if not isinstance(value, str) or not value:
                 raise _fail(name, f"{where}.{key}", value, "must be a non-empty string")
@@ -214,9 +195,10 @@ def _check_type(path: Path, key: str, value: Any, expected: type) -> Any:
 
 def suite_from_dict(raw: dict[str, Any], path: Path) -> SuiteConfig:
     """A validated suite from a parsed TOML table; relative paths resolve against `path`'s folder."""
-    unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL))
+    optional = _optional_keys()
+    unknown = sorted(set(raw) - set(_REQUIRED) - set(optional))
     if unknown:
-        known = ", ".join([*_REQUIRED, *_OPTIONAL])
+        known = ", ".join([*_REQUIRED, *optional])
         raise SuiteError(f"{path}: unknown key {unknown[0]!r}: suite keys are {known}")
     missing = [key for key in _REQUIRED if key not in raw]
     if missing:
@@ -224,7 +206,7 @@ def suite_from_dict(raw: dict[str, Any], path: Path) -> SuiteConfig:
             f"{path}: required key {missing[0]!r} is missing: add `{missing[0]} = ...` to the file"
         )
     values = {
-        key: _check_type(path, key, value, {**_REQUIRED, **_OPTIONAL}[key]) for key, value in raw.items()
+        key: _check_type(path, key, value, {**_REQUIRED, **optional}[key]) for key, value in raw.items()
     }
     for arm in values["arms"]:
         _check_type(path, "arms", arm, str)

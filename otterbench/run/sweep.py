@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from otterbench.arms.registry import knobs
 from otterbench.exits import Exit
 from otterbench.results.files import ResultsError, load_run, write_json_atomic
 from otterbench.run import pipeline as runner
@@ -38,10 +39,7 @@ SWEEPS_FOLDER = "sweeps"
 VARY_FIELDS: dict[str, type] = {
     "batch_size": int,
     "max_new_tokens": int,
-    "k": int,
-    "weight": float,
-    "alpha": float,
-    "filter_p": float,
+    **{name: knob.kind for name, knob in knobs().items()},
     "num_prompts": int,
     "repeats": int,
     "warmup": int,

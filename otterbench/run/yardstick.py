@@ -21,9 +21,9 @@ import torch
 
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, greedy
-from otterbench.arms.engine import EAGER, Engine
+from otterbench.backends.step import EAGER, Engine
 from otterbench.otter.disruption import RunningDeviation
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 MERGED_BATCH = 4  # prompts merged into one left-padded batch when the workload decodes them one at a time
 KV_CACHE_CHANGE = "dynamic vs static KV cache (static path uncompiled)"

@@ -28,8 +28,8 @@ def _speedups(results: dict) -> list[tuple[str, float, list[float] | None, float
         spec = arm.get("speculation") or {}
         if arm["status"] != "ok":
             continue
-        if arm["name"] == "base":
-            rows.append(("base", 1.0, None, 0.0))
+        if arm["role"] == "base":
+            rows.append((arm["name"], 1.0, None, 0.0))
         elif spec.get("speedup") is not None:
             rows.append((arm["name"], spec["speedup"], spec["speedup_ci95"], spec["extra_peak_bytes"] or 0.0))
     return rows

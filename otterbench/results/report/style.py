@@ -12,11 +12,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from otterbench.arms.registry import ARM_NAMES
+from otterbench.arms.registry import arm_names
 
 _PALETTE = ["#7f7f7f", "#b2182b", "#ef8a62", "#2166ac", "#762a83", "#c2a5cf", "#1b7837"]
 _EXTRA_PALETTE = ["#8c510a", "#01665e", "#d6604d", "#4393c3"]
-ARM_COLOURS: dict[str, str] = dict(zip(ARM_NAMES, _PALETTE))  # later arms take the extra palette
+ARM_COLOURS: dict[str, str] = dict(zip(arm_names(), _PALETTE))  # later arms take the extra palette
 FAILED_COLOUR = "#b2182b"
 EDGE_COLOUR = "#333333"
 # plain numbers on every axis, log or linear: 3, 10, 30 rather than 3x10^0, 10^1
@@ -24,7 +24,7 @@ PLAIN_TICKS = FuncFormatter(lambda value, _pos: f"{value:,.0f}" if abs(value) >=
 
 
 def arm_colour(name: str) -> str:
-    """The colour of arm `name` in every figure (arms outside ARM_NAMES get a stable extra colour)."""
+    """The colour of arm `name` in every figure (arms registered later get a stable extra colour)."""
     if name in ARM_COLOURS:
         return ARM_COLOURS[name]
     return _EXTRA_PALETTE[sum(name.encode()) % len(_EXTRA_PALETTE)]

@@ -1,7 +1,11 @@
 """The matched workload: one object, built once from a seed, handed to every arm.
 
-Every arm reads the same prompt token ids, batch size, N new tokens, k, ARGS weight w, DExperts alpha and filter_p from
-here, so two arms can only differ in how they decode, never in what they are asked to decode.
+Every arm reads the same prompt token ids, batch size, N new tokens and task knobs (ARGS k and w, DExperts
+alpha and filter_p, the draft length: each declared once by its task rule in `otterbench/arms/`) from here, so
+two arms can only differ in how they decode, never in what they are asked to decode.
+
+A base module: it knows no arm. The knobs are a plain mapping read as attributes (`workload.k`); their
+defaults and checks belong to the rules that declare them (`otterbench.knobs.knob_problems`).
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from otterbench.knobs import KnobAttributes, knob_kwargs
 
 
 def _require(ok: bool, field: str, value: Any, fix: str) -> None:
@@ -40,8 +46,9 @@ class Batch:
     position_ids: torch.Tensor  # [B, P] long, from the mask
 
 
+@knob_kwargs
 @dataclass(frozen=True)
-class Workload:
+class Workload(KnobAttributes):
     """Prompts as token ids plus every decoding knob the arms share (validated on construction)."""
 
     prompt_ids: tuple[tuple[int, ...], ...]
@@ -49,16 +56,13 @@ class Workload:
     max_new_tokens: int  # N: every arm generates exactly N tokens per prompt, no early stop
     vocab_size: int
     pad_token_id: int
-    k: int = 10  # ARGS top-k candidates
-    weight: float = 1.0  # ARGS w in logit + w*reward
-    alpha: float = 2.0  # DExperts alpha in logits + alpha*(expert - anti)
     seed: int = 0
-    draft_length: int = 3  # speculative decoding: tokens the separate draft model proposes per base forward
-    filter_p: float = 0.9  # DExperts: top-p nucleus of the base logits kept before adding the experts' shift
+    knobs: Mapping[str, Any] = field(default_factory=dict)  # the arms' task knobs: name -> value
 
     def __post_init__(self) -> None:
         ids = tuple(tuple(int(t) for t in row) for row in self.prompt_ids)
         object.__setattr__(self, "prompt_ids", ids)
+        object.__setattr__(self, "knobs", dict(sorted(self.knobs.items())))
         _require(len(ids) > 0, "prompts", [], "give at least one prompt")
         empty = [i for i, row in enumerate(ids) if not row]
         _require(not empty, "prompts", f"empty at {empty}", "every prompt needs at least one token")
@@ -68,12 +72,7 @@ class Workload:
         _require(_is_int(self.batch_size) and self.batch_size >= 1, "batch_size", self.batch_size, "use >= 1")
         n = self.max_new_tokens
         _require(_is_int(n) and n >= 1, "max_new_tokens", n, "generate at least 1 token (N >= 1)")
-        k_ok = _is_int(self.k) and 1 <= self.k <= self.vocab_size
-        _require(k_ok, "k", self.k, f"choose 1 <= k <= vocab size {self.vocab_size}")
         _require(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "use an integer >= 0")
-        gamma = self.draft_length
-        _require(_is_int(gamma) and gamma >= 1, "draft_length", gamma, "draft at least 1 token per forward")
-        _require(0 < self.filter_p <= 1, "filter_p", self.filter_p, "choose 0 < filter_p <= 1 (1: no filter)")
         out_of_vocab = [t for row in ids for t in row if not 0 <= t < self.vocab_size]
         _require(not out_of_vocab, "prompt token", out_of_vocab[:1], f"ids must be in [0, {self.vocab_size})")
 
@@ -96,19 +95,15 @@ class Workload:
             yield Batch(indices, ids, mask, positions_from_mask(mask))
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything that defines the workload, as plain JSON-able data."""
+        """Everything that defines the workload, as plain JSON-able data (the knobs flat beside the rest)."""
         return {
             "prompt_ids": [list(row) for row in self.prompt_ids],
             "batch_size": self.batch_size,
             "max_new_tokens": self.max_new_tokens,
             "vocab_size": self.vocab_size,
             "pad_token_id": self.pad_token_id,
-            "k": self.k,
-            "weight": float(self.weight),
-            "alpha": float(self.alpha),
             "seed": self.seed,
-            "draft_length": self.draft_length,
-            "filter_p": float(self.filter_p),
+            **self.knobs,
         }
 
     def fingerprint(self) -> str:
@@ -123,13 +118,10 @@ def build_workload(
     *,
     batch_size: int,
     max_new_tokens: int,
-    k: int = 10,
-    weight: float = 1.0,
-    alpha: float = 2.0,
     seed: int = 0,
     num_prompts: int | None = None,
-    draft_length: int = 3,
-    filter_p: float = 0.9,
+    knobs: Mapping[str, Any] | None = None,
+    **named_knobs: Any,
 ) -> Workload:
     """Tokenize the prompts once (a seeded subset of `num_prompts` when given) into the shared Workload."""
     _require(len(prompts) > 0, "prompts", [], "give at least one prompt")
@@ -147,10 +139,6 @@ def build_workload(
         max_new_tokens=max_new_tokens,
         vocab_size=len(tokenizer),
         pad_token_id=int(pad),
-        k=k,
-        weight=weight,
-        alpha=alpha,
         seed=seed,
-        draft_length=draft_length,
-        filter_p=filter_p,
+        knobs={**(knobs or {}), **named_knobs},
     )

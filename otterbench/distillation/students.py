@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
-from otterbench.run.workload import positions_from_mask
+from otterbench.workload import positions_from_mask
 
 
 class Student(Protocol):

@@ -1,10 +1,10 @@
 """Distillation: train a student on a separate model's signal, the base frozen; report held-out before/after.
 
-The students (otterbench/tools/students.py): Otter's inserted parameters, and for ARGS also a separate
-token-level reward model (the args-token arm's scorer), trained on the same teacher (otterbench/tools/teacher.py),
+The students (otterbench/distillation/students.py): Otter's inserted parameters, and for ARGS also a separate
+token-level reward model (the args-token arm's scorer), trained on the same teacher (otterbench/distillation/teacher.py),
 loss, steps, learning rate and seeded minibatches, so their quality compares on equal terms. The loss and the
-held-out metrics are in otterbench/tools/distill_metrics.py; the free-running quality of the guided arms on the
-held-out prompts (agreement with ARGS, mean reward) in otterbench/tools/quality.py.
+held-out metrics are in otterbench/distillation/metrics.py; the free-running quality of the guided arms on the
+held-out prompts (agreement with ARGS, mean reward) in otterbench/distillation/quality.py.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 import torch
 
+from otterbench.arms.registry import counterparts, knob_defaults
+from otterbench.distillation.metrics import DistillMetrics, evaluate, spearman, task_loss
+from otterbench.distillation.students import OtterStudent, Student, TokenRewardStudent, fit, step_outputs
+from otterbench.distillation.teacher import Teacher, collect_args_teacher, collect_dexperts_teacher
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
-from otterbench.run.workload import Workload
-from otterbench.tools.distill_metrics import DistillMetrics, evaluate, spearman, task_loss
-from otterbench.tools.students import OtterStudent, Student, TokenRewardStudent, fit, step_outputs
-from otterbench.tools.teacher import Teacher, collect_args_teacher, collect_dexperts_teacher
+from otterbench.workload import Workload
 
 __all__ = ["DistillReport", "distill_otter", "save_distilled", "spearman", "split_prompts"]
 
@@ -68,7 +69,7 @@ class DistillReport:
     filter_p: float = 0.9
     token: StudentResult | None = None  # the token-level reward model student (ARGS only)
     quality: dict[str, Any] | None = (
-        None  # free-running quality of the guided arms (otterbench/tools/quality.py)
+        None  # free-running quality of the guided arms (otterbench/distillation/quality.py)
     )
     otter: OtterModel | None = field(default=None, repr=False)
     token_reward_model: Any = field(default=None, repr=False)
@@ -143,13 +144,15 @@ def _workload(
             )
         prompts = [tokenizer(text, add_special_tokens=True)["input_ids"] for text in prompts]
     pad = models.base.config.pad_token_id
+    values = dict(knobs)
     return Workload(
         prompt_ids=tuple(tuple(p) for p in prompts),
         batch_size=batch_size,
+        max_new_tokens=values.pop("max_new_tokens"),
         vocab_size=int(models.base.config.vocab_size),
         pad_token_id=0 if pad is None else int(pad),
         seed=seed,
-        **knobs,
+        knobs={**knob_defaults(), **values},
     )
 
 
@@ -226,10 +229,10 @@ def distill_otter(
             TokenRewardStudent(models.base, token_model), training, held_out, workload, settings
         )
         token_model.eval().requires_grad_(False)
-        from otterbench.tools.quality import measure_quality
+        from otterbench.distillation.quality import measure_quality, reference_arm, token_arm
 
         quality = measure_quality(models, otter, token_model, workload, held_rows, device)
-        forced = {"otter-args": result.after.agreement, "args-token": token.after.agreement}
+        forced = {counterparts()[reference_arm()]: result.after.agreement, token_arm(): token.after.agreement}
         for row in quality["arms"]:
             row["teacher_forced_agreement"] = forced.get(row["arm"])
     return DistillReport(

@@ -12,15 +12,17 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
 from otterbench.compat import cache_kwargs, drop_last_tokens, output_cache
+from otterbench.dtypes import torch_dtype
+from otterbench.env import resolve_device
 from otterbench.models.build import make_causal_lm
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.otter.spec import BaseDims
+from otterbench.otter.spec import DEFAULT_RATIO, BaseDims
 from otterbench.plan.flops import decode_flops, fused_shape, inserted_shape
 from otterbench.plan.shapes import shape_of_config
 
@@ -39,7 +41,7 @@ class BenchShape:
     vocab_size: int = 4096
     batch_size: int = 1
     context: int = 128
-    ratio: float = 0.125
+    ratio: float = DEFAULT_RATIO
 
 
 @dataclass
@@ -154,3 +156,62 @@ def _summarise(timings: dict[str, LayoutTiming], flops: dict[str, float]) -> lis
         timing.extra_flops_share = (flops[name] - flops["base"]) / flops["base"]
         timing.ratio = timing.extra_time_share / timing.extra_flops_share
     return [timings[name] for name in LAYOUTS]
+
+
+# model shapes `bench-insert --preset` names: the tiny profile's (CPU-friendly) and a Llama-1B-like one (GPU)
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {},
+    "1b": {
+        "hidden_size": 2048,
+        "num_layers": 16,
+        "num_heads": 32,
+        "num_kv_heads": 8,
+        "intermediate_size": 8192,
+        "vocab_size": 32000,
+    },
+}
+
+
+@dataclass
+class BenchReport:
+    """One bench-insert measurement: the shape, where it ran, and each layout's timing."""
+
+    preset: str
+    shape: BenchShape
+    device: str
+    dtype: str
+    layouts: list[LayoutTiming]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for `--json`."""
+        return {
+            "shape": asdict(self.shape),
+            "device": self.device,
+            "dtype": self.dtype,
+            "layouts": [asdict(timing) for timing in self.layouts],
+        }
+
+
+def run_bench_insert(
+    preset: str = "tiny",
+    device: str = "auto",
+    dtype: str = "float32",
+    *,
+    batch_size: int = 1,
+    context: int = 128,
+    ratio: float = DEFAULT_RATIO,
+    repeats: int = 30,
+    warmup: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> BenchReport:
+    """The library entry point of `bench-insert`: validate, then time base, split and fused side by side.
+
+    A bad preset, device, dtype or shape raises ValueError with one line.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"--preset={preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+    torch_device = resolve_device(device)
+    torch_type = torch_dtype(dtype, torch_device.type)
+    shape = BenchShape(**PRESETS[preset], batch_size=batch_size, context=context, ratio=ratio)
+    timings = bench_insert(shape, torch_device, torch_type, warmup=warmup, repeats=repeats, progress=progress)
+    return BenchReport(preset, shape, str(torch_device), dtype, timings)

@@ -18,10 +18,29 @@ from typing import Any
 import torch
 
 from otterbench.arms import build_arm
-from otterbench.run.workload import Workload
+from otterbench.arms.registry import ARMS
+from otterbench.workload import Workload
 
-QUALITY_ARMS = ("base", "args-faithful", "args-token", "otter-args")
-REFERENCE_ARM = "args-faithful"
+TASK = "args"
+
+
+def quality_arms() -> tuple[str, ...]:
+    """base and the ARGS arms that decide differently in kind (an optimized form decides as its faithful one)."""
+    return tuple(
+        spec.name for spec in ARMS.values() if spec.task in (None, TASK) and spec.baseline != "optimized"
+    )
+
+
+def token_arm() -> str:
+    """The ARGS arm the token-level student decodes in (the one that loads a token_reward_model)."""
+    return next(
+        spec.name for spec in ARMS.values() if spec.task == TASK and "token_reward_model" in spec.needs
+    )
+
+
+def reference_arm() -> str:
+    """The ARGS arm as its reference code decides: the one every other arm's agreement is measured against."""
+    return next(spec.name for spec in ARMS.values() if spec.task == TASK and spec.baseline == "faithful")
 
 
 @torch.inference_mode()
@@ -47,9 +66,9 @@ def measure_quality(
         base=models.base, reward_model=models.reward_model, token_reward_model=token_reward_model
     )
     outputs = {
-        name: build_arm(name, arm_models, otter).run(held_out, device).token_ids for name in QUALITY_ARMS
+        name: build_arm(name, arm_models, otter).run(held_out, device).token_ids for name in quality_arms()
     }
-    reference = outputs[REFERENCE_ARM]
+    reference = outputs[reference_arm()]
     arms = []
     for name, tokens in outputs.items():
         sequences = [list(p) + row for p, row in zip(held_out.prompt_ids, tokens)]
@@ -64,7 +83,7 @@ def measure_quality(
         )
     return {
         "task": "args",
-        "reference_arm": REFERENCE_ARM,
+        "reference_arm": reference_arm(),
         "weights": "distilled",
         "held_out_prompts": held_out.num_prompts,
         "max_new_tokens": held_out.max_new_tokens,

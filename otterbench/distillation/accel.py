@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from otterbench.arms.greedy import BaseArm
+from otterbench.arms.registry import knob_defaults
+from otterbench.distillation.distill import split_prompts
+from otterbench.distillation.students import fit, left_pad
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
-from otterbench.run.workload import Workload, positions_from_mask
-from otterbench.tools.distill import split_prompts
-from otterbench.tools.students import fit, left_pad
+from otterbench.workload import Workload, positions_from_mask
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus.txt"
 CORPUS_PROMPT_TOKENS = 24  # corpus lines are cut to about a suite prompt's length
@@ -212,7 +213,7 @@ def distill_accel(
     pad = 0 if pad is None else int(pad)
     workload = Workload(
         tuple(tuple(p) for p in [*prompt_ids, *extra_train_ids]), batch_size=batch_size, max_new_tokens=max_new_tokens,
-        vocab_size=int(models.base.config.vocab_size), pad_token_id=pad, seed=seed,
+        vocab_size=int(models.base.config.vocab_size), pad_token_id=pad, seed=seed, knobs=knob_defaults(),
     )  # fmt: skip
     train_rows, held_rows = split_prompts(len(prompt_ids), held_out_fraction, seed)
     train_rows += list(range(len(prompt_ids), workload.num_prompts))

@@ -1,4 +1,4 @@
-"""The decode engine an arm drives its models with: `eager` or `compiled`.
+"""The step-level decode machinery an arm drives its models with: the `eager` and `compiled` backends.
 
 - eager: transformers as it runs out of the box: a DynamicCache growing by one position per step, every op
   dispatched from Python.
@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from otterbench.arms.registry import ENGINES
+from otterbench.backends.spec import STATIC_ENGINE
 from otterbench.compat import STATIC_CACHE_IS_LAZY, cache_kwargs, new_static_cache
 from otterbench.otter import FusedOtterModel, OtterModel
 from otterbench.otter.model import OtterCache, new_dynamic_cache
-from otterbench.run.workload import Workload, positions_from_mask
+from otterbench.workload import Workload, positions_from_mask
 
 # one decode-step function serves every model, so dynamo's per-function recompile budget (default 8) must
 # cover every (model, batch rows) pair a process meets; past it dynamo would silently run eager
@@ -112,7 +112,7 @@ class Engine:
     @property
     def name(self) -> str:
         """Its name: compiled, eager, or static (static caches uncompiled: the exact check of the decode logic)."""
-        return "compiled" if self.compiled else "static" if self.static else "eager"
+        return "compiled" if self.compiled else STATIC_ENGINE if self.static else "eager"
 
     def begin(self, workload: Workload) -> None:
         """Size static caches for `workload`: its longest prompt plus its N new tokens.
@@ -187,12 +187,8 @@ def select_rows(cache: Any, indices: torch.Tensor) -> None:
             layer.values.copy_(layer.values.index_select(0, indices))
 
 
-def build_engine(requested: str, arm: Any, device: torch.device) -> Engine:
-    """The engine `arm` runs under when `requested` is asked for, with a note when it differs."""
-    if requested not in ENGINES:
-        raise ValueError(f"engine={requested!r} is unknown: choose {' or '.join(ENGINES)}")
-    if requested == "eager":
-        return EAGER
+def compiled_engine(arm: Any, device: torch.device) -> Engine:
+    """The `compiled` backend's engine for `arm`: static caches + torch.compile, or eager with a note why not."""
     static_reason = getattr(arm, "not_static", None)
     if static_reason:
         return Engine(note=f"{arm.name} runs eager: {static_reason}")

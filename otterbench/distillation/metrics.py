@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from otterbench.arms.dexperts import nucleus_filter
-from otterbench.run.workload import Workload
-from otterbench.tools.students import Student, step_outputs
-from otterbench.tools.teacher import Teacher
+from otterbench.distillation.students import Student, step_outputs
+from otterbench.distillation.teacher import Teacher
+from otterbench.workload import Workload
 
 
 @dataclass

@@ -19,7 +19,7 @@ from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, args_choice, greedy
 from otterbench.arms.dexperts import nucleus_filter, steer
 from otterbench.arms.shared_prefix import SharedPrefixRewardScorer
-from otterbench.run.workload import Batch, Workload
+from otterbench.workload import Batch, Workload
 
 
 @dataclass

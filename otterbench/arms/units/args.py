@@ -1,0 +1,113 @@
+"""The ARGS task (harmless responses): top-k candidates of the LLM, each scored by a reward, `logit + w*reward`.
+
+Four arms share the rule (`otterbench/arms/decoding.py::args_choice`) and its knobs k and w; they differ in
+where the reward comes from: a separate reward model driven as the ARGS reference does (`args-faithful`) or
+with a shared prefix cache (`args-optimized`), a token-level reward model (`args-token`), or Otter's signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otterbench.arms.spec import ArmSpec, CostModel, Knob, ModelsByRole
+
+K = Knob("k", int, 10, "ARGS top-k candidates scored per step", minimum=1, at_most_vocab=True)
+WEIGHT = Knob("weight", float, 1.0, "ARGS w in logit + w*reward")
+KNOBS = (K, WEIGHT)
+# args-faithful's reward-model cache holds k rows per prompt; each decode step its attention reads the k rows,
+# and re-expanding the chosen row (backends/step.py `select_rows`) gathers it into a k-row temporary (read k,
+# write k) and copies that back into the cache in place (read k, write k): 5k rows moved per step. (Eager,
+# transformers' DynamicCache appends by concatenation, read k + write k, and re-expands by indexing, read k +
+# write k: also 5k.) At context T a row is T x the reward model's KV bytes per token.
+FAITHFUL_KV_ROWS_PER_CANDIDATE = 5
+
+
+def _faithful(models: ModelsByRole) -> Any:
+    from otterbench.arms.args import args_faithful
+
+    return args_faithful(models["base"], models["reward_model"])
+
+
+def _optimized(models: ModelsByRole) -> Any:
+    from otterbench.arms.args import args_optimized
+
+    return args_optimized(models["base"], models["reward_model"])
+
+
+def _token(models: ModelsByRole) -> Any:
+    from otterbench.arms.token_reward import TokenRewardArm
+
+    return TokenRewardArm(models["base"], models["token_reward_model"])
+
+
+def _otter(models: ModelsByRole) -> Any:
+    from otterbench.arms.decoding import args_signal_choice
+    from otterbench.arms.otter import OtterArm
+
+    return OtterArm("otter-args", models["otter"], args_signal_choice)
+
+
+def _otter_rule(logits: Any, signal: Any, workload: Any) -> Any:
+    from otterbench.arms.decoding import args_signal_choice
+
+    return args_signal_choice(logits, signal, workload)
+
+
+def _faithful_cost(model: CostModel) -> Any:
+    # k RM rows per step, its k-row cache read and re-expanded (FAITHFUL_KV_ROWS_PER_CANDIDATE), the prompt
+    # prefilled k times
+    k, moved = model.k, FAITHFUL_KV_ROWS_PER_CANDIDATE * model.k
+    return model.cached("base") + model.cached(
+        "reward_model", rows=k, cache_rows=k, moved_rows=moved, prefills=k
+    )
+
+
+def _optimized_cost(model: CostModel) -> Any:
+    # one shared RM prefix cache; the k candidates are k positions over it, their KV transient
+    return model.cached("base") + model.cached("reward_model", rows=model.k, transient_rows=model.k)
+
+
+def _otter_cost(model: CostModel) -> Any:
+    return model.otter()
+
+
+_SEPARATE = {
+    "role": "separate",
+    "task": "args",
+    "counterpart": "otter-args",
+    "knobs": KNOBS,
+    "origin": __name__,
+}
+SPECS = (
+    ArmSpec(
+        "args-faithful",
+        needs=("base", "reward_model"),
+        build=_faithful,
+        baseline="faithful",
+        cost=_faithful_cost,
+        **_SEPARATE,
+    ),
+    ArmSpec(
+        "args-optimized",
+        needs=("base", "reward_model"),
+        build=_optimized,
+        baseline="optimized",
+        cost=_optimized_cost,
+        **_SEPARATE,
+    ),
+    ArmSpec(
+        "args-token", needs=("base", "token_reward_model"), build=_token, baseline="token-level", **_SEPARATE
+    ),
+    ArmSpec(
+        "otter-args",
+        "otter",
+        "args",
+        ("otter",),
+        _otter,
+        knobs=KNOBS,
+        cost=_otter_cost,
+        choose=_otter_rule,
+        signals=("vocab", "scalar"),
+        origin=__name__,
+    ),
+)

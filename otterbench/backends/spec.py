@@ -1,0 +1,91 @@
+"""What a decode backend is: `BackendSpec` (name, kind, options, availability, which arms it runs, how to make
+one) and, for a backend that owns the whole decode loop, the `GenerateBackend` interface and its output.
+
+Two kinds:
+- "step": the arm keeps its decode loop and calls the backend once per model step (`Engine` in
+  backends/step.py: eager transformers, or static caches + torch.compile). Every step-level arm runs on it.
+- "generate": the backend takes the whole `Workload` and returns the arm's tokens, timings and memory facts
+  (an inference engine such as vLLM). It runs the arms whose decision is one rule over a single model's
+  next-token output (`ArmSpec.choose`, e.g. applied in a logits processor) and refuses the others.
+Torch-free: the command line validates `--engine` against the registry at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from otterbench.knobs import Knob
+
+Kind = Literal["step", "generate"]
+STATIC_ENGINE = "static"  # what an arm records under static caches left uncompiled (step.py's exact check)
+
+
+def _runs_every_arm(arm: Any) -> str | None:
+    return None
+
+
+def _always_available(device: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One decode backend, found by name in the registry (otterbench/backends/__init__.py)."""
+
+    name: str
+    kind: Kind
+    help: str  # one line for --engine's help
+    # step: (arm, device) -> Engine for that arm; generate: (options, device) -> GenerateBackend
+    create: Callable[..., Any]
+    # why it cannot run on `device` here (one line), or None; checked in the arm's process (torch loaded)
+    unavailable: Callable[[Any], str | None] = _always_available
+    # why it cannot run an arm (an ArmSpec), one line, or None: refused in preflight, exit 2
+    refuses: Callable[[Any], str | None] = _runs_every_arm
+    options: tuple[Knob, ...] = ()  # its own settings (e.g. tensor_parallel_size), set with --backend-option
+    origin: str = ""  # the module that registered it: an arm process imports it to find the spec
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """The backend a run decodes with and its own options, carried whole from options to config to job."""
+
+    name: str = "eager"  # --engine (a registered backend)
+    options: Mapping[str, Any] = field(default_factory=dict)  # the backend's own options, by name
+
+
+@dataclass
+class GenerateOutput:
+    """One generate-level run of a whole workload: what the arm produced and what the backend measured."""
+
+    token_ids: list[list[int]]  # N new tokens per prompt, in workload prompt order
+    ttft_s: list[float]  # time to first token, one per batch (or per request)
+    tpot_s: list[float]  # time per later output token, one sample per step (or per request)
+    total_s: float  # end to end, the workload's first request in to its last token out
+    calls: dict[str, int] = field(default_factory=dict)  # forward calls per model, when the backend knows
+    memory: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # facts the backend knows (KV cache reserved, ...)
+    timer: str = "perf_counter"  # how the timings were taken
+
+
+@dataclass(frozen=True)
+class ModelSources:
+    """Where an arm's models come from, for a backend that loads them itself."""
+
+    sources: Mapping[str, str]  # role -> "tiny", hub id or local path ("otter": the fused checkpoint folder)
+    dtype: str
+    device_map: str | None = None
+
+
+class GenerateBackend(Protocol):
+    """A backend that owns the decode loop: loads the arm's models, then decodes whole workloads."""
+
+    name: str
+
+    def load(self, arm: Any, models: ModelSources, device: Any) -> None:
+        """Load what `arm` (an ArmSpec) needs, in this process, before anything is measured."""
+
+    def generate(self, workload: Any) -> GenerateOutput:
+        """Exactly workload.max_new_tokens tokens per prompt, decided by the arm's rule."""

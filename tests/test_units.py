@@ -1,0 +1,123 @@
+"""Arms and decode backends are units: a toy arm and a toy generate-level backend, declared in tests/toy_units.py
+alone, run through `run`; the registries agree with the results schema; a backend refuses arms it cannot run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import toy_units
+from factories import make_results
+from typer.testing import CliRunner
+
+import otterbench
+from otterbench.arms.registry import ARMS, arm_names, unregister_arm
+from otterbench.arms.spec import ROLES
+from otterbench.backends import STATIC_ENGINE, backend_names, unregister_backend
+from otterbench.cli import app
+from otterbench.otter.spec import LAYOUTS
+from otterbench.results.files import (
+    ResultsError,
+    _shipped_schema_text,
+    load_run,
+    results_schema,
+    validate_results,
+)
+from otterbench.run import pipeline
+from otterbench.run.options import RunOptions
+from otterbench.run.settings import ISOLATIONS
+from otterbench.run.suite import load_prompts, suites_dir
+
+SMALL = {"device": "cpu", "isolation": "inline", "num_prompts": 3, "max_new_tokens": 4, "repeats": 1}
+SMALL |= {"warmup": 0, "batch_size": 2, "save_outputs": True}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _toys():
+    """The toy arm and backend, registered for this module's tests only (other modules' arm lists stay)."""
+    toy_units.register()
+    yield
+    unregister_arm(toy_units.TOY_ARM.name)
+    unregister_backend(toy_units.TOY_BACKEND.name)
+
+
+def _outputs(run_dir: Path) -> dict[str, list[list[int]]]:
+    rows = [json.loads(line) for line in (run_dir / "outputs.jsonl").read_text().splitlines()]
+    found: dict[str, list[list[int]]] = {}
+    for row in rows:
+        found.setdefault(row["arm"], []).append(row["token_ids"])
+    return found
+
+
+def _toy_suite(tmp_path: Path) -> Path:
+    prompts = load_prompts(suites_dir() / "prompts" / "safety.jsonl")[:4]
+    (tmp_path / "toy.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    suite = tmp_path / "toy.toml"
+    suite.write_text(
+        'description = "a toy task"\ntask = "toy"\narms = ["base", "toy-boost"]\nprompts = "toy.jsonl"\n'
+        'max_new_tokens = 4\nbatch_size = 2\nseed = 0\n\n[profiles.tiny]\nbase = "tiny"\n'
+    )
+    return suite
+
+
+def test_the_registries_agree_with_the_results_schema():
+    shipped = json.loads(_shipped_schema_text())
+    assert shipped["$defs"]["arm"]["properties"]["role"]["enum"] == list(ROLES)
+    assert {ARMS[name].role for name in arm_names()} <= set(ROLES)
+    assert shipped["properties"]["isolation"]["enum"] == list(ISOLATIONS)
+    assert shipped["properties"]["otter"]["properties"]["layout"]["enum"] == list(LAYOUTS)
+    # the shipped file names no engine: a registered backend needs no schema edit
+    assert "enum" not in shipped["properties"]["config"]["properties"]["engine"]
+    schema = results_schema()
+    assert schema["properties"]["config"]["properties"]["engine"]["enum"] == list(backend_names())
+    assert schema["$defs"]["arm"]["properties"]["engine"]["enum"] == [*backend_names(), STATIC_ENGINE, None]
+    results = make_results()
+    validate_results(results)
+    results["config"]["engine"] = "no-such-backend"
+    with pytest.raises(ResultsError, match="no-such-backend"):
+        validate_results(results)
+
+
+def test_a_toy_arm_from_the_tests_folder_runs_through_run(tmp_path):
+    options = RunOptions(suite=str(_toy_suite(tmp_path)), out=tmp_path / "out", **SMALL, toy_bonus=1e6)
+    outcome = pipeline.run_suite(options.to_config(tmp_path))
+    results = load_run(outcome.run_dir)
+    assert [arm["status"] for arm in results["arms"]] == ["ok", "ok"]
+    assert results["config"]["toy_bonus"] == 1e6  # its knob: a suite field and a run option, recorded
+    outputs = _outputs(outcome.run_dir)
+    assert all(token == toy_units.TOY_TOKEN for row in outputs["toy-boost"] for token in row)
+    assert any(token != toy_units.TOY_TOKEN for row in outputs["base"] for token in row)
+    # nothing in the package knows the toys: their specs and registrations live in tests/toy_units.py
+    package = Path(otterbench.__file__).parent
+    names = ("toy-boost", "toy_bonus", "hf-generate", "hf_label")
+    assert not [p for p in package.rglob("*.py") if any(name in p.read_text() for name in names)]
+
+
+def test_a_generate_level_backend_runs_the_arms_it_accepts(tmp_path):
+    hashes = {}
+    for engine in ("eager", "hf-generate"):
+        options = RunOptions(arms="base,toy-boost", engine=engine, out=tmp_path / engine, hf_label=7, **SMALL)
+        options = options.with_values({"suite": str(_toy_suite(tmp_path))})
+        outcome = pipeline.run_suite(options.to_config(tmp_path))
+        results = load_run(outcome.run_dir)
+        assert [arm["engine"] for arm in results["arms"]] == [engine, engine]
+        hashes[engine] = [arm["token_ids_hash"] for arm in results["arms"]]
+        base = results["arms"][0]
+        assert base["latency"]["ttft_s"]["n"] == 2 and base["latency"]["tpot_s"]["n"] == 2 * 3  # 2 batches
+        # the backend's own option reached it (BackendSettings) and its memory facts reached the record
+        assert ("hf-generate: label = 7" in base["memory"]["notes"]) == (engine == "hf-generate")
+    # transformers' own loop decides the same tokens as the harness's eager loop, for both arms (float32)
+    assert hashes["hf-generate"] == hashes["eager"]
+
+
+def test_a_backend_refuses_an_arm_it_cannot_run_in_preflight(tmp_path):
+    args = ["run", "--engine", "hf-generate", "--arms", "base,args-faithful", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: --engine='hf-generate' cannot run arm args-faithful: hf-generate decodes one base model with "
+        "a per-step rule; this arm needs more"
+    ]
