@@ -16,8 +16,8 @@ def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def efficiency_table(results: dict[str, Any]) -> Table | None:
-    """Per arm: the planner's MB and MFLOPs per decode step, the bandwidth its TPOT implies, MBU, and the
-    fixed per-step overhead (TPOT p50 minus the time its bytes take at peak bandwidth)."""
+    """Per arm: the planner's MB and MFLOPs per decode step, the bandwidth its TPOT implies, MBU, the MBU of
+    its extra bytes over the base's, and the fixed per-step overhead (TPOT p50 minus its bytes at peak)."""
     arms = [arm for arm in results["arms"] if arm.get("efficiency")]
     if not arms:
         return None
@@ -25,7 +25,7 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
     context = arms[0]["efficiency"]["context"]
     title = f"Per decode step (planner, mean context {context}); peak bandwidth {_num(bandwidth, 1e9)} GB/s"
     table = Table(title=title)
-    for column in ("arm", "MB/step", "MFLOP/step", "GB/s", "MBU", "overhead ms"):
+    for column in ("arm", "MB/step", "MFLOP/step", "GB/s", "MBU", "extra MBU", "overhead ms"):
         table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
     for arm in arms:
         eff = arm["efficiency"]
@@ -36,6 +36,7 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
             _num(eff["flops_per_step"], 1e6),
             _num(eff["achieved_bytes_per_s"], 1e9, 2),
             pct_text(mbu),
+            pct_text(None if eff.get("extra_mbu") is None else 100 * eff["extra_mbu"]),
             _num(eff.get("overhead_s_per_step"), 1e-3, 2),
         )
     return table
@@ -73,8 +74,8 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
 
 
 def _mbu_text(arm: dict[str, Any] | None) -> str:
-    mbu = ((arm or {}).get("efficiency") or {}).get("mbu")
-    return "MBU -" if mbu is None else f"MBU {100 * mbu:.1f}%"
+    mbu = ((arm or {}).get("efficiency") or {}).get("extra_mbu")
+    return "extra MBU -" if mbu is None else f"extra MBU {100 * mbu:.1f}%"
 
 
 def limit_notes(results: dict[str, Any]) -> list[str]:
@@ -95,8 +96,8 @@ def limit_notes(results: dict[str, Any]) -> list[str]:
             otter = saving["otter_arm"]
             notes.append(
                 f"{separate}: the measured decode saving {measured:.1f}% is above its limit {limit:.1f}%: "
-                f"{separate} ran at a lower efficiency ({_mbu_text(arms.get(separate))}) than {otter} "
-                f"({_mbu_text(arms.get(otter))})"
+                f"{separate} moved its extra bytes at a lower efficiency ({_mbu_text(arms.get(separate))}) "
+                f"than {otter} ({_mbu_text(arms.get(otter))})"
             )
     return notes
 

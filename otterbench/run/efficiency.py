@@ -198,11 +198,26 @@ def arm_efficiency(arm: dict[str, Any], prediction: dict[str, Any] | None, peak:
     }
 
 
+def extra_mbu(arm: dict[str, Any], base: dict[str, Any] | None, peak: float | None) -> float | None:
+    """How fast an arm moves its extra bytes over the base's, against the peak: `(bytes - base bytes) /
+    (TPOT - base TPOT) / peak`. A measured saving is above its limit exactly when the separate arm's extra
+    MBU is below the Otter arm's."""
+    if base is None or not peak:
+        return None
+    extra_time = arm["latency"]["tpot_s"]["median"] - base["latency"]["tpot_s"]["median"]
+    extra_bytes = arm["efficiency"]["bytes_per_step"] - base["efficiency"]["bytes_per_step"]
+    return extra_bytes / extra_time / peak if extra_time > 0 and extra_bytes > 0 else None
+
+
 def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -> None:
     """Fill each arm's `efficiency` and each saving's `predicted` block in a results document."""
     peak = (results["environment"].get("memory_bandwidth") or {}).get("peak_bytes_per_s")
     for arm in results["arms"]:
         arm["efficiency"] = arm_efficiency(arm, prediction, peak)
+    base = next((arm for arm in results["arms"] if arm["role"] == "base" and arm["efficiency"]), None)
+    for arm in results["arms"]:
+        if arm["efficiency"] and arm["role"] != "base":
+            arm["efficiency"]["extra_mbu"] = extra_mbu(arm, base, peak)
     for saving in results["savings"]:
         saving["predicted"] = (prediction or {}).get("savings", {}).get(saving["separate_arm"])
 
