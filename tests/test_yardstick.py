@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import torch
 from factories import make_results
+from rich.console import Console
 
 from otterbench.models.tiny import build_tiny_model
 from otterbench.results.disruption_verdict import (
@@ -125,6 +126,9 @@ def test_summary_line_gives_the_verdict_beside_the_yardstick() -> None:
     assert "Otter max |Δlogit| 6.00e-02" in line and "base vs itself" in line and "2.00x" in line
     disrupted = non_disruption_line(_results_with(_block(0.32, 0.03)))
     assert "DISRUPTED" in disrupted and "10.67x" in disrupted
+    console = Console(width=300, record=True)
+    console.print(disrupted)  # as the summary prints it: nothing of the line is taken for rich markup
+    assert "(verdict rule, bfloat16: max |Δlogit| <= 2x" in console.export_text()
 
 
 def test_gate_flags_a_worse_class_and_passes_the_same_class() -> None:

@@ -67,7 +67,7 @@ def non_disruption_line(results: dict[str, Any]) -> str:
     return (
         f"non-disruption: {_VERDICT_TEXT[verdict_of(nd)]} over the {scope} ({nd['layout']} layout): Otter "
         f"{otter}; {_yardstick_text(nd)}; {greedy}"
-        + (f" [{nd['criterion']}]" if nd.get("criterion") and not nd["exact"] else "")
+        + (f" (verdict rule, {nd['criterion']})" if nd.get("criterion") and not nd["exact"] else "")
     )
 
 
