@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import left_padded_batch
+from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from otterbench.compat import cache_kwargs, output_cache
@@ -18,6 +21,7 @@ from otterbench.otter import (
     measure_disruption,
     save_fused,
 )
+from otterbench.otter.layouts import SIGNAL
 
 
 def build(family: str = "llama", ratio: float = 0.25, **sizes):
@@ -79,8 +83,18 @@ def test_fused_is_a_standard_widened_checkpoint(tmp_path) -> None:
     assert fused.num_stored_extra_parameters(base_count) == count_fused_extra_parameters(dims, spec, True)
     save_fused(fused, tmp_path)
     plain = AutoModelForCausalLM.from_pretrained(tmp_path, local_files_only=True)
-    assert type(plain) is type(base)  # loads as a normal checkpoint of its family
+    assert type(plain) is type(base)  # transformers reads the family's layout from model_type
     assert not any(isinstance(m, PrefixRMSNorm) for m in plain.modules())
+
+
+def test_fused_checkpoint_declares_its_architecture_and_holds_the_signal_head(tmp_path) -> None:
+    _, _, fused = build("qwen2", ratio=0.5)
+    save_fused(fused, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["OtterQwen2ForCausalLM"]  # an engine without the plugin refuses it
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["model.safetensors"]
+    with safe_open(str(tmp_path / "model.safetensors"), framework="pt") as weights:
+        assert torch.equal(weights.get_tensor(SIGNAL), fused.signal_head.weight)
 
 
 @torch.inference_mode()

@@ -168,7 +168,7 @@ def build_checkpoint(
     max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> Path:
     """Write the `layout` ("fused" or "packed") checkpoint of `base` plus `inserted` into `directory`."""
-    from otterbench.otter.fused import check_savable, fused_checkpoint_config, save_signal_head
+    from otterbench.otter.fused import check_savable, fused_checkpoint_config
     from otterbench.otter.packed import packed_config
 
     dims = BaseDims.from_config(base_config)
@@ -181,8 +181,6 @@ def build_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     writer = ShardWriter(directory, max_shard_bytes)
     for piece in layout_pieces(chosen, base, inserted, dims):
-        if not chosen.signal_in_shards and SIGNAL in piece:
-            save_signal_head(piece.pop(SIGNAL), directory)
         writer.add(piece)
     writer.close()
     config.save_pretrained(directory)

@@ -15,17 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+import transformers
 from torch import nn
 from transformers import AutoModelForCausalLM
 
 from otterbench.compat import cache_kwargs, output_cache
+from otterbench.otter.layouts import SIGNAL
 from otterbench.otter.output import OtterOutput
 from otterbench.otter.spec import OtterSpec
-from otterbench.otter.support import check_supported
+from otterbench.otter.support import FUSED_ARCHITECTURES, check_supported
 
 CONFIG_FIELD = "otter_original_hidden_size"
-SIGNAL_FILE = "otter_signal_head.safetensors"
+FORMAT = (
+    "otterbench-fused/2"  # /2: its own architecture name, the signal head among its weights (no side file)
+)
 
 
 class PrefixRMSNorm(nn.Module):
@@ -130,7 +133,8 @@ def fused_checkpoint_config(base_config: Any, dims: Any, spec: OtterSpec) -> Any
     config = widened_config(base_config, dims, spec)
     check_savable(config, dims.hidden_size)
     with torch.device("meta"):
-        config.architectures = [type(AutoModelForCausalLM.from_config(config)).__name__]
+        family = type(AutoModelForCausalLM.from_config(config)).__name__
+    config.architectures = [FUSED_ARCHITECTURES[family]]  # an engine without otterbench's plugin refuses it
     return config
 
 
@@ -143,11 +147,6 @@ def check_savable(config: Any, original_size: int, layout: str = "fused") -> Non
             f"({config.hidden_size}) to be a multiple of num_attention_heads ({config.num_attention_heads}); "
             f"choose extra_hidden_size = extra_query_heads * head_dim (= {extra_heads * config.head_dim})"
         )
-
-
-def save_signal_head(weight: torch.Tensor, directory: str | Path) -> None:
-    """The signal head beside the fused checkpoint's own weights."""
-    save_file({"weight": weight.detach().contiguous().cpu()}, str(Path(directory) / SIGNAL_FILE))
 
 
 def layout_state_dict(otter: nn.Module, layout: str) -> dict[str, torch.Tensor]:
@@ -176,7 +175,7 @@ def fuse(otter: nn.Module) -> FusedOtterModel:
         model = type(otter.base_model)(config)
     model.to(dtype=reference.dtype).eval()
     state = layout_state_dict(otter, "fused")
-    head = state.pop("signal_head.weight")
+    head = state.pop(SIGNAL)
     model.load_state_dict(state, strict=True)
     apply_prefix_norms(model, otter.dims.hidden_size)
     signal_head = nn.Linear(head.shape[1], head.shape[0], bias=False)
@@ -186,12 +185,30 @@ def fuse(otter: nn.Module) -> FusedOtterModel:
 
 
 def save_fused(fused: FusedOtterModel, directory: str | Path) -> Path:
-    """Write the fused model as a normal checkpoint of its family plus the signal head."""
+    """Write the fused model as a checkpoint of its family's layout that declares its own architecture
+    (`Otter<Family>ForCausalLM`: only an engine with otterbench's plugin accepts it), the signal head among
+    its weights (`signal_head.weight`, as the streamed build writes it)."""
     check_savable(fused.model.config, fused.original_size)
     directory = Path(directory)
-    fused.model.save_pretrained(directory, safe_serialization=True)
-    save_signal_head(fused.signal_head.weight, directory)
+    state = {**fused.model.state_dict(), SIGNAL: fused.signal_head.weight.detach()}
+    fused.model.save_pretrained(directory, state_dict=state, safe_serialization=True)
+    config_path = directory / "config.json"  # save_pretrained writes the class it saved: declare Otter's
+    saved = json.loads(config_path.read_text())
+    saved["architectures"] = [FUSED_ARCHITECTURES[type(fused.model).__name__]]
+    config_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     return directory
+
+
+def _family_class(architecture: Any) -> type:
+    """The transformers class of the family a fused checkpoint's architecture name declares."""
+    family = {otter: base for base, otter in FUSED_ARCHITECTURES.items()}.get(architecture)
+    if family is None:
+        raise ValueError(
+            f"architecture {architecture!r} is not a fused Otter checkpoint's "
+            f"(expected one of {sorted(FUSED_ARCHITECTURES.values())})"
+        )
+    # the signal head sits among the weights: not an unexpected key for the widened causal LM
+    return type(family, (getattr(transformers, family),), {"_keys_to_ignore_on_load_unexpected": [SIGNAL]})
 
 
 def load_fused(
@@ -200,10 +217,8 @@ def load_fused(
     """One call: load a fused checkpoint, restore the variance-over-d norm change and the signal head."""
     directory = Path(directory)
     config_path = directory / "config.json"
-    if not config_path.is_file() or not (directory / SIGNAL_FILE).is_file():
-        raise ValueError(
-            f"{directory} is not a fused Otter checkpoint: config.json or {SIGNAL_FILE} is missing"
-        )
+    if not config_path.is_file():
+        raise ValueError(f"{directory} is not a fused Otter checkpoint: config.json is missing")
     saved = json.loads(config_path.read_text())
     original_size = saved.get(CONFIG_FIELD)
     if not isinstance(original_size, int) or not isinstance(saved.get("otter_spec"), dict):
@@ -211,10 +226,13 @@ def load_fused(
             f"{config_path} lacks the integer field {CONFIG_FIELD!r}: not a fused Otter checkpoint"
         )
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, **kwargs)
+    family = _family_class((saved.get("architectures") or [None])[0])
+    model = family.from_pretrained(directory, local_files_only=True, **kwargs)
     check_supported(model)
     apply_prefix_norms(model, original_size)
-    weight = load_file(str(directory / SIGNAL_FILE))["weight"]
+    from otterbench.otter.checkpoint import FolderTensors
+
+    weight = FolderTensors(directory, tied=False, device="cpu", dtype=None).read([SIGNAL])[SIGNAL]
     signal_head = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
     with torch.no_grad():
         signal_head.weight.copy_(weight)

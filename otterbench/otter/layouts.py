@@ -94,7 +94,6 @@ class Layout:
     projection: Callable[[torch.Tensor, torch.Tensor], Tensors]
     embed: Callable[[torch.Tensor, torch.Tensor], Tensors]
     lm_head: Callable[[torch.Tensor, int, bool], Tensors]
-    signal_in_shards: bool  # the signal head among the checkpoint's tensors, or in a file of its own
 
     def layer(self, base: Tensors, inserted: Tensors) -> Tensors:
         """One decoder layer's tensors from the base layer's and the inserted layer's (relative keys)."""
@@ -115,8 +114,9 @@ class Layout:
         return {**out, **self.lm_head(lm_head, extra_norm.shape[0], tied)}
 
 
-FUSED = Layout("fused", _fused_projection, _fused_embed, _fused_lm_head, signal_in_shards=False)
-PACKED = Layout("packed", _packed_projection, _packed_embed, _packed_lm_head, signal_in_shards=True)
+# both store the signal head among the checkpoint's tensors (SIGNAL), where an engine's loader finds it
+FUSED = Layout("fused", _fused_projection, _fused_embed, _fused_lm_head)
+PACKED = Layout("packed", _packed_projection, _packed_embed, _packed_lm_head)
 LAYOUTS = {layout.name: layout for layout in (FUSED, PACKED)}
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 SUPPORTED_CLASSES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM")
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
+# the architecture a fused checkpoint of each family declares: unknown to an engine without otterbench's plugin,
+# which then refuses it instead of computing the norms over d+dx channels (wrong tokens, silently)
+FUSED_ARCHITECTURES = {name: f"Otter{name}" for name in SUPPORTED_CLASSES}
 
 
 def unsupported_reason(model_type: str | None, class_names: tuple[str, ...] = ()) -> str | None:

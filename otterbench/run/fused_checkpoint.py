@@ -49,9 +49,12 @@ def _files_signature(folder: Path, patterns: tuple[str, ...]) -> list[tuple[str,
 
 def fused_cache_key(config: RunConfig, base: ModelEntry) -> str:
     """A short hash of everything the layout's checkpoint depends on (see the module docstring)."""
+    from otterbench.otter.fused import FORMAT
+
     insertion = config.insertion
     payload: dict[str, Any] = {
         "layout": insertion.layout,
+        "format": FORMAT,  # a checkpoint cached in an older format is rebuilt, never loaded
         "base": base.fingerprint,
         "dtype": config.dtype,
         "ratio": None if insertion.path else insertion.ratio,
