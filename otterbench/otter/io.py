@@ -116,14 +116,18 @@ def load_otter(base_model: nn.Module, directory: str | Path) -> OtterModel:
 
 
 def otter_for_run(
-    base_model: nn.Module, directory: str | Path | None, ratio: float
+    base_model: nn.Module, directory: str | Path | None, ratio: float, tensor_parallel_size: int = 1
 ) -> tuple[OtterModel, bool]:
     """The run's Otter over `base_model`: the insertion saved in `directory`, else a fresh one of `ratio`
-    (signal over the vocabulary); and whether it was distilled."""
+    (signal over the vocabulary; heads and FFN width splittable over `tensor_parallel_size` ranks); and
+    whether it was distilled."""
     if directory:
         distilled = bool(read_otter_config(directory).get("metadata", {}).get("distilled", False))
         return load_otter(base_model, directory), distilled
-    return insert_otter(base_model, OtterSpec.from_ratio(base_model.config, ratio, signal="vocab")), False
+    spec = OtterSpec.from_ratio(
+        base_model.config, ratio, signal="vocab", tensor_parallel_size=tensor_parallel_size
+    )
+    return insert_otter(base_model, spec), False
 
 
 def safetensors_numel(path: Path) -> int:

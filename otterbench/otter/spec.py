@@ -6,7 +6,7 @@ so every fused head group keeps the base model's query-per-kv ratio), extra FFN 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 # one eighth of each base dimension (docs/otter.md): the insertion size everywhere by default
@@ -100,18 +100,23 @@ class OtterSpec:
         ratio: float = DEFAULT_RATIO,
         signal: Literal["vocab", "scalar"] = "vocab",
         init: Literal["copy", "normal", "zeros"] = "copy",
+        tensor_parallel_size: int = 1,
     ) -> OtterSpec:
-        """Derive sizes as a fraction of the base model's: dx=d*r, mx=m*r, gx=max(1, g*r)."""
+        """Derive sizes as a fraction of the base model's: dx=d*r, mx=m*r, gx=max(1, g*r); with
+        `tensor_parallel_size` N > 1, gx and mx move to the nearest sizes N ranks can split (`divisible_spec`)."""
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
             raise ValueError(f"ratio={ratio!r} is invalid: expected a number in (0, 1]")
         dims = BaseDims.from_config(config)
-        return cls(
+        spec = cls(
             extra_hidden_size=max(1, round(dims.hidden_size * ratio)),
             extra_kv_heads=max(1, round(dims.num_kv_heads * ratio)),
             extra_intermediate_size=max(1, round(dims.intermediate_size * ratio)),
             signal=signal,
             init=init,
         )
+        if tensor_parallel_size <= 1 or not tensor_parallel_problems(dims, spec, tensor_parallel_size):
+            return spec
+        return divisible_spec(dims, spec, tensor_parallel_size)
 
     def query_heads_for(self, dims: BaseDims) -> int:
         """hx: extra query heads, keeping the base's query-per-kv-head ratio."""
@@ -144,6 +149,51 @@ class OtterSpec:
         if unknown:
             raise ValueError(f"unknown OtterSpec fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**data)
+
+
+def _nearest_multiple_above(value: int, base: int, size: int) -> int:
+    """The x >= 1 nearest to `value` with (base + x) divisible by `size` (the larger one on a tie)."""
+    low = value - (base + value) % size
+    high = low + size
+    return high if low < 1 or value - low >= high - value else low
+
+
+def _split_problems(widths: dict[str, tuple[int, int]], size: int) -> list[str]:
+    """name -> (base, extra) widths an engine splits over `size` ranks; kv heads may also be replicated
+    when fewer than the ranks and dividing them (vLLM's rule)."""
+    problems = []
+    for name, (base, extra) in widths.items():
+        total = base + extra
+        replicable = name == "kv heads" and total < size and size % total == 0
+        if total % size and not replicable:
+            shown = f"{base}+{extra}={total}" if extra else f"{total}"
+            problems.append(f"{name} {shown} is not a multiple of {size}")
+    return problems
+
+
+def base_tensor_parallel_problems(dims: BaseDims, size: int) -> list[str]:
+    """Why `size` tensor-parallel ranks cannot split the base model itself (heads, kv heads, FFN width)."""
+    widths = {"query heads": (dims.num_heads, 0), "kv heads": (dims.num_kv_heads, 0)}
+    return _split_problems({**widths, "FFN width": (dims.intermediate_size, 0)}, size)
+
+
+def tensor_parallel_problems(dims: BaseDims, spec: OtterSpec, size: int) -> list[str]:
+    """Why `size` tensor-parallel ranks cannot split the fused checkpoint of `spec` on this base: an engine
+    splits query heads h+hx, kv heads g+gx and FFN width m+mx evenly over the ranks."""
+    widths = {
+        "query heads": (dims.num_heads, spec.query_heads_for(dims)),
+        "kv heads": (dims.num_kv_heads, spec.extra_kv_heads),
+        "FFN width": (dims.intermediate_size, spec.extra_intermediate_size),
+    }
+    return _split_problems(widths, size)
+
+
+def divisible_spec(dims: BaseDims, spec: OtterSpec, size: int) -> OtterSpec:
+    """`spec` with extra_kv_heads and extra_intermediate_size moved to the nearest sizes `size` ranks can
+    split. Query heads follow: with r = h/g query heads per kv head, h+hx = r*(g+gx) divides when g+gx does."""
+    gx = _nearest_multiple_above(spec.extra_kv_heads, dims.num_kv_heads, size)
+    mx = _nearest_multiple_above(spec.extra_intermediate_size, dims.intermediate_size, size)
+    return replace(spec, extra_kv_heads=gx, extra_intermediate_size=mx, extra_query_heads=None)
 
 
 def _inserted_biases(dims: BaseDims, spec: OtterSpec) -> int:

@@ -19,8 +19,14 @@ from otterbench.env import device_memory_bytes, resolve_device
 from otterbench.models.checks import causal_lm_class, config_problems, model_config
 from otterbench.models.roles import role_flag
 from otterbench.models.sources import tokenizer_for
-from otterbench.otter.io import saved_otter_problems
-from otterbench.otter.spec import BaseDims
+from otterbench.otter.io import read_otter_config, saved_otter_problems
+from otterbench.otter.spec import (
+    BaseDims,
+    OtterSpec,
+    base_tensor_parallel_problems,
+    divisible_spec,
+    tensor_parallel_problems,
+)
 from otterbench.paths import writable_problem
 from otterbench.plan.shapes import kv_bytes_per_token
 from otterbench.run.catalogue import Catalogue, ModelEntry
@@ -202,4 +208,39 @@ def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) ->
         f"{needed / _GIB:,.1f} GiB ({rows} rows x {tokens:,} tokens x {per_token:,} bytes/token in "
         f"{config.dtype}), more than the {available / _GIB:,.1f} GiB of {where}: lower --max-new-tokens "
         "or --batch-size"
+    ]
+
+
+def parallel_problems(config: RunConfig, size: int) -> list[str]:
+    """Why `size` tensor-parallel ranks cannot split the run's base or its fused Otter checkpoint, one line
+    each naming sizes that divide. A fresh insertion is sized for `size` already (OtterSpec.from_ratio's
+    tensor_parallel_size); a distilled one (--otter DIR) keeps the sizes it was trained with."""
+    if size <= 1:
+        return []
+    source = config.source("base")
+    try:
+        dims = BaseDims.from_config(model_config(source, "base"))
+    except (ValueError, AttributeError, TypeError):  # reported by run_problems
+        return []
+    flag = f"--tensor-parallel-size {size}"
+    base = base_tensor_parallel_problems(dims, size)
+    if base:
+        sizes = [n for n in range(1, size) if not base_tensor_parallel_problems(dims, n)]
+        return [f"{flag}: the base {source!r} cannot be split ({'; '.join(base)}): use one of {sizes}"]
+    path = config.insertion.path
+    if not path or not any(arm_info(arm).role == "otter" for arm in config.arms):
+        return []
+    try:
+        spec = OtterSpec.from_dict(read_otter_config(path)["spec"])
+    except (ValueError, KeyError, TypeError):  # a broken folder: run_problems reports it
+        return []
+    otter = tensor_parallel_problems(dims, spec, size)
+    if not otter:
+        return []
+    fix = divisible_spec(dims, spec, size)
+    return [
+        f"{flag}: the Otter insertion {path} cannot be split ({'; '.join(otter)}): distill one "
+        f"with extra_kv_heads={fix.extra_kv_heads} (query heads {dims.num_heads}+{fix.query_heads_for(dims)}) "
+        f"and extra_intermediate_size={fix.extra_intermediate_size}, or pass no --otter (a fresh insertion "
+        f"is sized for {size} ranks)"
     ]
