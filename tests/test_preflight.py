@@ -47,7 +47,7 @@ def no_loading(monkeypatch):
     monkeypatch.setattr(loading, "load_model", refuse)
     monkeypatch.setattr(loading, "load_model_set", refuse)
     monkeypatch.setattr(arm_models, "load_models", refuse)
-    monkeypatch.setattr(fused_checkpoint, "load_model", refuse)
+    monkeypatch.setattr(fused_checkpoint, "load_models", refuse)
     monkeypatch.setattr(schedules, "ArmProcess", refuse)
 
 
