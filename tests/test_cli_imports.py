@@ -53,3 +53,18 @@ def test_help_loads_no_heavy_library(args) -> None:
 @pytest.mark.parametrize("command", [["run"], ["sweep", "--vary", "k=1,2"]])
 def test_a_bad_suite_is_refused_without_heavy_libraries(command) -> None:
     assert _probe([*command, "--suite", "nosuch"]) == {"code": 2, "heavy": []}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--arms", ","],
+        ["run", "--num-prompts", "1000000"],
+        ["run", "--out", "/proc/otterbench-x"],
+        ["run", "--base", "/nonexistent/model", "--device", "gpu"],
+        ["sweep", "--vary", "nosuch=1"],
+        ["models", "save", "/etc/hostname"],
+    ],
+)
+def test_input_checked_without_models_is_refused_without_heavy_libraries(args) -> None:
+    assert _probe(args) == {"code": 2, "heavy": []}

@@ -244,5 +244,5 @@ def test_kv_cache_beyond_memory_is_refused_when_the_context_allows_it(tmp_path) 
     load_tokenizer().save_pretrained(folder)
     args = _run(tmp_path, "--base", str(folder), "--arms", "base")
     args[args.index("--max-new-tokens") + 1] = "1000000000"
-    lines = _refused(args, "the base's KV cache alone needs", "x 64 bytes/token in float32")
+    lines = _refused(args, "the base's KV cache alone needs", "(64 bytes/token in float32)")
     assert not any("max_position_embeddings" in line for line in lines), lines

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from otterbench.commands.common import fail
+from otterbench.paths import writable_problem
 
 app = typer.Typer(help="Work with model profiles.", no_args_is_help=True)
 
@@ -22,11 +23,16 @@ def save(
 
     Exit codes: 0 ok, 2 bad input.
     """
+    problem = writable_problem(directory, "DIRECTORY")  # before torch is imported: a bad folder is fast
+    if problem:
+        raise fail(problem)
     from otterbench.models.export import save_profile_models
 
     try:
         written = save_profile_models(profile, directory)
     except ValueError as error:
         raise fail(str(error)) from None
+    except OSError as error:  # the disk filled or the folder went away while writing
+        raise fail(f"could not write {directory}: {error.strerror or error}") from None
     for role, folder in written.items():
         Console().print(f"{role}: {folder}")

@@ -131,20 +131,20 @@ def sweep(
 ) -> None:
     """Run a suite once per point of a grid; re-running the same command resumes (see SWEEP_HELP)."""
     from otterbench.paths import default_results_dir
+    from otterbench.run.grid import parse_vary
     from otterbench.run.suite import load_suite
 
     console = Console(stderr=True)
     try:
         suite_name = load_suite(options.suite).name  # a bad suite fails here, before torch is imported
+        grid = parse_vary(vary or [])  # so does a bad --vary
         from otterbench.run.sweep import (  # torch and transformers: only once the suite is good
             base_options,
             default_sweep_id,
-            parse_vary,
             run_sweep,
             sweep_dir_for,
         )
 
-        grid = parse_vary(vary or [])
         if sweep_id is not None and not _SWEEP_ID.fullmatch(sweep_id):
             raise ValueError(
                 f"--sweep-id={sweep_id!r} is not a folder name: use letters, digits, '.', '_', '-'"

@@ -12,6 +12,7 @@ from otterbench.backends import BackendSettings, backend_names
 from otterbench.models.roles import role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
+from otterbench.run.quick_checks import quick_problems
 from otterbench.run.settings import GROUPS, ISOLATIONS, SCHEDULES, OtterSettings, ProcessSettings, route
 from otterbench.run.suite import SuiteConfig, load_suite
 
@@ -176,4 +177,7 @@ def resolve_run_config(
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
     _check_out_dir(Path(out_dir))
+    problems = quick_problems(config, suite_overrides or {})  # fast: nothing heavy is imported yet
+    if problems:
+        raise RunInputError("\n".join(problems))
     return config

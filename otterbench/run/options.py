@@ -117,12 +117,16 @@ class RunOptions:
 
     def to_config(self, default_out: Path) -> RunConfig:
         """Validate into a RunConfig; every bad value is one RunInputError/SuiteError line."""
-        from otterbench.run.config import resolve_run_config
+        from otterbench.run.config import RunInputError, resolve_run_config
 
         suite_overrides = {key: getattr(self, key) for key in SUITE_FIELDS} | {
             name: self.knobs[name] for name in knobs()
         }
-        arms = [a.strip() for a in self.arms.split(",") if a.strip()] if self.arms else None
+        arms = [a.strip() for a in self.arms.split(",") if a.strip()] if self.arms is not None else None
+        if arms == []:  # "--arms ," or "--arms ''": an empty list would otherwise mean the suite's own arms
+            raise RunInputError(
+                f"--arms={self.arms!r} names no arm: list one or more, e.g. --arms base,otter-args"
+            )
         return resolve_run_config(
             self.suite,
             out_dir=self.out or default_out,

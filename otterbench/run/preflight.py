@@ -31,6 +31,7 @@ from otterbench.paths import writable_problem
 from otterbench.plan.shapes import kv_bytes_per_token
 from otterbench.run.catalogue import Catalogue, ModelEntry
 from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.quick_checks import device_map_problems
 from otterbench.run.suite import load_prompts
 from otterbench.workload import build_workload
 
@@ -75,6 +76,7 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
     problems: list[str] = []
     device = _device(config, problems)
     problems += backend_problems(config.backend.name, config.arms, device)
+    problems += device_map_problems(config, device.type) if device is not None else []
     out = writable_problem(config.out_dir, "--out")
     problems += [out] if out else []
     try:
@@ -94,7 +96,8 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
     longest = _longest_prompt(config, base, prompts, problems) if prompts else None
     if longest is not None:
         problems += _context_problems(config, configs, longest)
-        problems += _memory_problems(config, base, longest, device)
+        used = min(config.suite.num_prompts or len(prompts), len(prompts))
+        problems += _memory_problems(config, base, longest, device, used)
     return problems, catalogue
 
 
@@ -186,8 +189,11 @@ def _context_problems(config: RunConfig, configs: dict[str, Any], longest: int) 
     ]
 
 
-def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) -> list[str]:
-    """The base's KV cache alone (a lower bound on any arm's memory) beyond the device's memory."""
+def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any, prompts: int) -> list[str]:
+    """The base's KV cache alone (a lower bound on any arm's memory) beyond the device's memory.
+
+    A batch holds at most the `prompts` the run decodes, so a --batch-size above that costs nothing here.
+    """
     if device is None:
         return []
     try:
@@ -197,17 +203,17 @@ def _memory_problems(config: RunConfig, base: Any, longest: int, device: Any) ->
     per_token = kv_bytes_per_token(
         dims.num_layers, dims.num_kv_heads, dims.head_dim, DTYPE_BYTES[config.dtype]
     )
-    rows, tokens = config.suite.batch_size, longest + config.suite.max_new_tokens
+    rows, tokens = min(config.suite.batch_size, prompts), longest + config.suite.max_new_tokens
     spread = bool(config.device_map())
     needed, available = per_token * rows * tokens, device_memory_bytes(device, every_gpu=spread)
     if needed <= available:
         return []
     where = "the visible GPUs" if spread and device.type == "cuda" else str(device)
     return [
-        f"--max-new-tokens {config.suite.max_new_tokens:,}: the base's KV cache alone needs "
-        f"{needed / _GIB:,.1f} GiB ({rows} rows x {tokens:,} tokens x {per_token:,} bytes/token in "
-        f"{config.dtype}), more than the {available / _GIB:,.1f} GiB of {where}: lower --max-new-tokens "
-        "or --batch-size"
+        f"--batch-size {rows:,} x {tokens:,} tokens (longest prompt {longest:,} + --max-new-tokens "
+        f"{config.suite.max_new_tokens:,}): the base's KV cache alone needs {needed / _GIB:,.1f} GiB "
+        f"({per_token:,} bytes/token in {config.dtype}), more than the {available / _GIB:,.1f} GiB of "
+        f"{where}: lower --batch-size or --max-new-tokens"
     ]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.registry import knobs
 from otterbench.exits import Exit
 from otterbench.results.files import ResultsError, load_run, write_json_atomic
 from otterbench.run import pipeline as runner
 from otterbench.run.config import RunConfig
 from otterbench.run.events import EventSink, PointStarted, RunEvent, RunStarted, ignore
+from otterbench.run.grid import SweepInputError, expand_grid, parse_vary  # noqa: F401 (re-exported)
 from otterbench.run.interrupts import InterruptGuard
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import RunOutcome
@@ -35,25 +34,10 @@ from otterbench.run.preflight import preflight
 INDEX_FILE = "index.json"
 LOCK_FILE = "index.lock"
 SWEEPS_FOLDER = "sweeps"
-# RunOptions field -> type of its values
-VARY_FIELDS: dict[str, type] = {
-    "batch_size": int,
-    "max_new_tokens": int,
-    **{name: knob.kind for name, knob in knobs().items()},
-    "num_prompts": int,
-    "repeats": int,
-    "warmup": int,
-    "otter_ratio": float,
-}
-_TYPE_WORDS = {int: "an integer", float: "a number"}
 _NOT_BASE = ("suite", "out")  # where a sweep lives, not what its points measure
 
 # what run_sweep calls for each point: (config, point, the sweep's event sink) -> RunOutcome
 PointRunner = Callable[[RunConfig, "SweepPoint", EventSink], RunOutcome]
-
-
-class SweepInputError(ValueError):
-    """A bad --vary value or sweep option; one line naming it and the fix (exit code 2)."""
 
 
 @dataclass
@@ -87,41 +71,6 @@ class SweepOutcome:
     def run_dirs(self, status: str = "complete") -> list[Path]:
         """Absolute run folders of the points with `status`, in grid order."""
         return [self.sweep_dir / p.run_dir for p in self.points if p.status == status and p.run_dir]
-
-
-def parse_vary(items: list[str]) -> dict[str, list[Any]]:
-    """['batch_size=1,4,16', 'k=5,10'] -> {'batch_size': [1, 4, 16], 'k': [5, 10]}; one-line errors."""
-    known = ", ".join(VARY_FIELDS)
-    if not items:
-        raise SweepInputError(
-            f"--vary is missing: give at least one, e.g. --vary batch_size=1,4,16 ({known})"
-        )
-    grid: dict[str, list[Any]] = {}
-    for item in items:
-        name, sep, text = (part.strip() for part in item.partition("="))
-        if not sep or name not in VARY_FIELDS:
-            raise SweepInputError(f"--vary {item!r}: write FIELD=V1,V2,... with FIELD one of {known}")
-        if name in grid:
-            raise SweepInputError(f"--vary {name} is given twice: list all its values in one --vary")
-        kind = VARY_FIELDS[name]
-        values = []
-        for raw in (value.strip() for value in text.split(",")):
-            try:
-                values.append(kind(raw))
-            except ValueError:
-                raise SweepInputError(
-                    f"--vary {item!r}: {raw!r} is not {_TYPE_WORDS[kind]}; write e.g. {name}=1,4,16"
-                ) from None
-        if len(set(values)) != len(values):
-            raise SweepInputError(f"--vary {item!r} repeats a value: list each value once")
-        grid[name] = values
-    return grid
-
-
-def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of the grid, first field slowest: one dict of values per point."""
-    names = list(grid)
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,130 @@
+"""The checks of a run's input that need neither torch nor transformers: answered in well under a second.
+
+`resolve_run_config` runs them on every config (a run's, each sweep point's), so a bad prompt file, a prompt
+count the file cannot give, a contradiction between options, a device that cannot exist or a model folder
+that is not there is refused before the heavy libraries are imported. `preflight` (run/preflight.py) then
+checks what needs them (model configs, tokenizers, memory) before any weight loads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from otterbench.models.roles import role_names
+from otterbench.otter.spec import DEFAULT_RATIO
+from otterbench.run.suite import load_prompts
+
+if TYPE_CHECKING:
+    from otterbench.run.config import RunConfig
+
+_DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
+# device files a CUDA (or ROCm, or WSL) torch needs; with none of them, torch.cuda.is_available() is False
+_GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+_OTTER_CONFIG = "otter_config.json"  # otterbench.otter.io.CONFIG_FILE (that module imports torch)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def prompt_count_problems(config: RunConfig, overrides: Mapping[str, Any]) -> list[str]:
+    """A prompts file that cannot be read, or --num-prompts / --batch-size beyond the prompts it holds."""
+    suite = config.suite
+    try:
+        available = len(load_prompts(suite.prompts_path))
+    except ValueError as error:
+        return [str(error)]
+    used = min(suite.num_prompts or available, available)
+    problems = []
+    if suite.num_prompts is not None and suite.num_prompts > available:
+        problems.append(
+            f"--num-prompts={suite.num_prompts} is more than the {available} prompts of "
+            f"{suite.prompts_path}: use 1..{available}, or pass --prompts a longer file"
+        )
+    if overrides.get("batch_size") is not None and suite.batch_size > used:
+        problems.append(
+            f"--batch-size={suite.batch_size} is more than the {used} prompts this run decodes, so a batch "
+            f"could never hold that many: use 1..{used}"
+        )
+    return problems
+
+
+def device_problems(config: RunConfig) -> list[str]:
+    """A --device that is not one, CUDA asked for where no GPU driver exists, a --device-map with no effect."""
+    device = config.device.strip().lower()
+    if not _DEVICE.fullmatch(device):
+        return [f"--device={config.device!r} is not a device: use auto, cpu, cuda or cuda:N"]
+    if device.startswith("cuda") and not any(os.path.exists(path) for path in _GPU_DEVICE_FILES):
+        return [f"--device={config.device!r} but this machine has no GPU driver: use --device cpu or auto"]
+    return device_map_problems(config, device)
+
+
+def device_map_problems(config: RunConfig, device_type: str) -> list[str]:
+    """--device-map spreads a real model over GPUs: on the CPU, or for the tiny profile, it would do nothing."""
+    device_map = config.process.device_map
+    if device_map is None:
+        return []
+    if device_type == "cpu":
+        return [
+            f"--device-map={device_map!r} places a model over GPUs, but the run is on the CPU: "
+            "drop --device-map, or run on --device cuda"
+        ]
+    roles = [role for role in role_names() if config.source(role)]
+    if roles and all(config.source(role) == "tiny" for role in roles):
+        return [
+            f"--device-map={device_map!r} has no effect on the tiny profile (built in memory): "
+            "drop it, or pass real models"
+        ]
+    return []
+
+
+def otter_problems(config: RunConfig) -> list[str]:
+    """--otter and --otter-ratio together (a saved insertion has its own size), or an --otter not saved."""
+    insertion = config.insertion
+    if insertion.path is None:
+        return []
+    problems = []
+    if insertion.ratio != DEFAULT_RATIO:
+        problems.append(
+            f"--otter-ratio={insertion.ratio} contradicts --otter {insertion.path}: a saved insertion "
+            "has its own size; drop one of the two"
+        )
+    folder = Path(insertion.path)
+    if folder.is_dir() and not (folder / _OTTER_CONFIG).is_file():
+        problems.append(
+            f"--otter {insertion.path}: no Otter insertion at {folder}: {_OTTER_CONFIG} is missing: pass "
+            "a folder written by `otterbench distill`"
+        )
+    return problems
+
+
+def model_path_problems(config: RunConfig) -> list[str]:
+    """A model given as a local path that does not exist or holds no config.json."""
+    problems = []
+    for role in sorted(config.suite.needed_roles()):
+        source = config.source(role)
+        if not source or source == "tiny" or not source.startswith(("/", "./", "../", "~")):
+            continue  # a hub id: whether it is cached is for transformers to say
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            problems.append(f"{role} model {source!r}: no such directory: check the path ({_flag(role)})")
+        elif not (folder / "config.json").is_file():
+            problems.append(
+                f"{role} model {source!r}: no config.json there: pass {_flag(role)} a folder written by "
+                "save_pretrained (or `otterbench models save`)"
+            )
+    return problems
+
+
+def quick_problems(config: RunConfig, overrides: Mapping[str, Any]) -> list[str]:
+    """Every problem found without torch (`overrides`: the suite fields the command line set)."""
+    return [
+        *prompt_count_problems(config, overrides),
+        *device_problems(config),
+        *otter_problems(config),
+        *model_path_problems(config),
+    ]
