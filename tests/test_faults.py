@@ -20,6 +20,7 @@ from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.results import files
 from otterbench.results.files import load_run
+from otterbench.run import processes
 from otterbench.run.events import ArmProgress, ArmStarted
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import run_suite
@@ -60,7 +61,8 @@ def test_ctrl_c_while_arms_load_exits_130_with_valid_files_and_no_process_left(t
     assert {arm["status"] for arm in results["arms"]} == {"not_run"}
 
 
-def test_sigterm_keeps_finished_repeats_and_exits_143(tmp_path) -> None:
+def test_sigterm_keeps_finished_repeats_and_exits_143(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(processes, "STOP_S", 60.0)  # a busy machine may take longer to answer: not timed here
     options = RunOptions(**TINY, repeats=50, schedule="interleaved", out=tmp_path)
 
     def terminate_after_two_rounds(event) -> None:
@@ -70,15 +72,17 @@ def test_sigterm_keeps_finished_repeats_and_exits_143(tmp_path) -> None:
     outcome = run_suite(options.to_config(tmp_path), terminate_after_two_rounds)
     results = load_run(outcome.run_dir)
     assert outcome.exit_code == Exit.TERMINATED and results["status"] == "interrupted"
-    assert [arm["status"] for arm in results["arms"]] == ["ok", "ok"]
+    assert [arm["status"] for arm in results["arms"]] == ["ok", "ok"], [a["error"] for a in results["arms"]]
     assert [arm["latency"]["total_s"]["n"] for arm in results["arms"]] == [2, 2]
-    assert results["non_disruption"]["measured"] is True  # the Otter arm's finish still ran
+    # stopped runs exit at once: the Otter arm reports its memory and repeats, and skips the check
+    assert results["non_disruption"]["measured"] is False and results["otter"]["spec"] is not None
+    assert all(arm["memory"]["peak_bytes"] for arm in results["arms"])
     assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("schedule", ["interleaved", "sequential"])
-def test_a_killed_arm_process_fails_alone(tmp_path, schedule: str) -> None:
-    options = RunOptions(**TINY, repeats=2, schedule=schedule, out=tmp_path)
+def test_a_killed_arm_process_keeps_its_finished_repeats_and_the_run_is_partial(tmp_path, schedule) -> None:
+    options = RunOptions(**TINY, repeats=3, schedule=schedule, out=tmp_path)
     pids: dict[str, int] = {}
 
     def kill_base_after_one_repeat(event) -> None:
@@ -90,9 +94,10 @@ def test_a_killed_arm_process_fails_alone(tmp_path, schedule: str) -> None:
     outcome = run_suite(options.to_config(tmp_path), kill_base_after_one_repeat)
     results = load_run(outcome.run_dir)
     arms = {arm["name"]: arm for arm in results["arms"]}
-    assert outcome.exit_code == Exit.FAILED and results["status"] == "complete"
+    assert outcome.exit_code == Exit.FAILED and results["status"] == "partial"
     assert arms["base"]["status"] == "failed" and "killed by signal SIGKILL" in arms["base"]["error"]
-    assert arms["otter-args"]["status"] == "ok" and arms["otter-args"]["latency"]["total_s"]["n"] == 2
+    assert arms["base"]["latency"]["total_s"]["n"] == 1  # the repeat it finished reached the parent
+    assert arms["otter-args"]["status"] == "ok" and arms["otter-args"]["latency"]["total_s"]["n"] == 3
     assert multiprocessing.active_children() == []
 
 

@@ -36,6 +36,8 @@ def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
     otter["fused_checkpoint"] = info.get("fused_checkpoint")
     otter["checkpoint_build_s"] = info.get("checkpoint_build_s")
+    if info.get("non_disruption") is None:  # the run was stopped: the check was skipped to exit at once
+        return otter, not_measured(info["layout"])
     base = next((r for r in records if r.role == "base" and r.ok), None)
     base_hash = base.token_ids_hash if base else None
     return otter, non_disruption_block(info["non_disruption"], base_hash, resolved.config.dtype)

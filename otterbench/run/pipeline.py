@@ -107,7 +107,9 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
                     emit(ArmFinished(record))
                 results, error = files.write(records, "interrupted", NOT_REACHED)
                 return RunOutcome(files.run_dir, results, stop.exit_code, error)
-            results, error = files.write(records, "complete")
+            # "complete" only when every arm measured: a failed arm leaves a partial run (the gate says so)
+            status = "complete" if all(record.ok for record in records) else "partial"
+            results, error = files.write(records, status)
         if config.save_outputs:
             write_outputs(
                 files.run_dir,

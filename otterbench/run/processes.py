@@ -1,36 +1,70 @@
 """Arm processes: each arm in its own spawned process, driven by the parent through a pipe.
 
 The worker loads its arm (an `ArmSession`), then obeys "prefill", "warmup", "repeat" and "finish"; its answer
-to "finish" is its `ArmRecord`. The parent's handle survives the worker's death (kill -9, out of memory): the
-arm becomes "failed" with the signal or exit code, and the other arms go on.
+to "finish" is its `ArmRecord`. Each measured repeat reaches the parent the moment it finishes (a
+`RepeatSample`), so the parent's handle survives the worker's death (kill -9, out of memory) with the
+repeats it finished: the arm becomes "failed" with the signal or exit code and keeps them, and the other
+arms go on. A stopped run (Ctrl-C, SIGTERM) cuts the running repeat short with SIGUSR1 and asks for the
+record at once ("finish-now": memory and repeats, no non-disruption check), so it exits within a second or two.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import time
 from typing import Any
 
 from otterbench.quiet import silence_progress_bars
 from otterbench.run.interrupts import children_ignore_interrupts, ignore_interrupts
 from otterbench.run.record import ArmRecord
-from otterbench.run.session import ArmJob, ArmSession, Phase, failure_record
+from otterbench.run.session import ArmJob, ArmSession, Phase, RepeatSample, failure_record, record_of_repeats
 
 POLL_S = 0.05
 JOIN_S = 10.0  # how long a worker that was told to finish may take to exit before it is killed
+STOP_S = 1.5  # how long a stopped arm may take to abandon its command and report before it is killed
+FINISH, FINISH_NOW = "finish", "finish-now"
+STOP_SIGNAL = signal.SIGUSR1  # parent -> worker: abandon the command running now
+
+
+class _Stopped(Exception):  # noqa: N818 — raised in the worker by STOP_SIGNAL, never outside it
+    """The parent stopped the command the worker was running."""
+
+
+_running = False  # in the worker: a command runs now, so STOP_SIGNAL may cut it short
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    if _running:
+        raise _Stopped
+
+
+def _obey(session: ArmSession, command: str) -> tuple[str, Any]:
+    """Run one command ("repeat" answers with its sample); ("stopped", None) if the parent cut it short."""
+    global _running
+    _running = True
+    try:
+        result = session.measure() if command == "repeat" else getattr(session, command)()
+        _running = False
+    except _Stopped:
+        return "stopped", None
+    finally:
+        _running = False
+    return "done", session.keep(result) if command == "repeat" else None
 
 
 def _worker(job: ArmJob, conn: Any) -> None:
-    """An arm's process: build the session, then obey the parent's commands until "finish"."""
+    """An arm's process: build the session, then obey the parent's commands until a finish."""
     ignore_interrupts()  # the parent decides what Ctrl-C and SIGTERM mean
     silence_progress_bars()  # the parent draws this arm's progress; "phase" messages say what it does
+    signal.signal(STOP_SIGNAL, _on_stop)
     try:
         session = ArmSession(job, lambda phase: conn.send(("phase", phase)))
         conn.send(("ready", None))
-        while (command := conn.recv()) != "finish":
-            getattr(session, command)()
-            conn.send(("done", None))
-        conn.send(("result", session.finish()))
+        while (command := conn.recv()) not in (FINISH, FINISH_NOW):
+            conn.send(_obey(session, command))
+        conn.send(("result", session.finish(check=command == FINISH)))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the parent is gone: there is no one to report to
     except Exception as error:  # noqa: BLE001 — an arm's failure is data for the parent
@@ -71,15 +105,20 @@ class ArmProcess:
         finally:
             child.close()
         self.record: ArmRecord | None = None  # set once the arm has finished, failed or been stopped
-        self.repeats_done = 0
-        self.in_flight = True  # loading: "ready" is the answer awaited
+        self.samples: list[RepeatSample] = []  # the measured repeats, each as it finished
+        self.awaiting: str | None = "ready"  # the answer awaited: loading first
 
     @property
     def pid(self) -> int | None:
         return self.process.pid
 
-    def _answer(self) -> tuple[str, Any]:
-        """The worker's next message; ("dead", None) once its pipe is closed and nothing is left to read."""
+    @property
+    def repeats_done(self) -> int:
+        return len(self.samples)
+
+    def _answer(self, deadline: float | None = None) -> tuple[str, Any]:
+        """The worker's next message; ("dead", None) once its pipe is closed and nothing is left to read,
+        ("late", None) past `deadline`."""
         while True:
             if self.conn.poll(POLL_S):
                 try:
@@ -93,18 +132,31 @@ class ArmProcess:
                 continue
             if not self.process.is_alive() and not self.conn.poll(0):
                 return "dead", None
+            if deadline is not None and time.monotonic() > deadline:
+                return "late", None
 
     def _settle(self, kind: str, payload: Any) -> bool:
-        """Record a final answer; True while the arm is still running."""
-        self.in_flight = False
-        if kind == "dead":
+        """Record an answer; True while the arm is still running."""
+        self.awaiting = None
+        if isinstance(payload, RepeatSample):
+            self.samples.append(payload)
+        if kind in ("dead", "late"):
+            if kind == "late":
+                self.process.kill()
             self.process.join(JOIN_S)
-            self.record = ArmRecord.failed(
-                self.job.arm, f"the arm's process {death_reason(self.process.exitcode)}"
-            )
+            reason = death_reason(self.process.exitcode) if kind == "dead" else "did not answer when stopped"
+            self.record = record_of_repeats(self.job.arm, f"the arm's process {reason}", self.samples)
         elif kind == "result":
             self.record = payload
         return self.record is None
+
+    def _send(self, command: str, deadline: float | None = None) -> bool:
+        try:
+            self.conn.send(command)
+        except OSError:
+            return self._settle("dead", None)
+        self.awaiting = command
+        return self._settle(*self._answer(deadline))
 
     def wait_ready(self) -> bool:
         """Wait for the arm to load; False (and a failure record) if it failed instead."""
@@ -112,24 +164,32 @@ class ArmProcess:
 
     def ask(self, command: str) -> bool:
         """Run one command in the arm's process; False (and a failure record) if it failed instead."""
-        try:
-            self.conn.send(command)
-        except OSError:
-            return self._settle("dead", None)
-        self.in_flight = True
-        alive = self._settle(*self._answer())
-        if alive and command == "repeat":
-            self.repeats_done += 1
-        return alive
+        return self._send(command)
 
     def finish(self) -> ArmRecord:
         """The arm's record (after any answer still in flight); then the process is gone."""
-        if self.record is None and self.in_flight:
+        if self.record is None and self.awaiting:
             self._settle(*self._answer())
         if self.record is None:
-            self.ask("finish")
+            self._send(FINISH)
         self.close()
         return self.record
+
+    def interrupt(self) -> None:
+        """Cut the running command short (a repeat, a warm-up); loading cannot be, and is not waited for."""
+        if self.record is None and self.awaiting not in (None, "ready") and self.process.is_alive():
+            os.kill(self.process.pid, STOP_SIGNAL)
+
+    def finish_now(self, reason: str) -> ArmRecord:
+        """A stopped arm's record within STOP_S: its memory and finished repeats (no non-disruption check),
+        or the repeats it sent if it cannot answer in time; "not_run" with `reason` if it measured none."""
+        deadline = time.monotonic() + STOP_S
+        if self.record is None and self.awaiting not in (None, "ready"):
+            self._settle(*self._answer(deadline))
+        if self.record is None and self.samples:
+            self._send(FINISH_NOW, deadline)
+        self.process.join(max(0.0, deadline - time.monotonic()))  # a clean exit if it comes in time
+        return self.stop(reason)
 
     def stop(self, reason: str) -> ArmRecord:
         """Kill the process; an arm without a record becomes "not_run" with `reason`."""

@@ -5,8 +5,9 @@
   machine has slow spells lasting seconds; round-robin, each spell lands on every arm alike, so the savings
   (ratios of arms) do not swing with it. Each process still holds only its own arm's models.
 
-On Ctrl-C or SIGTERM (`Interrupted`, returned, not raised) an arm keeps the measured repeats it finished; one that finished none
-is stopped and recorded as not run. A second signal while winding down stops every arm still running.
+On Ctrl-C or SIGTERM (`Interrupted`, returned, not raised) the running repeat is cut short and an arm keeps the
+measured repeats it finished; one that finished none is stopped and recorded as not run. A second signal while
+winding down stops every arm still running.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ def _command(index: int, warmup: int) -> str:
 
 
 def _wind_down(arms: list[ArmProcess]) -> list[ArmRecord]:
-    """Records of interrupted arms: finished repeats kept, the rest stopped; a second signal stops all."""
+    """Records of interrupted arms at once: running repeats cut short, finished ones kept; a second signal
+    stops every arm still running."""
     records = []
     try:
         for arm in arms:
-            records.append(arm.finish() if arm.record or arm.repeats_done else arm.stop(STOPPED))
+            arm.interrupt()
+        for arm in arms:
+            records.append(arm.finish_now(STOPPED))
     except Interrupted:
         for arm in arms[len(records) :]:
             records.append(arm.stop("interrupted twice while finishing; its repeats were discarded"))

@@ -130,31 +130,48 @@ class ArmSession:
     def warmup(self) -> None:
         self.arm.run(self.job.workload, self.device, NullObserver())
 
-    def repeat(self) -> None:
-        """One measured run of the whole workload: step latency, energy, the tokens chosen."""
+    def measure(self) -> tuple[Any, Any, Any]:
+        """One measured run of the whole workload: its output, step latencies and energy (kept by `keep`)."""
         with EnergyTracker(self.device) as energy, StepTimer(self.device) as timer:
             output = self.arm.run(self.job.workload, self.device, timer)
-        latency, runs = output.latency or timer.record(), self.runs
+        return output, output.latency or timer.record(), energy.record()
+
+    def keep(self, measured: tuple[Any, Any, Any]) -> RepeatSample:
+        """Add one measured run to the arm's samples; return what the parent keeps of it as it finishes."""
+        (output, latency, energy), runs = measured, self.runs
         runs["ttft"] += latency.ttft_s
         runs["tpot"] += latency.tpot_s
         runs["total"].append(latency.total_s)
-        runs["energy"].append(energy.record())
+        runs["energy"].append(energy)
         runs["hashes"].append(token_ids_hash(output.token_ids))
         runs["output"], runs["method"] = output, latency.method
+        return RepeatSample(
+            latency.ttft_s, latency.tpot_s, latency.total_s, runs["hashes"][-1], self._new_tokens(output)
+        )
+
+    def repeat(self) -> RepeatSample:
+        """One measured run of the whole workload: step latency, energy, the tokens chosen."""
+        return self.keep(self.measure())
+
+    def _new_tokens(self, output: Any) -> int:
+        return output.new_tokens // self.job.workload.num_prompts
 
     @property
     def repeats_done(self) -> int:
         return len(self.runs["total"])
 
-    def finish(self) -> ArmRecord:
-        """Close the memory phases, check non-disruption (outside them), and return the arm's record."""
+    def finish(self, check: bool = True) -> ArmRecord:
+        """Close the memory phases, check non-disruption (outside them; not when `check` is False, as when
+        a run is stopped and must exit at once), and return the arm's record."""
         self._decode.__exit__(None, None, None)
         self.tracker.__exit__(None, None, None)
         if self.runs["output"] is None:
             raise RuntimeError("no measured repeat finished")
         if self.otter_info:  # a check, not serving: after the memory phases closed
-            self.on_phase("checking non-disruption")
-            self.otter_info["non_disruption"] = _check_otter(self.job, self.arm.otter, self.device)
+            if check:
+                self.on_phase("checking non-disruption")
+            report = _check_otter(self.job, self.arm.otter, self.device) if check else None
+            self.otter_info["non_disruption"] = report
         record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
         record.memory["models_in_memory"] = self.models_in_memory
         record.memory["notes"] = [*record.memory.get("notes", []), *self.runs["output"].memory_notes]
@@ -162,6 +179,32 @@ class ArmSession:
         record.engine_note = self.engine_info.get("engine_note")
         record.compile_s = self.engine_info.get("compile_s")
         return record
+
+
+@dataclass(frozen=True)
+class RepeatSample:
+    """One measured repeat as it reaches the parent the moment it finishes (kept if the process dies)."""
+
+    ttft_s: list[float]
+    tpot_s: list[float]
+    total_s: float
+    token_ids_hash: str
+    new_tokens: int  # per prompt
+
+
+def record_of_repeats(arm: str, error: str, samples: list[RepeatSample]) -> ArmRecord:
+    """A "failed" arm (its process died or could not report) that keeps the repeats it sent as they finished."""
+    record = ArmRecord.failed(arm, error)
+    if samples:
+        raw = {
+            "ttft_s": [value for sample in samples for value in sample.ttft_s],
+            "tpot_s": [value for sample in samples for value in sample.tpot_s],
+            "total_s": [sample.total_s for sample in samples],
+        }
+        record.latency = latency_summaries(raw)
+        record.new_tokens, record.token_ids_hash = samples[0].new_tokens, samples[0].token_ids_hash
+        record.error = f"{error}; the {len(samples)} measured repeat(s) it finished are kept"
+    return record
 
 
 def failure_record(arm: str, error: BaseException) -> ArmRecord:
