@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -20,7 +21,7 @@ from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.results import files
 from otterbench.results.files import load_run
-from otterbench.run import processes
+from otterbench.run import assemble, pipeline, processes
 from otterbench.run.events import ArmProgress, ArmStarted
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import run_suite
@@ -113,6 +114,7 @@ def test_disk_full_at_the_final_write_keeps_the_previous_file_and_prints_the_sum
         real_fsync(fd)
 
     monkeypatch.setattr(files.os, "fsync", fsync_then_fill)
+    monkeypatch.setattr(pipeline, "fallback_roots", lambda: [])  # the disk is full everywhere
     args = ["run", "--out", str(tmp_path), "--isolation", "inline", "--repeats", "1"]
     for key, value in {**TINY, "arms": "base"}.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
@@ -125,3 +127,30 @@ def test_disk_full_at_the_final_write_keeps_the_previous_file_and_prints_the_sum
     previous = load_run(run_dir)  # intact: the write after the arm finished
     assert previous["status"] == "partial" and previous["arms"][0]["status"] == "ok"
     assert not list(run_dir.glob(".*tmp"))
+    assert '"status": "complete"' in result.stdout  # the only copy of the records: on stdout
+
+
+def test_results_that_cannot_be_written_go_to_a_fallback_folder_said_in_one_line(
+    tmp_path, monkeypatch
+) -> None:
+    out, fallback = tmp_path / "out", tmp_path / "fallback"
+    real_write = assemble.write_json_atomic
+
+    def full_under_out(path, data) -> None:
+        if out in Path(path).parents:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(path, data)
+
+    monkeypatch.setattr(assemble, "write_json_atomic", full_under_out)
+    monkeypatch.setattr(pipeline, "fallback_roots", lambda: [fallback])
+    args = ["run", "--out", str(out), "--isolation", "inline", "--repeats", "1"]
+    for key, value in {**TINY, "arms": "base"}.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == Exit.FAILED, result.output  # not where it was asked: a CI job must notice
+    said = [line for line in result.output.splitlines() if "No space left on device" in line]
+    assert len(said) == 1 and said[0].startswith("error: "), result.output
+    run_dir = next(fallback.glob("safety/*"))
+    assert str(run_dir) in said[0] and f"results: {run_dir}/results.json" in result.stdout.replace("\n", "")
+    results = load_run(run_dir)
+    assert results["status"] == "complete" and results["arms"][0]["latency"]["total_s"]["n"] == 1

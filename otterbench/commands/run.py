@@ -129,7 +129,9 @@ def run(
         out_console = Console()
         if not out_console.is_terminal and "COLUMNS" not in os.environ:
             out_console = Console(width=160)  # logs and pipes: keep each table row on one line
-        print_summary(out_console, outcome.results, outcome.run_dir)
+        print_summary(out_console, outcome.results, outcome.run_dir if outcome.saved else None)
+        if not outcome.saved:  # no folder took the files: stdout keeps the only copy
+            typer.echo(json.dumps(outcome.results))
     raise typer.Exit(int(outcome.exit_code))
 
 

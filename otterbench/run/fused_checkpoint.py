@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from otterbench.arms.registry import arm_info
 from otterbench.dtypes import torch_dtype
@@ -36,6 +37,7 @@ from otterbench.models.sources import TINY, load_config
 from otterbench.otter.spec import CHECKPOINT_LAYOUTS
 from otterbench.run.catalogue import Catalogue, ModelEntry
 from otterbench.run.config import RunConfig, RunInputError
+from otterbench.run.locks import file_lock
 
 CACHE_DIR = "fused-cache"
 INFO_FILE = "otter_run_info.json"  # what the run records about the insertion, beside the checkpoint
@@ -151,25 +153,39 @@ def prepare_fused_checkpoint(
     config: RunConfig, catalogue: Catalogue, device: str | torch.device = "cpu"
 ) -> Path | None:
     """The layout checkpoint folder for `config` (built on `device` now if not cached); None when the run
-    needs none."""
+    needs none.
+
+    Runs sharing an --out share the cache: the build holds a lock per key, so a second run waits for the
+    first one's checkpoint and reuses it instead of building (and renaming) its own.
+    """
     if not needs_fused_checkpoint(config):
         return None
     directory = Path(config.out_dir) / CACHE_DIR / fused_cache_key(config, catalogue["base"])
     if (directory / INFO_FILE).is_file():
         return directory
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory.parent / f"{directory.name}.lock"):
+        if not (directory / INFO_FILE).is_file():  # another run may have built it while this one waited
+            _build_into(config, catalogue["base"].source, directory, device)
+    return directory
+
+
+def _build_into(config: RunConfig, base_source: str, directory: Path, device: str | torch.device) -> None:
+    """Build in a scratch folder, then rename it into place: complete checkpoints only."""
     scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=directory.parent))
     try:
         with torch.inference_mode():
-            _build(config, catalogue["base"].source, scratch, torch.device(device))
+            _build(config, base_source, scratch, torch.device(device))
         gc.collect()  # what the build held is gone before any arm starts
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
         scratch.rename(directory)  # complete checkpoints only: a crash leaves a .building- folder
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not (directory / INFO_FILE).is_file():
+            raise  # else a build outside the lock (a file system without locks) got there first: use it
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return directory
 
 
 def with_fused_checkpoint(
@@ -178,6 +194,13 @@ def with_fused_checkpoint(
     """`config` with `insertion.fused_path` set to the (built or cached) layout checkpoint when it needs one."""
     try:
         directory = prepare_fused_checkpoint(config, catalogue, device)
+    except (OSError, SafetensorError) as error:  # no room, or the folder went away: one line, exit 2
+        where = Path(config.out_dir) / CACHE_DIR
+        raise RunInputError(
+            f"--out={str(config.out_dir)!r}: the {config.insertion.layout} checkpoint could not be written "
+            f"under {where} ({getattr(error, 'strerror', None) or error}): free some space, pass another "
+            "--out, or pass --layout split"
+        ) from None
     except ValueError as error:  # an insertion the layout cannot be saved for: bad input, exit 2
         raise RunInputError(
             f"--layout={config.insertion.layout!r} cannot be built: {error}; or pass --layout split"

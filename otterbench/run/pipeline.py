@@ -11,6 +11,7 @@ finished. Progress comes back as typed events (otterbench/run/events.py) to an o
 from __future__ import annotations
 
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +39,8 @@ class RunOutcome:
     run_dir: Path
     results: dict[str, Any]
     exit_code: int
-    write_error: str | None = None  # the final write failed: `results` is newer than the files
+    write_error: str | None = None  # the run's files are not (all) where asked: the line saying where
+    saved: bool = True  # False: no folder took the files; `results` is the only copy
 
 
 def new_run_id() -> str:
@@ -46,13 +48,27 @@ def new_run_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def fallback_roots() -> list[Path]:
+    """Where a run's files go when its --out cannot take them (full disk, read-only): temp, then home."""
+    return [Path(tempfile.gettempdir()) / "otterbench-results", Path.home() / ".otterbench-results"]
+
+
 class RunFiles:
-    """The run's folder and its files, rewritten from the records so far (arms not recorded: not run)."""
+    """The run's folder and its files, rewritten from the records so far (arms not recorded: not run).
+
+    A write that fails moves the run to a fallback folder (`fallback_roots`) and says so once; the records
+    stay in memory whatever happens, so the summary is printed even if no folder takes them.
+    """
 
     def __init__(self, resolved: ResolvedRun, out_dir: Path) -> None:
         self.resolved, self.run_id = resolved, new_run_id()
         self.run_dir = out_dir / resolved.config.suite.name / self.run_id
-        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.moved: str | None = None  # the line saying where the run went, once it has moved
+        self.lost = False  # no folder took the files: the records live only in memory
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+        except OSError as error:
+            self._move(f"could not create {self.run_dir}: {error.strerror or error}", None)
 
     def results(self, records: list[ArmRecord], status: str, reason: str = PENDING) -> dict[str, Any]:
         by_name = {record.name: record for record in records}
@@ -60,8 +76,27 @@ class RunFiles:
         return assemble_results(self.resolved, self.run_id, status, arms)
 
     def write(self, records: list[ArmRecord], status: str, reason: str = PENDING) -> tuple[dict, str | None]:
+        """The document, and one line if it could not be written where the run lives (or anywhere)."""
         results = self.results(records, status, reason)
-        return results, write_run_files(self.run_dir, results)
+        error = write_run_files(self.run_dir, results)
+        if error is None or self.moved is not None:
+            return results, error
+        return results, self._move(error, results)
+
+    def _move(self, error: str, results: dict[str, Any] | None) -> str:
+        """Write into the first fallback folder that takes the files; the line saying where (or that none did)."""
+        for root in fallback_roots():
+            run_dir = root / self.resolved.config.suite.name / self.run_id
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if results is None or write_run_files(run_dir, results) is None:
+                self.run_dir, self.moved = run_dir, f"{error}; the run is written to {run_dir} instead"
+                return self.moved
+        self.moved = f"{error}; no fallback folder could take it either: results.json follows on stdout"
+        self.lost = True
+        return self.moved
 
 
 def execute(resolved: ResolvedRun, emit: EventSink) -> tuple[list[ArmRecord], Interrupted | None]:
@@ -81,12 +116,12 @@ def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: Int
             finished.append(event.record)
             with guard.deferred():
                 _, error = files.write(finished, "partial")
-            if error:
+            if error and error != files.moved:  # a move is said once, at the end
                 emit(Notice(error))
 
     try:
         with guard.deferred():
-            _, error = files.write([], "partial")
+            files.write([], "partial")
         emit(RunStarted(files.run_dir, resolved))
         return execute(resolved, on_event)
     except Interrupted as stop:  # before any arm started
@@ -106,16 +141,20 @@ def run_suite(config: RunConfig, on_event: EventSink | None = None) -> RunOutcom
                 for record in records:
                     emit(ArmFinished(record))
                 results, error = files.write(records, "interrupted", NOT_REACHED)
-                return RunOutcome(files.run_dir, results, stop.exit_code, error)
+                return RunOutcome(
+                    files.run_dir, results, stop.exit_code, error or files.moved, not files.lost
+                )
             # "complete" only when every arm measured: a failed arm leaves a partial run (the gate says so)
             status = "complete" if all(record.ok for record in records) else "partial"
             results, error = files.write(records, status)
-        if config.save_outputs:
+        if config.save_outputs and not files.lost:
             write_outputs(
                 files.run_dir,
                 records,
                 resolved.workload.prompt_ids,
                 tokenizer_for(resolved.catalogue["base"].source),
             )
-    failed = error is not None or any(arm["status"] != "ok" for arm in results["arms"])
-    return RunOutcome(files.run_dir, results, Exit.FAILED if failed else Exit.OK, error)
+    problem = error or files.moved  # not where asked: a CI job must not read stale files as this run
+    failed = problem is not None or any(arm["status"] != "ok" for arm in results["arms"])
+    exit_code = Exit.FAILED if failed else Exit.OK
+    return RunOutcome(files.run_dir, results, exit_code, problem, not files.lost)

@@ -10,11 +10,13 @@ and two sweeps writing into one folder never drop each other's points.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,11 +29,13 @@ from otterbench.run.config import RunConfig
 from otterbench.run.events import EventSink, PointStarted, RunEvent, RunStarted, ignore
 from otterbench.run.grid import SweepInputError, expand_grid, parse_vary  # noqa: F401 (re-exported)
 from otterbench.run.interrupts import InterruptGuard
+from otterbench.run.locks import file_lock
 from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import RunOutcome
 from otterbench.run.preflight import preflight
 
 INDEX_FILE = "index.json"
+BUSY_POLL_S = 1.0  # how often a sweep looks again at a point another sweep is running
 LOCK_FILE = "index.lock"
 SWEEPS_FOLDER = "sweeps"
 _NOT_BASE = ("suite", "out")  # where a sweep lives, not what its points measure
@@ -139,30 +143,25 @@ def _previous_points(sweep_dir: Path, suite_name: str, base: dict[str, Any]) -> 
     return {json.dumps(p["values"], sort_keys=True): p for p in index["points"]}
 
 
-@contextmanager
-def _locked(sweep_dir: Path) -> Iterator[None]:
-    """Hold the sweep's lock file: one process at a time reads and rewrites index.json."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _key(values: dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True)
 
 
 class _Index:
-    """index.json of one sweep: this sweep's points merged with what is on disk, rewritten atomically."""
+    """index.json of one sweep, shared with any other sweep of the same id running at once.
+
+    Every read-modify-write happens under the sweep's lock. A point is claimed under the lock before it runs
+    (its entry names the claiming process), so two sweeps never run one point; a point another live sweep
+    runs is waited for and adopted. Entries of points this sweep claimed win over the disk's; the others'
+    stay; every run folder ever started for a point stays in its `attempts`, so no finished run is orphaned.
+    """
 
     def __init__(self, sweep_dir: Path, suite_name: str, grid: dict, base: dict, points: list[SweepPoint]):
         self.path = sweep_dir / INDEX_FILE
         self.head = {"sweep_id": sweep_dir.name, "suite": suite_name, "grid": grid, "base": _jsonable(base)}
         self.points = points
-        self.mine: set[int] = set()  # points this sweep has started: its entries win over the disk's
+        self.mine: set[int] = set()  # points this sweep has claimed: its entries win over the disk's
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": secrets.token_hex(4)}
 
     def _on_disk(self) -> dict[str, Any]:
         try:
@@ -170,29 +169,57 @@ class _Index:
         except (OSError, ValueError):
             return {}
 
-    def save(self, status: str) -> None:
-        """Merge and rewrite: another sweep's points and its progress on points this one did not run stay."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with _locked(self.path.parent):
-            disk = self._on_disk()
-            theirs = {_key(p["values"]): p for p in disk.get("points", [])}
-            points = []
-            for point in self.points:
-                entry = theirs.pop(_key(point.values), None)
-                points.append(asdict(point) if point.index in self.mine or entry is None else entry)
-            created = disk.get("created_utc", now)  # a resumed sweep keeps the time it was first started
-            document = {**self.head, "created_utc": created, "updated_utc": now, "status": status}
-            write_json_atomic(self.path, {**document, "points": points + list(theirs.values())})
+    def _entry(self, point: SweepPoint, theirs: dict[str, Any] | None) -> dict[str, Any]:
+        if point.index not in self.mine and theirs is not None:
+            return theirs
+        entry = asdict(point)
+        before = (theirs or {}).get("attempts", [])
+        entry["attempts"] = before + [run for run in point.attempts if run not in before]
+        entry["owner"] = self.owner if point.status == "running" else None
+        return entry
 
-    def done_elsewhere(self, point: SweepPoint) -> bool:
-        """Whether another sweep has completed this point since this one started (then adopt its run)."""
-        with _locked(self.path.parent):
-            entries = {_key(p["values"]): p for p in self._on_disk().get("points", [])}
-        run_dir = entries.get(_key(point.values), {}).get("run_dir")
-        status, failed = _run_status(self.path.parent, run_dir)
-        if status != "complete":
+    def _write(self, disk: dict[str, Any], status: str) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        theirs = {_key(p["values"]): p for p in disk.get("points", [])}
+        points = [self._entry(point, theirs.pop(_key(point.values), None)) for point in self.points]
+        created = disk.get("created_utc", now)  # a resumed sweep keeps the time it was first started
+        document = {**self.head, "created_utc": created, "updated_utc": now, "status": status}
+        write_json_atomic(self.path, {**document, "points": points + list(theirs.values())})
+
+    def save(self, status: str) -> None:
+        """Merge with the disk and rewrite, under the lock."""
+        with file_lock(self.path.parent / LOCK_FILE):
+            self._write(self._on_disk(), status)
+
+    def claim(self, point: SweepPoint) -> str:
+        """ "run" (claimed for this sweep), "done" (completed elsewhere: adopted) or "busy" (another live
+        sweep runs it now)."""
+        with file_lock(self.path.parent / LOCK_FILE):
+            disk = self._on_disk()
+            entry = {_key(p["values"]): p for p in disk.get("points", [])}.get(_key(point.values), {})
+            status, failed = _run_status(self.path.parent, entry.get("run_dir"))
+            if status == "complete":
+                point.status, point.run_dir, point.failed_arms = status, entry["run_dir"], failed
+                point.attempts = list(entry.get("attempts", point.attempts))
+                return "done"
+            if entry.get("status") == "running" and self._runs_elsewhere(entry.get("owner")):
+                return "busy"
+            self.mine.add(point.index)
+            point.attempts = list(entry.get("attempts", point.attempts))
+            point.status, point.error, point.failed_arms = "running", None, []
+            self._write(disk, "running")
+            return "run"
+
+    def _runs_elsewhere(self, owner: dict[str, Any] | None) -> bool:
+        """Whether `owner` is another sweep still alive on this machine (one on another host: not known)."""
+        if not owner or owner.get("host") != self.owner["host"] or owner.get("pid") == self.owner["pid"]:
+            return False  # nobody, another machine (cannot tell), or this process (one sweep at a time)
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except (ProcessLookupError, ValueError, TypeError):
             return False
-        point.status, point.run_dir, point.failed_arms = status, run_dir, failed
+        except PermissionError:  # alive, another user's
+            return True
         return True
 
 
@@ -228,9 +255,6 @@ def _run_point(
             index.save("running")
         emit(event)
 
-    index.mine.add(point.index)
-    point.status, point.error, point.failed_arms = "running", None, []
-    index.save("running")
     try:
         emit(PointStarted(sweep_dir, point.index, len(index.points), point.label))
         outcome = run_point(config, point, record_run_dir)
@@ -253,16 +277,29 @@ def _run_point(
 def _run_points(
     configs: list[RunConfig], index: _Index, run_point: PointRunner, emit: EventSink
 ) -> tuple[list[int], int | None]:
-    """Run the points not complete; (indices run, the interrupt's exit code if one stopped the sweep)."""
+    """Run the points not complete; (indices run, the interrupt's exit code if one stopped the sweep).
+
+    A point another live sweep is running is left for later, then adopted once it completes (or run here
+    if that sweep stopped without completing it).
+    """
     ran: list[int] = []
-    for point, config in zip(index.points, configs, strict=True):
-        if point.status == "complete" or index.done_elsewhere(point):
-            continue
-        ran.append(point.index)
-        code = _run_point(config, point, index, run_point, emit)
-        index.save("running")
-        if code in (Exit.INTERRUPTED, Exit.TERMINATED):
-            return ran, code
+    pending = [(p, c) for p, c in zip(index.points, configs, strict=True) if p.status != "complete"]
+    while pending:
+        busy = []
+        for point, config in pending:
+            claim = index.claim(point)
+            if claim == "busy":
+                busy.append((point, config))
+            if claim != "run":
+                continue
+            ran.append(point.index)
+            code = _run_point(config, point, index, run_point, emit)
+            index.save("running")
+            if code in (Exit.INTERRUPTED, Exit.TERMINATED):
+                return ran, code
+        if busy:
+            time.sleep(BUSY_POLL_S)
+        pending = busy
     return ran, None
 
 
