@@ -6,10 +6,13 @@ Exit codes: `otterbench.exits.Exit`.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from otterbench.commands import bench, distill, envinfo, models, plan, report, run, sweep
-from otterbench.exits import EXIT_HELP
+from otterbench.exits import EXIT_HELP, Exit
 from otterbench.quiet import silence_progress_bars
 
 app = typer.Typer(
@@ -45,5 +48,17 @@ def _before_every_command() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A stopped run (130, 143) has written its files and printed its summary when the command returns; the
+    interpreter's own teardown (freeing torch and the models) can then take seconds on a busy machine, so
+    the process ends at once instead: a stopped run exits within a second or two.
+    """
+    try:
+        app()
+    except SystemExit as stop:
+        if stop.code in (Exit.INTERRUPTED, Exit.TERMINATED):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(stop.code)
+        raise

@@ -21,10 +21,10 @@ from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.results import files
 from otterbench.results.files import load_run
-from otterbench.run import assemble, pipeline, processes
+from otterbench.run import assemble, fused_checkpoint, pipeline, schedules
 from otterbench.run.events import ArmProgress, ArmStarted
 from otterbench.run.options import RunOptions
-from otterbench.run.pipeline import run_suite
+from otterbench.run.pipeline import NOT_REACHED, run_suite
 
 TINY = {"arms": "base,otter-args", "device": "cpu", "num_prompts": 2, "max_new_tokens": 2, "warmup": 0}
 
@@ -62,8 +62,28 @@ def test_ctrl_c_while_arms_load_exits_130_with_valid_files_and_no_process_left(t
     assert {arm["status"] for arm in results["arms"]} == {"not_run"}
 
 
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, Exit.INTERRUPTED), (signal.SIGTERM, Exit.TERMINATED)]
+)
+def test_a_stop_while_the_run_prepares_writes_the_interrupted_file(
+    tmp_path, monkeypatch, signum, code
+) -> None:
+    """Ctrl-C or SIGTERM while the fused checkpoint is built (before any arm): the same file, all arms not run."""
+
+    def stopped_while_building(config):
+        os.kill(os.getpid(), signum)  # the run's handler raises here, as it would mid-build
+        raise AssertionError("the signal did not stop the run")
+
+    monkeypatch.setattr(fused_checkpoint, "prepare_fused_checkpoint", stopped_while_building)
+    monkeypatch.setattr(schedules, "ArmProcess", stopped_while_building)  # no arm may start
+    outcome = run_suite(RunOptions(**TINY, repeats=1, out=tmp_path).to_config(tmp_path))
+    results = load_run(outcome.run_dir)
+    assert outcome.exit_code == code and results["status"] == "interrupted"
+    assert [(arm["status"], arm["error"]) for arm in results["arms"]] == [("not_run", NOT_REACHED)] * 2
+
+
 def test_sigterm_keeps_finished_repeats_and_exits_143(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(processes, "STOP_S", 60.0)  # a busy machine may take longer to answer: not timed here
+    monkeypatch.setattr(schedules, "STOP_S", 60.0)  # a busy machine may take longer to answer: not timed here
     options = RunOptions(**TINY, repeats=50, schedule="interleaved", out=tmp_path)
 
     def terminate_after_two_rounds(event) -> None:

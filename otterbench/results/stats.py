@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 Samples = Sequence[float] | np.ndarray
 CONFIDENCE = 0.95
@@ -77,6 +76,8 @@ def per_round_savings(base: Samples, separate: Samples, otter: Samples) -> list[
 
 def slower_p_value(before: Samples, after: Samples) -> float:
     """One-sided Mann-Whitney U p-value that `after` tends to be larger than `before` (scipy; exact if small)."""
+    from scipy import stats  # seconds to import: only where a test or an interval needs it
+
     return float(stats.mannwhitneyu(after, before, alternative="greater").pvalue)
 
 
@@ -132,6 +133,8 @@ def _bca(
     """BCa 95% interval of `statistic` over the samples (resampled together when `paired`); None if undefined."""
     if min(x.size for x in data) < 2:
         return None
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate resamples are reported as None, not as warnings
         result = stats.bootstrap(

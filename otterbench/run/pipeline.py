@@ -11,6 +11,7 @@ finished. Progress comes back as typed events (otterbench/run/events.py) to an o
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,11 +22,11 @@ from otterbench.exits import Exit
 from otterbench.models.sources import tokenizer_for
 from otterbench.results.outputs import write_outputs
 from otterbench.run.assemble import assemble_results, write_run_files
-from otterbench.run.config import RunConfig
+from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.events import ArmFinished, EventSink, Notice, RunEvent, RunStarted, ignore
 from otterbench.run.interrupts import Interrupted, InterruptGuard
 from otterbench.run.record import ArmRecord
-from otterbench.run.resolve import ResolvedRun, resolve_run
+from otterbench.run.resolve import ResolvedRun, prepare_run, resolve_run
 from otterbench.run.schedules import run_interleaved, run_sequential
 
 PENDING = "pending"
@@ -123,7 +124,13 @@ def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: Int
         with guard.deferred():
             files.write([], "partial")
         emit(RunStarted(files.run_dir, resolved))
-        return execute(resolved, on_event)
+        try:
+            # the fused checkpoint, the bandwidth: a stop while they run is recorded
+            files.resolved = prepare_run(resolved, emit)
+        except RunInputError:  # a checkpoint that cannot be built: bad input, and nothing was measured
+            shutil.rmtree(files.run_dir, ignore_errors=True)
+            raise
+        return execute(files.resolved, on_event)
     except Interrupted as stop:  # before any arm started
         return finished, stop
 

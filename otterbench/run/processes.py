@@ -107,6 +107,7 @@ class ArmProcess:
         self.record: ArmRecord | None = None  # set once the arm has finished, failed or been stopped
         self.samples: list[RepeatSample] = []  # the measured repeats, each as it finished
         self.awaiting: str | None = "ready"  # the answer awaited: loading first
+        self.finishing = False  # told to finish now (a stopped run)
 
     @property
     def pid(self) -> int | None:
@@ -175,20 +176,29 @@ class ArmProcess:
         self.close()
         return self.record
 
-    def interrupt(self) -> None:
-        """Cut the running command short (a repeat, a warm-up); loading cannot be, and is not waited for."""
-        if self.record is None and self.awaiting not in (None, "ready") and self.process.is_alive():
+    def stop_now(self) -> None:
+        """Cut the running command short (SIGUSR1) and ask for the record at once, without the non-disruption
+        check; an arm still loading cannot be cut short, and is not waited for."""
+        if self.record is not None or self.awaiting == "ready" or not self.process.is_alive():
+            return
+        if self.awaiting:
             os.kill(self.process.pid, STOP_SIGNAL)
+        try:
+            self.conn.send(FINISH_NOW)
+        except OSError:
+            return
+        self.finishing = True
 
-    def finish_now(self, reason: str) -> ArmRecord:
-        """A stopped arm's record within STOP_S: its memory and finished repeats (no non-disruption check),
-        or the repeats it sent if it cannot answer in time; "not_run" with `reason` if it measured none."""
-        deadline = time.monotonic() + STOP_S
-        if self.record is None and self.awaiting not in (None, "ready"):
-            self._settle(*self._answer(deadline))
-        if self.record is None and self.samples:
-            self._send(FINISH_NOW, deadline)
-        self.process.join(max(0.0, deadline - time.monotonic()))  # a clean exit if it comes in time
+    def finish_now(self, reason: str, deadline: float) -> ArmRecord:
+        """A stopped arm's record by `deadline`: its memory and finished repeats, else the repeats it sent
+        (killed); "not_run" with `reason` if it measured none."""
+        while self.finishing and self.record is None:
+            kind, payload = self._answer(deadline)
+            self._settle(kind, payload)  # "done" or "stopped" first (the command cut short), then "result"
+        if self.record is not None and not self.record.ok and not self.samples:
+            self.record = None  # nothing measured: not run, rather than failed
+        if self.finishing:
+            self.process.join(max(0.0, deadline - time.monotonic()))  # it exits once it has answered
         return self.stop(reason)
 
     def stop(self, reason: str) -> ArmRecord:

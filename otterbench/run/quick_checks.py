@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otterbench.models.roles import role_names
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.run.suite import load_prompts
 
@@ -73,7 +72,7 @@ def device_map_problems(config: RunConfig, device_type: str) -> list[str]:
             f"--device-map={device_map!r} places a model over GPUs, but the run is on the CPU: "
             "drop --device-map, or run on --device cuda"
         ]
-    roles = [role for role in role_names() if config.source(role)]
+    roles = [role for role in sorted(config.suite.needed_roles()) if config.source(role)]
     if roles and all(config.source(role) == "tiny" for role in roles):
         return [
             f"--device-map={device_map!r} has no effect on the tiny profile (built in memory): "

@@ -1,9 +1,10 @@
 """Resolve: a validated RunConfig -> one ResolvedRun (device, dtype, schedule, the workload, the jobs).
 
 Everything a run settles before any arm starts happens here, once: the device is resolved, the dtype checked
-against it, every bad input refused (run/preflight.py, which reads the model catalogue), the fused
-checkpoint built, the prompts tokenised into the one workload every arm reads, the machine described, and
-one job per arm made, carrying the settings groups whole and its models' sources from the catalogue.
+against it, every bad input refused (run/preflight.py, which reads the model catalogue), the prompts tokenised into
+the one workload every arm reads, the machine described, and one job per arm made, carrying the settings
+groups whole and its models' sources from the catalogue. `prepare_run` then does the slow part once the
+run's folder exists (so a stop is recorded): the fused checkpoint built and the memory bandwidth measured.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ def arm_job(config: RunConfig, catalogue: Catalogue, arm: str, workload: Workloa
 
 
 def resolve_run(config: RunConfig, emit: EventSink = ignore) -> ResolvedRun:
-    """Resolve the device and dtype, check the input, tokenise the prompts once, describe the machine."""
+    """Resolve the device and dtype, check the input, tokenise the prompts once, describe the machine.
+
+    The slow preparations (the fused checkpoint, the bandwidth measurement) wait for `prepare_run`, once
+    the run's folder exists, so a run stopped while they run is recorded as interrupted.
+    """
     try:
         device = resolve_device(config.device)
         torch_dtype(config.dtype, device.type)
@@ -101,10 +106,6 @@ def resolve_run(config: RunConfig, emit: EventSink = ignore) -> ResolvedRun:
         raise RunInputError(str(error)) from None
     emit(RunPhase("checking the input"))
     (catalogue,) = preflight(config)  # every bad input at once, before any model loads or process starts
-    if needs_fused_checkpoint(config):
-        emit(RunPhase(f"preparing the {config.insertion.layout} checkpoint"))
-    # built here (or found cached) on the run's device, outside every measured process
-    config = with_fused_checkpoint(config, catalogue, device)
     workload = _workload(config, catalogue)
     if device.type == "cuda":
         others = other_gpu_processes(device)
@@ -116,23 +117,39 @@ def resolve_run(config: RunConfig, emit: EventSink = ignore) -> ResolvedRun:
         "prompt_tokens": sum(len(row) for row in workload.prompt_ids),
         "model_fingerprints": catalogue.fingerprints(),
     }
-    emit(RunPhase("measuring memory bandwidth"))
-    bandwidth, prediction = run_efficiency_inputs(
-        config, catalogue, workload, device, lambda message: emit(Notice(message))
-    )
     return ResolvedRun(
         config=config,
         catalogue=catalogue,
         device=str(device),
         schedule=choose_schedule(config, str(device)),
         workload=workload,
-        jobs=tuple(arm_job(config, catalogue, arm, workload, str(device)) for arm in config.arms),
+        jobs=_jobs(config, catalogue, workload, str(device)),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         workload_info=workload_info,
-        environment={
-            **describe_environment(device),
-            "seed": config.suite.seed,
-            "memory_bandwidth": bandwidth,
-        },
+        environment={**describe_environment(device), "seed": config.suite.seed, "memory_bandwidth": None},
+    )
+
+
+def prepare_run(resolved: ResolvedRun, emit: EventSink = ignore) -> ResolvedRun:
+    """The resolved run ready to measure: the fused checkpoint built (outside every measured process), the
+    device's peak bandwidth measured and the planner's prediction made."""
+    device = resolve_device(resolved.device)
+    if needs_fused_checkpoint(resolved.config):
+        emit(RunPhase(f"preparing the {resolved.config.insertion.layout} checkpoint"))
+    # built here (or found cached) on the run's device, outside every measured process
+    config = with_fused_checkpoint(resolved.config, resolved.catalogue, device)
+    emit(RunPhase("measuring memory bandwidth"))
+    bandwidth, prediction = run_efficiency_inputs(
+        config, resolved.catalogue, resolved.workload, device, lambda message: emit(Notice(message))
+    )
+    return dataclasses.replace(
+        resolved,
+        config=config,
+        jobs=_jobs(config, resolved.catalogue, resolved.workload, resolved.device),
+        environment={**resolved.environment, "memory_bandwidth": bandwidth},
         prediction=prediction,
     )
+
+
+def _jobs(config: RunConfig, catalogue: Catalogue, workload: Workload, device: str) -> tuple[ArmJob, ...]:
+    return tuple(arm_job(config, catalogue, arm, workload, device) for arm in config.arms)

@@ -12,11 +12,12 @@ winding down stops every arm still running.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from otterbench.run.events import ArmFinished, ArmPhase, ArmProgress, ArmStarted, EventSink
 from otterbench.run.interrupts import Interrupted
-from otterbench.run.processes import ArmProcess
+from otterbench.run.processes import STOP_S, ArmProcess
 from otterbench.run.record import ArmRecord
 from otterbench.run.session import ArmJob, measure_arm
 
@@ -33,12 +34,12 @@ def _command(index: int, warmup: int) -> str:
 def _wind_down(arms: list[ArmProcess]) -> list[ArmRecord]:
     """Records of interrupted arms at once: running repeats cut short, finished ones kept; a second signal
     stops every arm still running."""
-    records = []
+    records, deadline = [], time.monotonic() + STOP_S  # every arm answers at once, within one deadline
     try:
         for arm in arms:
-            arm.interrupt()
+            arm.stop_now()
         for arm in arms:
-            records.append(arm.finish_now(STOPPED))
+            records.append(arm.finish_now(STOPPED, deadline))
     except Interrupted:
         for arm in arms[len(records) :]:
             records.append(arm.stop("interrupted twice while finishing; its repeats were discarded"))
