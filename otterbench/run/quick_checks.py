@@ -110,11 +110,14 @@ def model_path_problems(config: RunConfig) -> list[str]:
             continue  # a hub id: whether it is cached is for transformers to say
         folder = Path(source).expanduser()
         if not folder.is_dir():
-            problems.append(f"{role} model {source!r}: no such directory: check the path ({_flag(role)})")
+            problems.append(
+                f"{role} model {source!r} is not available offline (no such directory): check the path, "
+                f"pass {_flag(role)} with a directory that holds the model, or use --profile tiny"
+            )
         elif not (folder / "config.json").is_file():
             problems.append(
-                f"{role} model {source!r}: no config.json there: pass {_flag(role)} a folder written by "
-                "save_pretrained (or `otterbench models save`)"
+                f"{role} model {source!r} is not a model directory (no config.json there): pass "
+                f"{_flag(role)} a folder written by save_pretrained (or `otterbench models save`)"
             )
     return problems
 
