@@ -43,8 +43,8 @@ def _on_stop(signum: int, frame: object) -> None:
 def _obey(session: ArmSession, command: str) -> tuple[str, Any]:
     """Run one command ("repeat" answers with its sample); ("stopped", None) if the parent cut it short."""
     global _running
-    _running = True
     try:
+        _running = True
         result = session.measure() if command == "repeat" else getattr(session, command)()
         _running = False
     except _Stopped:
