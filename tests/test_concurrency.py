@@ -50,8 +50,8 @@ def test_a_checkpoint_finished_by_another_run_during_the_build_is_used(tmp_path,
     config = resolve_run_config("safety", out_dir=tmp_path, arms=["otter-args"], device="cpu")
     real_build = fused_checkpoint._build
 
-    def build_while_another_finishes(config, scratch: Path) -> None:
-        real_build(config, scratch)
+    def build_while_another_finishes(config, scratch: Path, device) -> None:
+        real_build(config, scratch, device)
         winner = tmp_path / fused_checkpoint.CACHE_DIR / fused_checkpoint.fused_cache_key(config)
         winner.mkdir()
         (winner / "model.safetensors").write_bytes(b"x")  # a non-empty folder: the rename must fail
