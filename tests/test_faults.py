@@ -70,7 +70,7 @@ def test_a_stop_while_the_run_prepares_writes_the_interrupted_file(
 ) -> None:
     """Ctrl-C or SIGTERM while the fused checkpoint is built (before any arm): the same file, all arms not run."""
 
-    def stopped_while_building(config):
+    def stopped_while_building(*args):
         os.kill(os.getpid(), signum)  # the run's handler raises here, as it would mid-build
         raise AssertionError("the signal did not stop the run")
 
