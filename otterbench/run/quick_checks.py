@@ -12,18 +12,30 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from otterbench.otter.spec import DEFAULT_RATIO
-from otterbench.run.suite import load_prompts
-
-if TYPE_CHECKING:
-    from otterbench.run.config import RunConfig
+from otterbench.run.settings import OtterSettings, ProcessSettings
+from otterbench.run.suite import SuiteConfig, load_prompts
 
 _DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
 # device files a CUDA (or ROCm, or WSL) torch needs; with none of them, torch.cuda.is_available() is False
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
 _OTTER_CONFIG = "otter_config.json"  # otterbench.otter.io.CONFIG_FILE (that module imports torch)
+
+
+class RunConfig(Protocol):
+    """What these checks read of a run/config.py RunConfig (which calls them, so they cannot import it)."""
+
+    @property
+    def suite(self) -> SuiteConfig: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def insertion(self) -> OtterSettings: ...
+    @property
+    def process(self) -> ProcessSettings: ...
+    def source(self, role: str) -> str | None: ...
 
 
 def _flag(name: str) -> str:
