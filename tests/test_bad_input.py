@@ -13,7 +13,7 @@ from otterbench import paths
 from otterbench.cli import app
 from otterbench.exits import Exit
 from otterbench.models import loading
-from otterbench.run import schedules, session
+from otterbench.run import arm_models, fused_checkpoint, schedules
 
 SMALL = ["--num-prompts", "2", "--max-new-tokens", "2", "--repeats", "1", "--warmup", "0"]
 
@@ -27,8 +27,10 @@ def no_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise LoadedAModel("a model was loaded or an arm process started before the input was checked")
 
-    for module, name in [(loading, "load_model"), (loading, "load_model_set"), (session, "load_model_set")]:
-        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.setattr(loading, "load_model", refuse)
+    monkeypatch.setattr(loading, "load_model_set", refuse)
+    monkeypatch.setattr(arm_models, "load_models", refuse)
+    monkeypatch.setattr(fused_checkpoint, "load_models", refuse)
     monkeypatch.setattr(schedules, "ArmProcess", refuse)
 
 
