@@ -15,6 +15,7 @@ from otterbench.results.files import load_run
 from otterbench.run import fused_checkpoint
 from otterbench.run.config import resolve_run_config
 from otterbench.run.fused_checkpoint import INFO_FILE, prepare_fused_checkpoint
+from otterbench.run.preflight import preflight
 
 TINY = ["--device", "cpu", "--isolation", "inline", "--num-prompts", "2", "--max-new-tokens", "2"]
 TINY += ["--repeats", "1", "--warmup", "0"]
@@ -48,17 +49,19 @@ def test_two_runs_into_one_out_both_finish_and_share_one_fused_checkpoint(tmp_pa
 def test_a_checkpoint_finished_by_another_run_during_the_build_is_used(tmp_path, monkeypatch) -> None:
     """Where the lock cannot hold (a file system without locks), the loser of the rename uses the winner's."""
     config = resolve_run_config("safety", out_dir=tmp_path, arms=["otter-args"], device="cpu")
+    (catalogue,) = preflight(config)
     real_build = fused_checkpoint._build
 
-    def build_while_another_finishes(config, scratch: Path, device) -> None:
-        real_build(config, scratch, device)
-        winner = tmp_path / fused_checkpoint.CACHE_DIR / fused_checkpoint.fused_cache_key(config)
+    def build_while_another_finishes(config, base_source: str, scratch: Path, device) -> None:
+        real_build(config, base_source, scratch, device)
+        key = fused_checkpoint.fused_cache_key(config, catalogue["base"])
+        winner = tmp_path / fused_checkpoint.CACHE_DIR / key
         winner.mkdir()
         (winner / "model.safetensors").write_bytes(b"x")  # a non-empty folder: the rename must fail
         (winner / INFO_FILE).write_text("{}\n")
 
     monkeypatch.setattr(fused_checkpoint, "_build", build_while_another_finishes)
-    directory = prepare_fused_checkpoint(config)
+    directory = prepare_fused_checkpoint(config, catalogue)
     assert (directory / INFO_FILE).read_text() == "{}\n"
     assert not list(directory.parent.glob(".building-*"))
 
