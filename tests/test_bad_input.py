@@ -7,31 +7,18 @@ tests/test_cli_imports.py checks that the torch-free ones import no heavy librar
 from __future__ import annotations
 
 import pytest
+from no_loading import SMALL, LoadedAModel, forbid_loading
 from typer.testing import CliRunner
 
 from otterbench import paths
 from otterbench.cli import app
 from otterbench.exits import Exit
-from otterbench.models import loading
-from otterbench.run import arm_models, fused_checkpoint, schedules
-
-SMALL = ["--num-prompts", "2", "--max-new-tokens", "2", "--repeats", "1", "--warmup", "0"]
-
-
-class LoadedAModel(AssertionError):
-    """Raised by the patched loaders: the check came too late."""
 
 
 @pytest.fixture(autouse=True)
 def no_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise LoadedAModel("a model was loaded or an arm process started before the input was checked")
-
-    monkeypatch.setattr(loading, "load_model", refuse)
-    monkeypatch.setattr(loading, "load_model_set", refuse)
-    monkeypatch.setattr(arm_models, "load_models", refuse)
-    monkeypatch.setattr(fused_checkpoint, "load_models", refuse)
-    monkeypatch.setattr(schedules, "ArmProcess", refuse)
+    """Any model load or arm process fails the test."""
+    forbid_loading(monkeypatch)
 
 
 def _one_error(args: list[str]) -> str:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from no_loading import SMALL, LoadedAModel, forbid_loading
 from transformers import (
     GPT2Config,
     GPT2LMHeadModel,
@@ -22,33 +23,17 @@ from typer.testing import CliRunner
 
 from otterbench.cli import app
 from otterbench.exits import Exit
-from otterbench.models import loading
 from otterbench.models.tiny import TINY_SIZES, build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter, save_otter
 from otterbench.otter.io import CONFIG_FILE, WEIGHTS_FILE
-from otterbench.run import arm_models, fused_checkpoint, schedules
 from otterbench.run.config import resolve_run_config
 from otterbench.run.preflight import PreflightError, preflight, run_problems
-
-SMALL = ["--num-prompts", "2", "--max-new-tokens", "2", "--repeats", "1", "--warmup", "0"]
-
-
-class LoadedAModel(AssertionError):
-    """Raised by the patched loaders: the check came too late."""
 
 
 @pytest.fixture(autouse=True)
 def no_loading(monkeypatch):
     """Any model load or arm process fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise LoadedAModel("a model was loaded or an arm process started before the input was checked")
-
-    monkeypatch.setattr(loading, "load_model", refuse)
-    monkeypatch.setattr(loading, "load_model_set", refuse)
-    monkeypatch.setattr(arm_models, "load_models", refuse)
-    monkeypatch.setattr(fused_checkpoint, "load_models", refuse)
-    monkeypatch.setattr(schedules, "ArmProcess", refuse)
+    forbid_loading(monkeypatch)
 
 
 def _save(model, directory: Path) -> str:
