@@ -25,6 +25,7 @@ from otterbench.results.files import (
     results_schema,
     validate_results,
 )
+from otterbench.results.summary import non_disruption_line
 from otterbench.run import pipeline
 from otterbench.run.options import RunOptions
 from otterbench.run.settings import ISOLATIONS
@@ -118,6 +119,47 @@ def test_a_backend_refuses_an_arm_it_cannot_run_in_preflight(tmp_path):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert lines == [
-        "error: --engine='hf-generate' cannot run arm args-faithful: hf-generate decodes one base model with "
-        "a per-step rule; this arm needs more"
+        "error: --engine='hf-generate' cannot run arm args-faithful: hf-generate decodes one base (or fused "
+        "Otter) model with a per-step rule; this arm needs more"
     ]
+
+
+def _otter_under_generate(tmp_path: Path) -> dict:
+    options = RunOptions(arms="base,otter-args", engine="hf-generate", out=tmp_path, **SMALL)
+    return load_run(pipeline.run_suite(options.to_config(tmp_path)).run_dir)  # load_run checks the schema
+
+
+def test_non_disruption_under_a_generate_level_backend_is_judged_on_its_tokens(tmp_path):
+    results = _otter_under_generate(tmp_path)
+    assert [arm["status"] for arm in results["arms"]] == ["ok", "ok"]
+    block = results["non_disruption"]
+    # the fused Otter's greedy pass through the backend against the base arm's tokens from the same backend
+    assert (block["measured"], block["backend"], block["judged_on"]) == (
+        True,
+        "hf-generate",
+        "tokens+logprobs",
+    )
+    assert block["exact"] is None and block["max_abs_logit_diff"] is None  # never claimed without logits
+    assert block["base_arm_token_ids_hash"] == results["arms"][0]["token_ids_hash"]
+    assert block["greedy_tokens_identical"] and block["token_agreement"] == 1.0
+    assert (block["rows_identical"], block["rows"]) == (3, 3)
+    assert block["max_abs_logprob_diff"] < 1e-4  # float32: the widened reductions only reorder sums
+    assert block["verdict"] == "within_base_numerics" and "judged on tokens+logprobs" in block["criterion"]
+    # the base's own yardstick: a second base pass with its prompts regrouped (each alone)
+    assert block["yardstick"]["changes"]["batch_composition"]["rows"] == 3
+    assert "under hf-generate" in non_disruption_line(results)
+
+
+def test_a_disrupted_otter_under_a_generate_level_backend_is_found(tmp_path, monkeypatch):
+    decode = toy_units.HFGenerateBackend.generate
+
+    def flip_the_check_pass(backend, workload, choose=None):
+        out = decode(backend, workload, choose)
+        if backend.otter and choose is not None:  # Otter's original response, as a disrupted model gives it
+            out.token_ids[1][2] += 1
+        return out
+
+    monkeypatch.setattr(toy_units.HFGenerateBackend, "generate", flip_the_check_pass)
+    block = _otter_under_generate(tmp_path)["non_disruption"]
+    assert block["verdict"] == "disrupted" and not block["greedy_tokens_identical"]
+    assert block["token_agreement"] == (4 + 2 + 4) / 12 and block["rows_identical"] == 2

@@ -4,7 +4,8 @@ recipes of docs/architecture.md say: one spec each plus its registration, no mod
 - `toy-boost` (task "toy"): greedy over the base's logits with `toy_bonus` added to token TOY_TOKEN; its own
   task, its own knob (a suite field, a run option and a workload value from this declaration alone).
 - `hf-generate`: a backend that owns the decode loop, driving transformers' own `generate` with the arm's
-  `choose` rule as a logits processor; it runs the arms whose decision is one rule over the base model.
+  `choose` rule as a logits processor; it runs the arms whose decision is one rule over the base model, and
+  the Otter arms over a fused checkpoint (its own cached loop), so their non-disruption is judged on tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from otterbench.arms import Arm, ArmSpec, Knob, register_arm
+from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, greedy
 from otterbench.backends import BackendSpec, GenerateOutput, ModelSources, register_backend
 
@@ -60,20 +62,28 @@ TOY_ARM = ArmSpec(
 )
 
 
+def _logprobs(logits: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """log_softmax of the original logits at the picked tokens [B,1] (the non-disruption check's evidence)."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(1, picked)
+
+
 class _Rule(LogitsProcessor):
     """The arm's `choose` as a logits processor (every other token -inf), marking the time of each step."""
 
-    def __init__(self, choose: Any, workload: Any, marks: list[float]) -> None:
-        self.choose, self.workload, self.marks = choose, workload, marks
+    def __init__(self, choose: Any, workload: Any, marks: list[float], logprobs: list[torch.Tensor]) -> None:
+        self.choose, self.workload, self.marks, self.logprobs = choose, workload, marks, logprobs
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         self.marks.append(time.perf_counter())
         picked = self.choose(scores, None, self.workload)  # [B,1]
+        self.logprobs.append(_logprobs(scores, picked))
         return torch.full_like(scores, float("-inf")).scatter(1, picked, 0.0)
 
 
 class HFGenerateBackend:
-    """transformers' `generate` over the base model: greedy, exactly N tokens, the arm's rule per step."""
+    """transformers' `generate` over the base model (its own cached loop over a fused Otter checkpoint, whose
+    signal a logits processor cannot see): greedy, exactly N tokens, the arm's rule per step; it reports the
+    chosen tokens' log-probabilities."""
 
     name = "hf-generate"
 
@@ -81,39 +91,62 @@ class HFGenerateBackend:
         self.device, self.label = device, options["hf_label"]  # its own option, from BackendSettings
 
     def load(self, arm: ArmSpec, models: ModelSources, device: Any) -> None:
+        from otterbench.dtypes import torch_dtype
         from otterbench.models.loading import load_model
+        from otterbench.otter import load_fused
 
-        self.arm = arm
-        self.model = load_model(models.sources["base"], "base", device=device, dtype=models.dtype)
+        self.arm, self.otter = arm, arm.needs == ("otter",)
+        if self.otter:
+            dtype = torch_dtype(models.dtype, torch.device(device).type)
+            self.model = load_fused(models.sources["otter"], device=device, dtype=dtype)
+        else:
+            self.model = load_model(models.sources["base"], "base", device=device, dtype=models.dtype)
 
-    def generate(self, workload: Any) -> GenerateOutput:
+    def _transformers_loop(self, batch: Any, rule: _Rule, workload: Any) -> torch.Tensor:
         config = GenerationConfig(
             max_new_tokens=workload.max_new_tokens, do_sample=False, eos_token_id=None,
             pad_token_id=workload.pad_token_id,
         )  # fmt: skip
-        tokens, ttft, tpot = [], [], []
+        out = self.model.generate(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+            generation_config=config, logits_processor=LogitsProcessorList([rule]),
+        )  # fmt: skip
+        return out[:, batch.input_ids.shape[1] :]
+
+    def _otter_loop(self, batch: Any, rule: _Rule, workload: Any) -> torch.Tensor:
+        lm = CachedLM(self.model, "otter", Tally())
+        out, tokens = lm.start(batch), []
+        for step in range(workload.max_new_tokens):
+            rule.marks.append(time.perf_counter())
+            logits = out.logits[:, -1]
+            tokens.append(rule.choose(logits, out.signal[:, -1], workload))
+            rule.logprobs.append(_logprobs(logits, tokens[-1]))
+            if step + 1 < workload.max_new_tokens:
+                out = lm.feed(tokens[-1])
+        return torch.cat(tokens, dim=1)
+
+    def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
+        tokens, ttft, tpot, logprobs = [], [], [], []
+        loop = self._otter_loop if self.otter else self._transformers_loop
         started = time.perf_counter()
         for batch in workload.batches(self.device):
-            marks = [time.perf_counter()]
-            rule = LogitsProcessorList([_Rule(self.arm.choose, workload, marks)])
+            marks, picked_logprobs = [time.perf_counter()], []
+            rule = _Rule(choose or self.arm.choose, workload, marks, picked_logprobs)
             with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                    generation_config=config, logits_processor=rule,
-                )  # fmt: skip
-            tokens += out[:, batch.input_ids.shape[1] :].tolist()
+                tokens += loop(batch, rule, workload).tolist()
+            logprobs += torch.cat(picked_logprobs, dim=1).tolist()
             steps = [later - earlier for earlier, later in zip(marks, marks[1:])]
             ttft.append(steps[0])
             tpot += steps[1:]
         total = time.perf_counter() - started
-        calls = {"llm": len(ttft) + len(tpot)}
+        calls = {"otter" if self.otter else "llm": len(ttft) + len(tpot)}
         facts = {"kv_cache": "transformers DynamicCache", "label": self.label}
-        return GenerateOutput(tokens, ttft, tpot, total, calls, facts)
+        return GenerateOutput(tokens, ttft, tpot, total, calls, facts, logprobs=logprobs)
 
 
 def _refuses(arm: Any) -> str | None:
-    if arm.choose is None or arm.needs != ("base",):
-        return "hf-generate decodes one base model with a per-step rule; this arm needs more"
+    if arm.choose is None or arm.needs not in (("base",), ("otter",)):
+        return "hf-generate decodes one base (or fused Otter) model with a per-step rule; this arm needs more"
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from otterbench.arms.base import ArmOutput, call_keys
 from otterbench.arms.spec import ArmSpec
-from otterbench.backends import BackendSpec, GenerateBackend, ModelSources
+from otterbench.backends import BackendSpec, GenerateBackend, GenerateOutput, ModelSources
 from otterbench.knobs import knob_problems
 from otterbench.trackers.latency import LatencyRecord, StepObserver
 from otterbench.workload import Workload
@@ -23,7 +23,7 @@ class GeneratedArm:
     """One arm decoded by a generate-level backend."""
 
     not_static = None
-    otter = None  # the backend holds the models: non-disruption is checked on step-level backends
+    otter = None  # the backend holds the models: non-disruption asks it for passes (run/generated_check.py)
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class GeneratedArm:
         self.backend_name = backend.name
         self.backend: GenerateBackend = backend.create(dict(options or {}), device)
         self.backend.load(spec, sources, device)
+        self.last: GenerateOutput | None = None  # the last run's output (its tokens, logprobs if given)
 
     def warm_up(self, workload: Workload, device: Any) -> dict[str, Any]:
         """The record's engine fields: the backend's name (it warms up inside its own loop, if at all)."""
@@ -50,7 +51,7 @@ class GeneratedArm:
         )
         if problems:
             raise ValueError(problems[0])
-        out = self.backend.generate(workload)
+        out = self.last = self.backend.generate(workload)
         steps = len(out.ttft_s) + len(out.tpot_s)
         latency = LatencyRecord(out.ttft_s, out.tpot_s, out.total_s, steps, out.timer)  # type: ignore[arg-type]
         calls = {**dict.fromkeys(call_keys(), 0), **out.calls}

@@ -63,6 +63,11 @@ def arm_role(name: str, default: str = "base") -> str:
     return spec.role if spec else default
 
 
+def reference_spec() -> ArmSpec:
+    """The reference every other arm is measured from: the registered arm whose role is "base"."""
+    return next(spec for spec in ARMS.values() if spec.role == "base")
+
+
 def decider(name: str) -> str:
     """The call counter of the model deciding an arm's tokens ("llm" for a name no registered arm has)."""
     spec = ARMS.get(name)

@@ -7,6 +7,13 @@ Two kinds:
 - "generate": the backend takes the whole `Workload` and returns the arm's tokens, timings and memory facts
   (an inference engine such as vLLM). It runs the arms whose decision is one rule over a single model's
   next-token output (`ArmSpec.choose`, e.g. applied in a logits processor) and refuses the others.
+
+Non-disruption under a generate-level backend (run/generated_check.py) asks the backend only for more
+`generate` passes, after the measured repeats: the Otter arm's model decoded with the reference arm's rule
+(`choose=` the base arm's greedy: its original response), and the base once more under a harmless change
+(its prompts regrouped: `workload.batch_size` changed; a backend that schedules its own batches may show no
+change, which leaves the verdict no room). Tokens are always enough; a backend that also fills
+`GenerateOutput.logprobs` is judged on tokens and log-probabilities, and the verdict says which.
 Torch-free: the command line validates `--engine` against the registry at start-up.
 """
 
@@ -68,6 +75,9 @@ class GenerateOutput:
         default_factory=dict
     )  # facts the backend knows (KV cache reserved, ...)
     timer: str = "perf_counter"  # how the timings were taken
+    # optional evidence for the non-disruption check: per prompt, the log-probability the model's original
+    # next-token distribution gave each chosen token (log_softmax of the logits, the signal not added)
+    logprobs: list[list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,5 +97,6 @@ class GenerateBackend(Protocol):
     def load(self, arm: Any, models: ModelSources, device: Any) -> None:
         """Load what `arm` (an ArmSpec) needs, in this process, before anything is measured."""
 
-    def generate(self, workload: Any) -> GenerateOutput:
-        """Exactly workload.max_new_tokens tokens per prompt, decided by the arm's rule."""
+    def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
+        """Exactly workload.max_new_tokens tokens per prompt, decided by the arm's rule, or by `choose` (same
+        signature as `ArmSpec.choose`) when given: the non-disruption check passes the base arm's greedy."""

@@ -11,6 +11,13 @@ over the whole workload) and its `yardstick` (the base against itself under harm
   one run's deviation of the same size may land on either side of 1x); else disrupted. A base bit-stable
   under every change leaves no room: any deviation is then disruption. Argmax agreement is reported beside
   the base's own; it decides nothing (a flip at a near-tie is what the base's own changes show too).
+Under a generate-level backend the logits stay inside the engine: the block is judged on what the backend
+gave (`judged_on`: "tokens", or "tokens+logprobs"), never `exact` (run/generated_check.py):
+- full precision: within when Otter's greedy tokens are the base arm's, and (logprobs) their max |Δlogprob|
+  is within the dtype's tolerance;
+- half precision: within when Otter's greedy tokens stay with the base arm's at least as long as the base's
+  own do under a harmless change (`token_agreement`, the yardstick's), and (logprobs) max |Δlogprob| is at
+  most `WITHIN_RATIO` times the base's own; without a yardstick only identical tokens are within.
 """
 
 from __future__ import annotations
@@ -38,8 +45,15 @@ def _tokens_identical(block: dict[str, Any]) -> bool:
     return in_check and block.get("greedy_tokens_identical") is not False
 
 
+def was_measured(block: dict[str, Any]) -> bool:
+    """Otter was compared with the base (files before `measured` existed: when `exact` is set)."""
+    return bool(block.get("measured", block.get("exact") is not None))
+
+
 def judge(block: dict[str, Any], dtype: str) -> dict[str, Any]:
     """`verdict`, `ratio_to_yardstick` and `criterion` (the rule that decided) for a measured block."""
+    if block.get("judged_on", "logits") != "logits":
+        return _judge_tokens(block, dtype)
     ratio = ratio_to_yardstick(block)
     if block["exact"]:
         return {"verdict": EXACT, "ratio_to_yardstick": ratio, "criterion": "every logit torch.equal"}
@@ -51,6 +65,30 @@ def judge(block: dict[str, Any], dtype: str) -> dict[str, Any]:
     else:
         within = ratio is not None and ratio <= WITHIN_RATIO
         criterion = f"{dtype}: max |Δlogit| <= {WITHIN_RATIO:g}x the base's own under harmless changes"
+    return {"verdict": WITHIN if within else DISRUPTED, "ratio_to_yardstick": ratio, "criterion": criterion}
+
+
+def _judge_tokens(block: dict[str, Any], dtype: str) -> dict[str, Any]:
+    """The verdict of a block judged on tokens (and logprobs, when the backend gave them)."""
+    yardstick = block.get("yardstick") or {}
+    lp, own_lp = block.get("max_abs_logprob_diff"), yardstick.get("max_abs_logprob_diff")
+    ratio = None if lp is None or not own_lp else lp / own_lp
+    tolerance = FULL_PRECISION_TOLERANCE.get(dtype)
+    identical = block["token_agreement"] == 1.0
+    if tolerance is not None:
+        within = identical and (lp is None or lp <= tolerance)
+        rule = f"{dtype}: greedy tokens identical" + (
+            "" if lp is None else f", max |Δlogprob| <= {tolerance:g}"
+        )
+    elif not yardstick:
+        within, rule = identical, f"{dtype}: greedy tokens identical (no yardstick from the backend)"
+    else:
+        within = block["token_agreement"] >= yardstick["token_agreement"]
+        rule = f"{dtype}: greedy tokens agree at least as long as the base's own under a harmless change"
+        if lp is not None and own_lp is not None:
+            within = within and lp <= WITHIN_RATIO * own_lp
+            rule += f", max |Δlogprob| <= {WITHIN_RATIO:g}x the base's own"
+    criterion = f"judged on {block['judged_on']} under {block.get('backend')}: {rule}"
     return {"verdict": WITHIN if within else DISRUPTED, "ratio_to_yardstick": ratio, "criterion": criterion}
 
 

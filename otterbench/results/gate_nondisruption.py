@@ -7,7 +7,7 @@ bit-equal and the run is not; `deviation`: the run's max |Δlogit| is above `--d
 
 from __future__ import annotations
 
-from otterbench.results.disruption_verdict import VERDICTS, verdict_of
+from otterbench.results.disruption_verdict import VERDICTS, verdict_of, was_measured
 from otterbench.results.findings import Finding
 
 
@@ -15,9 +15,18 @@ def _verdict_finding(was: dict, now: dict) -> Finding:
     before, after = verdict_of(was), verdict_of(now)
     ratio = now.get("ratio_to_yardstick")
     yardstick = (now.get("yardstick") or {}).get("max_abs_logit_diff")
+    if now.get("judged_on", "logits") != "logits":  # a generate-level backend: judged on tokens
+        evidence = (
+            f"{before} -> {after}: {now['criterion']}; token agreement now {now['token_agreement']:.3g}"
+        )
+        return _finding(before, after, now, evidence)
     evidence = f"{before} -> {after}: max |Δlogit| now {now['max_abs_logit_diff']:.3g}"
     if yardstick is not None:
         evidence += f", the base's own {yardstick:.3g}" + ("" if ratio is None else f" ({ratio:.2f}x)")
+    return _finding(before, after, now, evidence)
+
+
+def _finding(before: str, after: str, now: dict, evidence: str) -> Finding:
     return Finding(
         "non_disruption",
         f"non_disruption ({now.get('layout') or '?'})",
@@ -63,6 +72,6 @@ def _former_findings(was: dict, now: dict, tolerance: float) -> list[Finding]:
 def non_disruption_findings(run: dict, baseline: dict, tolerance: float) -> list[Finding]:
     """One verdict finding when both runs were judged; else the former exactness and deviation findings."""
     was, now = baseline["non_disruption"], run["non_disruption"]
-    if now.get("exact") is None or verdict_of(was) is None or verdict_of(now) is None:
+    if not was_measured(now) or verdict_of(was) is None or verdict_of(now) is None:
         return _former_findings(was, now, tolerance)
     return [_verdict_finding(was, now)]

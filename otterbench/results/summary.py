@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of
+from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of, was_measured
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import (
     SavingView,
@@ -41,17 +41,35 @@ def _yardstick_text(nd: dict[str, Any]) -> str:
     changes = ", ".join(name.replace("_", " ") for name in yardstick["changes"])
     ratio = nd.get("ratio_to_yardstick")
     ratio_text = "" if ratio is None or nd.get("exact") else f"; Otter/base {ratio:.2f}x"
+    if "token_agreement" in yardstick:  # judged on tokens (a generate-level backend)
+        return f"base vs itself ({changes}) {_tokens_text(yardstick)}{ratio_text}"
     return (
         f"base vs itself ({changes}) max |Δlogit| {yardstick['max_abs_logit_diff']:.2e}, "
         f"argmax {100 * yardstick['argmax_agreement']:.1f}%{ratio_text}"
     )
 
 
+def _tokens_text(compared: dict[str, Any]) -> str:
+    """Greedy tokens kept with the reference (before each prompt's first divergence) and |Δlogprob|."""
+    text = f"{100 * compared['token_agreement']:.1f}% of greedy tokens agree "
+    text += f"({compared['rows_identical']}/{compared['rows']} prompts identical)"
+    deviation = compared.get("max_abs_logprob_diff")
+    return text if deviation is None else f"{text}, max |Δlogprob| {deviation:.2e}"
+
+
+def _otter_text(nd: dict[str, Any]) -> str:
+    if nd.get("judged_on", "logits") != "logits":
+        return f"under {nd.get('backend')}, {_tokens_text(nd)}"
+    if nd["exact"]:
+        return "logits torch.equal"
+    return f"max |Δlogit| {nd['max_abs_logit_diff']:.2e}, argmax {100 * nd['argmax_agreement']:.1f}%"
+
+
 def non_disruption_line(results: dict[str, Any]) -> str:
     """The verdict (exact, within the base's own numerics, disrupted) with Otter's deviation beside the
     base's own under harmless changes (its yardstick), the layout and the greedy tokens: one line."""
     nd = results["non_disruption"]
-    if nd.get("exact") is None:
+    if not was_measured(nd):
         return "non-disruption: not measured (no Otter arm ran)"
     scope = nd.get("scope", "first batch's prompt positions")
     tokens = {
@@ -59,14 +77,9 @@ def non_disruption_line(results: dict[str, Any]) -> str:
         False: "greedy tokens differ from the base arm's",
     }
     greedy = tokens.get(nd.get("greedy_tokens_identical"), "greedy tokens not compared (no base arm)")
-    otter = (
-        "logits torch.equal"
-        if nd["exact"]
-        else f"max |Δlogit| {nd['max_abs_logit_diff']:.2e}, argmax {100 * nd['argmax_agreement']:.1f}%"
-    )
     return (
         f"non-disruption: {_VERDICT_TEXT[verdict_of(nd)]} over the {scope} ({nd['layout']} layout): Otter "
-        f"{otter}; {_yardstick_text(nd)}; {greedy}"
+        f"{_otter_text(nd)}; {_yardstick_text(nd)}; {greedy}"
         + (f" (verdict rule, {nd['criterion']})" if nd.get("criterion") and not nd["exact"] else "")
     )
 

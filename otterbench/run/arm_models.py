@@ -99,4 +99,16 @@ def _load_generated(job: Any, spec: ArmSpec, backend: BackendSpec, device: torch
         sources[OTTER_ROLE] = job.insertion.fused_path
     models = ModelSources(sources, job.dtype, job.process.device_map)
     arm = GeneratedArm(spec, backend, models, device, job.backend.options)
-    return arm, {"base": 0, "separate": 0, "inserted": 0}, {}
+    info = _insertion_info(job) if spec.role == "otter" else {}
+    return arm, {"base": 0, "separate": 0, "inserted": 0}, info
+
+
+def _insertion_info(job: Any) -> dict[str, Any]:
+    """What the insertion a generate-level backend loaded is: its checkpoint's record, when it has one."""
+    insertion = job.insertion
+    if not insertion.fused_path:
+        keys = ("distilled", "spec", "inserted_parameters")
+        return {"layout": insertion.layout, "path": insertion.path, **dict.fromkeys(keys)}
+    info = json.loads((Path(insertion.fused_path) / INFO_FILE).read_text())
+    info.pop("base_parameters", None)
+    return {"layout": insertion.layout, "fused_checkpoint": insertion.fused_path, **info}

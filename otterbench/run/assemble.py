@@ -19,6 +19,7 @@ from otterbench.results.files import (
     write_json_atomic,
 )
 from otterbench.run.efficiency import add_efficiency
+from otterbench.run.generated_check import generated_block
 from otterbench.run.nondisruption import non_disruption_block, not_measured
 from otterbench.run.record import ArmRecord
 from otterbench.run.resolve import ResolvedRun
@@ -40,7 +41,12 @@ def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[
         return otter, not_measured(info["layout"])
     base = next((r for r in records if r.role == "base" and r.ok), None)
     base_hash = base.token_ids_hash if base else None
-    return otter, non_disruption_block(info["non_disruption"], base_hash, resolved.config.dtype)
+    report, dtype = info["non_disruption"], resolved.config.dtype
+    if "greedy" not in report:  # step-level: the Otter process compared logits itself
+        return otter, non_disruption_block(report, base_hash, dtype)
+    passes = base.check_passes if base else None  # generate-level: judged against the base arm's passes
+    block = generated_block(report, passes, base_hash, info["layout"], dtype)
+    return otter, block or not_measured(info["layout"])
 
 
 def run_config_block(resolved: ResolvedRun) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class ArmRecord:
     compile_s: float | None = None  # compile + warm-up time, outside the measurement
     speculation: dict[str, Any] | None = None  # speculative arms' draft counters (results/accel.py)
     token_ids: list[list[int]] | None = None  # with --save-outputs only: for outputs.jsonl, not results.json
+    # under a generate-level backend: the base's or Otter's passes for the parent's non-disruption check
+    # (run/generated_check.py), not results.json
+    check_passes: dict[str, Any] | None = None
 
     @property
     def role(self) -> str:

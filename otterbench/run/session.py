@@ -20,8 +20,11 @@ from typing import Any
 import torch
 
 from otterbench.arms import NullObserver
+from otterbench.arms.generated import GeneratedArm
+from otterbench.arms.registry import ensure_registered
 from otterbench.backends import BackendSettings
 from otterbench.run.arm_models import load_arm, load_job_models
+from otterbench.run.generated_check import generated_passes
 from otterbench.run.nondisruption import check_non_disruption
 from otterbench.run.record import ArmRecord, energy_entry, latency_summaries, token_ids_hash
 from otterbench.run.settings import OtterSettings, ProcessSettings
@@ -156,6 +159,15 @@ class ArmSession:
     def _new_tokens(self, output: Any) -> int:
         return output.new_tokens // self.job.workload.num_prompts
 
+    def _generated_passes(self) -> dict[str, Any] | None:
+        """Under a generate-level backend: this arm's passes for the non-disruption check (base or Otter)."""
+        if not isinstance(self.arm, GeneratedArm):
+            return None
+        spec = ensure_registered(self.job.arm, self.job.arm_origin)
+        if spec.role in ("base", "otter"):
+            self.on_phase("checking non-disruption")
+        return generated_passes(self.arm, spec, self.job.workload)
+
     @property
     def repeats_done(self) -> int:
         return len(self.runs["total"])
@@ -167,12 +179,14 @@ class ArmSession:
         self.tracker.__exit__(None, None, None)
         if self.runs["output"] is None:
             raise RuntimeError("no measured repeat finished")
+        passes = self._generated_passes() if check else None
         if self.otter_info:  # a check, not serving: after the memory phases closed
-            if check:
+            if check and passes is None:
                 self.on_phase("checking non-disruption")
-            report = _check_otter(self.job, self.arm.otter, self.device) if check else None
+            report = passes or (_check_otter(self.job, self.arm.otter, self.device) if check else None)
             self.otter_info["non_disruption"] = report
         record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
+        record.check_passes = passes
         record.memory["models_in_memory"] = self.models_in_memory
         record.memory["notes"] = [*record.memory.get("notes", []), *self.runs["output"].memory_notes]
         record.engine = self.engine_info.get("engine")

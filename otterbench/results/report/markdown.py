@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.disruption_verdict import was_measured
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import (
     MIN_REPEATS_FOR_INTERVAL,
@@ -142,7 +143,7 @@ def arms_section(results: dict) -> list[str]:
 
 def non_disruption_section(results: dict) -> list[str]:
     """Whether the Otter model's original logits equal the base model's, judged against the base's own numerics."""
-    if results["non_disruption"].get("exact") is None:
+    if not was_measured(results["non_disruption"]):
         return ["## Non-disruption", "", "Not measured: no Otter arm ran in this suite.", ""]
     line = non_disruption_line(results).removeprefix("non-disruption: ")
     return ["## Non-disruption", "", line[0].upper() + line[1:] + ".", ""]

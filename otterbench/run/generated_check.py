@@ -1,0 +1,108 @@
+"""Non-disruption under a generate-level backend: Otter's greedy tokens against the base arm's, same backend.
+
+A generate-level backend keeps the logits inside its engine, so the check asks it only for tokens (and the
+log-probabilities of the chosen tokens, when it gives them), through extra `generate` passes after the
+measured repeats (a check, not serving; backends/spec.py):
+- the Otter arm's process: its model decoded with the reference arm's rule (the base arm's greedy over the
+  original logits, the signal ignored): what the paper calls the original response, still accessible;
+- the base arm's process: its measured tokens, and one more pass under a harmless change (its prompts
+  regrouped, as run/yardstick.py's batch composition): the base's own yardstick.
+The parent sets the two against each other (`generated_block`) and judges the result like the step-level
+check (results/disruption_verdict.py), saying what it was judged on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from otterbench.arms.generated import GeneratedArm
+from otterbench.arms.registry import reference_spec
+from otterbench.arms.spec import ArmSpec
+from otterbench.backends import GenerateOutput
+from otterbench.results.disruption_verdict import judge
+from otterbench.run.record import token_ids_hash
+from otterbench.run.yardstick import composition_change
+from otterbench.workload import Workload
+
+SCOPE = "whole workload: greedy tokens decoded by the backend"
+
+
+def _pass(out: GenerateOutput) -> dict[str, Any]:
+    return {"token_ids": out.token_ids, "logprobs": out.logprobs}
+
+
+def generated_passes(arm: GeneratedArm, spec: ArmSpec, workload: Workload) -> dict[str, Any] | None:
+    """What this arm's process adds to the check, after its measured repeats; None for other roles."""
+    if spec.role == "otter":
+        greedy = arm.backend.generate(workload, choose=reference_spec().choose)
+        return {"backend": arm.backend_name, "greedy": _pass(greedy)}
+    if spec.role != "base" or arm.last is None:
+        return None
+    change, yardstick = composition_change(workload), None
+    if change is not None:
+        regrouped = arm.backend.generate(dataclasses.replace(workload, batch_size=change[0]))
+        yardstick = {"change": change[1], **_pass(regrouped)}
+    return {"backend": arm.backend_name, "reference": _pass(arm.last), "yardstick": yardstick}
+
+
+def _agreed(reference: list[int], other: list[int]) -> int:
+    """How many leading tokens two rows share."""
+    for index, (a, b) in enumerate(zip(reference, other)):
+        if a != b:
+            return index
+    return len(reference)
+
+
+def compare_passes(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Tokens kept with the reference before each row's first divergence, and the largest |Δlogprob| over
+    those (same context, same token; None when either pass has no logprobs)."""
+    rows = list(zip(reference["token_ids"], other["token_ids"], strict=True))
+    agreed = [_agreed(ref, new) for ref, new in rows]
+    deviation = None
+    if reference["logprobs"] is not None and other["logprobs"] is not None:
+        pairs = zip(reference["logprobs"], other["logprobs"], agreed)
+        deviation = max((abs(a - b) for ref, new, n in pairs for a, b in zip(ref[:n], new[:n])), default=0.0)
+    return {
+        "token_agreement": sum(agreed) / max(1, sum(len(ref) for ref, _ in rows)),
+        "rows_identical": sum(n == len(ref) for n, (ref, _) in zip(agreed, rows)),
+        "rows": len(rows),
+        "positions": sum(agreed),
+        "max_abs_logprob_diff": deviation,
+    }
+
+
+def _yardstick(base: dict[str, Any]) -> dict[str, Any] | None:
+    if base["yardstick"] is None:
+        return None
+    own = compare_passes(base["reference"], base["yardstick"])
+    change = {"change": base["yardstick"]["change"], **own}
+    return {"scope": SCOPE, **own, "changes": {"batch_composition": change}}
+
+
+def generated_block(
+    report: dict[str, Any], base: dict[str, Any] | None, base_hash: str | None, layout: str, dtype: str
+) -> dict[str, Any] | None:
+    """results.json's non_disruption block from the Otter process's `report` and the base arm's passes;
+    None without a base arm's passes to judge against."""
+    if base is None:
+        return None
+    greedy, reference = report["greedy"], base["reference"]
+    logprobs = greedy["logprobs"] is not None and reference["logprobs"] is not None
+    block = {
+        "layout": layout,
+        "scope": SCOPE,
+        "backend": report["backend"],
+        "judged_on": "tokens+logprobs" if logprobs else "tokens",
+        "measured": True,
+        "exact": None,  # the logits stay inside the engine: never claimed bit-for-bit
+        "max_abs_logit_diff": None,
+        "argmax_agreement": None,
+        **compare_passes(reference, greedy),
+        "greedy_token_ids_hash": token_ids_hash(greedy["token_ids"]),
+        "base_greedy_token_ids_hash": token_ids_hash(reference["token_ids"]),
+        "base_arm_token_ids_hash": base_hash,
+        "greedy_tokens_identical": token_ids_hash(greedy["token_ids"]) == base_hash,
+        "yardstick": _yardstick(base),
+    }
+    return {**block, **judge(block, dtype)}
