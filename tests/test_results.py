@@ -20,6 +20,8 @@ from otterbench.results.files import (
     workload_signature,
     write_json_atomic,
 )
+from otterbench.results.headline import time_saving
+from otterbench.results.reference import reference_name
 from otterbench.results.stats import summarize
 
 
@@ -125,3 +127,19 @@ def test_describe_mismatch_names_each_field_with_both_values(results: dict) -> N
     assert "model_fingerprints.reward: 'rm-7b-def' vs 'rm-other'" in lines
     assert describe_mismatch(results, copy.deepcopy(results)) == []
     assert workload_signature(results)["num_prompts"] == 8
+
+
+def test_the_reference_arm_is_found_by_its_recorded_role_not_its_name(results: dict) -> None:
+    renamed = copy.deepcopy(results)
+    renamed["arms"][0]["name"] = "llm-alone"  # role "base": the reference under another name
+    assert reference_name(renamed["arms"]) == "llm-alone"
+    savings = compute_savings(renamed["arms"], n_boot=100)
+    expected = compute_savings(results["arms"], n_boot=100)
+    assert [s["extra_time_saved_pct"] for s in savings] == [s["extra_time_saved_pct"] for s in expected]
+    assert [s["extra_space_saved_pct"] for s in savings] == [s["extra_space_saved_pct"] for s in expected]
+    renamed["savings"] = savings
+    assert time_saving(renamed, savings[0]).value == time_saving(results, expected[0]).value
+    # a file written without roles: its arm named "base" is the reference, read in one place
+    unroled = [{k: v for k, v in arm.items() if k != "role"} for arm in results["arms"]]
+    assert reference_name(unroled) == "base"
+    assert reference_name([{"name": "llm-alone"}]) is None

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from otterbench.arms.spec import ROLES, ArmSpec, Knob
+from otterbench.arms.spec import REFERENCE_ROLE, ROLES, ArmSpec, Knob
 from otterbench.arms.units import BUILT_IN
 from otterbench.knobs import knob_problems as check_knobs
 from otterbench.models.roles import OTTER_ROLE
@@ -64,8 +64,8 @@ def arm_role(name: str, default: str = "base") -> str:
 
 
 def reference_spec() -> ArmSpec:
-    """The reference every other arm is measured from: the registered arm whose role is "base"."""
-    return next(spec for spec in ARMS.values() if spec.role == "base")
+    """The reference every other arm is measured from: the registered arm whose role is REFERENCE_ROLE."""
+    return next(spec for spec in ARMS.values() if spec.role == REFERENCE_ROLE)
 
 
 def decider(name: str) -> str:

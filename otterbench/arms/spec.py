@@ -17,8 +17,9 @@ from otterbench.knobs import Knob
 
 Role = Literal["base", "separate", "otter"]
 ROLES: tuple[Role, ...] = ("base", "separate", "otter")
+REFERENCE_ROLE: Role = "base"  # the arm every extra cost and every deviation is measured from
 Baseline = Literal["faithful", "optimized", "token-level"]
-__all__ = ["ROLES", "ArmSpec", "Baseline", "CostModel", "Knob", "ModelsByRole", "Role"]
+__all__ = ["REFERENCE_ROLE", "ROLES", "ArmSpec", "Baseline", "CostModel", "Knob", "ModelsByRole", "Role"]
 
 
 class CostModel(Protocol):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from otterbench.arms.registry import decider
+from otterbench.results.reference import reference_arm
 from otterbench.results.stats import bootstrap_ratio_ci
 
 
@@ -63,7 +64,7 @@ def speculation_metrics(arm: dict, base: dict | None) -> dict[str, Any]:
 
 def _side_by_side(arms: dict[str, dict], saving: dict, new_tokens: int) -> dict[str, Any]:
     """Time per token and extra peak memory of base, separate and Otter arm, keyed by those roles."""
-    roles = {"base": arms.get("base"), "separate": arms.get(saving["separate_arm"])}
+    roles = {"base": reference_arm(arms), "separate": arms.get(saving["separate_arm"])}
     roles["otter"] = arms.get(saving["otter_arm"])
     base_peak = _peak(roles["base"])
     per_token, extra = {}, {}
@@ -77,7 +78,7 @@ def _side_by_side(arms: dict[str, dict], saving: dict, new_tokens: int) -> dict[
 def add_accel_metrics(arms: list[dict], savings: list[dict]) -> None:
     """Fill `speculation` metrics of every speculative arm and the side-by-side figures of accel savings."""
     by_name = {arm["name"]: arm for arm in arms}
-    base = by_name.get("base")
+    base = reference_arm(by_name)
     for arm in arms:
         if arm.get("speculation") and arm["status"] == "ok":
             arm["speculation"].update(speculation_metrics(arm, base))

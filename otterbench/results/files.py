@@ -21,6 +21,7 @@ import pandas as pd
 from otterbench.arms.registry import counterparts
 from otterbench.backends import STATIC_ENGINE, backend_names
 from otterbench.results.decode_savings import decode_saving, prefill_saving
+from otterbench.results.reference import reference_arm
 from otterbench.results.stats import bootstrap_saved_ci, saved_pct
 
 RESULTS_FILE = "results.json"
@@ -259,7 +260,7 @@ def saving_entry(results_arms: list[dict], separate_name: str, n_boot: int = 200
     """The savings record of one separate arm against its Otter counterpart, with reasons for any null."""
     arms = {arm["name"]: arm for arm in results_arms}
     otter_name = counterparts()[separate_name]
-    base, separate, otter = arms.get("base"), arms[separate_name], arms.get(otter_name)
+    base, separate, otter = reference_arm(arms), arms[separate_name], arms.get(otter_name)
     notes: list[str] = []
     space, space_note = _space_saving(base, separate, otter) if otter else (None, None)
     time_pct, time_ci = None, None

@@ -8,13 +8,14 @@ from otterbench.results.files import arm_by_name
 from otterbench.results.findings import Finding, GateSettings
 from otterbench.results.gate_data import detectable_text, undecided_reason
 from otterbench.results.power import detectable_shift
+from otterbench.results.reference import reference_name
 from otterbench.results.stats import bootstrap_median_shift_ci, per_round_savings, slower_p_value
 
 
 def _totals(results: dict, saving: dict) -> tuple[list[float], list[float], list[float]] | None:
     arms = arm_by_name(results)
     triple = []
-    for name in ("base", saving["separate_arm"], saving["otter_arm"]):
+    for name in (reference_name(arms), saving["separate_arm"], saving["otter_arm"]):
         arm = arms.get(name)
         if arm is None or arm["status"] != "ok" or not arm["latency"]["total_s"]["samples"]:
             return None
@@ -24,8 +25,8 @@ def _totals(results: dict, saving: dict) -> tuple[list[float], list[float], list
 
 def _mover(run: dict, baseline: dict, saving: dict) -> str:
     """Which of base, separate and Otter moved most in median total: the reason a saving changed."""
-    moves = []
-    for name in ("base", saving["separate_arm"], saving["otter_arm"]):
+    moves, reference = [], reference_name(arm_by_name(run))
+    for name in (reference, saving["separate_arm"], saving["otter_arm"]):
         before, after = (arm_by_name(r).get(name) for r in (baseline, run))
         if before and after and before["status"] == after["status"] == "ok":
             was, now = (float(np.median(a["latency"]["total_s"]["samples"])) for a in (before, after))
@@ -108,7 +109,11 @@ def _otter_extra_growth(
     run: dict, baseline: dict, saving: dict, noise_pct: float
 ) -> tuple[int | None, float]:
     """How much the Otter arm's extra peak (over base) grew, and the noise floor it must exceed."""
-    peaks = [_peak_of(r, name) for r in (baseline, run) for name in ("base", saving["otter_arm"])]
+    peaks = [
+        _peak_of(r, name)
+        for r in (baseline, run)
+        for name in (reference_name(arm_by_name(r)), saving["otter_arm"])
+    ]
     floor = noise_pct / 100 * (peaks[0] or 0)
     if None in peaks:
         return None, floor

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from otterbench.results.reference import reference_name
+
 # BCa over fewer repeats gives intervals that can exclude their own estimate: none is shown below this
 MIN_REPEATS_FOR_INTERVAL = 5
 INTERVAL_TARGET_PTS = 10.0  # half-width, percentage points
@@ -121,7 +123,7 @@ def _time_notes(
 def time_saving(results: dict, saving: dict) -> SavingView:
     """The extra-time saving of one savings record, with its interval only when the repeats support one."""
     arms = _arms(results)
-    names = ("base", saving["separate_arm"], saving["otter_arm"])
+    names = (reference_name(arms), saving["separate_arm"], saving["otter_arm"])
     totals = {name: _totals(arms.get(name)) for name in names}
     n = min(len(samples) for samples in totals.values())
     value = saving["extra_time_saved_pct"]
@@ -138,7 +140,8 @@ def decode_saving(results: dict, saving: dict) -> SavingView:
     """The decode-only (TPOT p50) saving of one savings record, under the same interval rules as total time."""
     value = saving.get("extra_decode_time_saved_pct")
     arms = _arms(results)
-    n = min(len(_totals(arms.get(name))) for name in ("base", saving["separate_arm"], saving["otter_arm"]))
+    names = (reference_name(arms), saving["separate_arm"], saving["otter_arm"])
+    n = min(len(_totals(arms.get(name))) for name in names)
     if value is None:
         return SavingView("decode", None, None, n, "n/a", ())
     ci = shown_interval(value, saving.get("extra_decode_time_saved_ci95"), n)
@@ -149,9 +152,10 @@ def decode_saving(results: dict, saving: dict) -> SavingView:
 def _peak_extras(results: dict, saving: dict) -> tuple[float, float, str]:
     """(separate's extra, Otter's extra) peak over base in MiB, and the memory method that read them."""
     arms = _arms(results)
-    memory = {name: arms[name]["memory"] for name in ("base", saving["separate_arm"], saving["otter_arm"])}
+    reference = reference_name(arms)
+    memory = {name: arms[name]["memory"] for name in (reference, saving["separate_arm"], saving["otter_arm"])}
     base, separate, otter = (m["peak_bytes"] / 2**20 for m in memory.values())
-    return separate - base, otter - base, memory["base"].get("method", "-")
+    return separate - base, otter - base, memory[reference].get("method", "-")
 
 
 def space_saving(results: dict, saving: dict) -> SavingView:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from otterbench.results.reference import reference_arm
+
 QUALITY_FILE = "quality.json"
 
 
@@ -32,7 +34,7 @@ def _pct(value: float | None) -> str:
 def quality_rows(quality: dict, results: dict | None = None) -> list[list[str]]:
     """One row per arm: agreement (free-running, teacher-forced), mean reward, and the run's cost if any."""
     arms = {arm["name"]: arm for arm in (results or {}).get("arms", [])}
-    base_total = ((arms.get("base") or {}).get("latency") or {}).get("total_s", {}).get("median")
+    base_total = ((reference_arm(arms) or {}).get("latency") or {}).get("total_s", {}).get("median")
     rows = []
     for row in quality["arms"]:
         latency = (arms.get(row["arm"]) or {}).get("latency")

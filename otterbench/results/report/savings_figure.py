@@ -19,6 +19,7 @@ from otterbench.results.headline import (
     space_saving,
     time_saving,
 )
+from otterbench.results.reference import reference_arm
 from otterbench.results.report.style import (
     EDGE_COLOUR,
     FAILED_COLOUR,
@@ -39,7 +40,7 @@ def _ok(arm: dict | None) -> bool:
 
 
 def extra_space(arms: dict, name: str) -> float | None:
-    base, arm = arms.get("base"), arms.get(name)
+    base, arm = reference_arm(arms), arms.get(name)
     if not (_ok(base) and _ok(arm) and base["memory"] and arm["memory"]):
         return None
     peaks = base["memory"]["peak_bytes"], arm["memory"]["peak_bytes"]
@@ -49,7 +50,7 @@ def extra_space(arms: dict, name: str) -> float | None:
 def extra_time(arms: dict, name: str) -> np.ndarray:
     """Per-repeat extra total time over base, repeat i against base's repeat i (the same round when the
     schedule interleaves arms): shape [n]; empty when either arm did not finish."""
-    base, arm = arms.get("base"), arms.get(name)
+    base, arm = reference_arm(arms), arms.get(name)
     if not (_ok(base) and _ok(arm)):
         return np.array([])
     b, a = (np.asarray(x["latency"]["total_s"]["samples"]) for x in (base, arm))
@@ -61,7 +62,9 @@ def median_extra_time(arms: dict, name: str) -> float | None:
     """median(arm's total time) - median(base's): the extra the saving is computed from, in seconds."""
     if extra_time(arms, name).size == 0:
         return None
-    base, arm = (float(np.median(arms[n]["latency"]["total_s"]["samples"])) for n in ("base", name))
+    base, arm = (
+        float(np.median(x["latency"]["total_s"]["samples"])) for x in (reference_arm(arms), arms[name])
+    )
     return arm - base
 
 
