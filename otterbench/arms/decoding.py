@@ -100,6 +100,15 @@ def args_signal_choice(logits: torch.Tensor, signal: torch.Tensor, workload: Wor
     return token
 
 
+def args_forced_choice(
+    logits: torch.Tensor, signal: torch.Tensor, workload: Workload, candidates: torch.Tensor
+) -> torch.Tensor:
+    """The ARGS decision at teacher-forced steps over the teacher's candidates [b,N,k] (logits and signal
+    [b,N,V]), the signal as reward: tokens [b,N] (distillation's agreement)."""
+    scores = logits.gather(-1, candidates) + workload.weight * signal.gather(-1, candidates)
+    return candidates.gather(-1, scores.argmax(dim=-1, keepdim=True)).squeeze(-1)
+
+
 def greedy(logits: torch.Tensor) -> torch.Tensor:
     """Greedy next tokens [B,1] from last-position scores [B,V]."""
     return logits.argmax(dim=-1, keepdim=True)

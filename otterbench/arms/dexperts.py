@@ -49,6 +49,13 @@ def shift_signal_choice(logits: torch.Tensor, signal: torch.Tensor, workload: Wo
     return greedy(nucleus_filter(logits, workload.filter_p) + workload.alpha * signal.float())
 
 
+def shift_forced_choice(
+    logits: torch.Tensor, signal: torch.Tensor, workload: Workload, candidates: torch.Tensor
+) -> torch.Tensor:
+    """The DExperts decision at teacher-forced steps (logits and signal [b,N,V]; candidates unused): [b,N]."""
+    return (nucleus_filter(logits, workload.filter_p) + workload.alpha * signal).argmax(dim=-1)
+
+
 class DExpertsFaithfulArm(Arm):
     """Three uncached forwards over the whole sequence per token."""
 

@@ -14,13 +14,14 @@ import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from otterbench.arms.spec import REFERENCE_ROLE, ROLES, ArmSpec, Knob
+from otterbench.arms.spec import REFERENCE_ROLE, ROLES, ArmSpec, Knob, TaskSpec
 from otterbench.arms.units import BUILT_IN
 from otterbench.knobs import knob_problems as check_knobs
 from otterbench.models.roles import OTTER_ROLE
 from otterbench.models.roles import ROLES as MODEL_ROLES
 
 ARMS: dict[str, ArmSpec] = {}
+TASK_SPECS: dict[str, TaskSpec] = {}  # what each task gives distillation, by name
 
 
 def register_arm(spec: ArmSpec) -> ArmSpec:
@@ -38,6 +39,22 @@ def register_arm(spec: ArmSpec) -> ArmSpec:
             raise ValueError(f"arm {spec.name!r}: knob {knob.name!r} differs from the one its task declared")
     ARMS[spec.name] = spec
     return spec
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Add what a task gives distillation; its name must be new."""
+    if spec.name in TASK_SPECS:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    TASK_SPECS[spec.name] = spec
+    return spec
+
+
+def task_spec(name: str, distill: str | None = None) -> TaskSpec:
+    """The task `name` (one whose `distill` kind is `distill`, when given); else ValueError naming them."""
+    known = [task for task, spec in TASK_SPECS.items() if distill in (None, spec.distill)]
+    if name not in known:
+        raise ValueError(f"task={name!r} is invalid: choose one of {', '.join(known)}")
+    return TASK_SPECS[name]
 
 
 def unregister_arm(name: str) -> None:
@@ -121,5 +138,8 @@ def ensure_registered(name: str, origin: str) -> ArmSpec:
 
 
 for _module in BUILT_IN:
-    for _spec in importlib.import_module(f"otterbench.arms.units.{_module}").SPECS:
+    _unit = importlib.import_module(f"otterbench.arms.units.{_module}")
+    for _spec in _unit.SPECS:
         register_arm(_spec)
+    for _task in getattr(_unit, "TASKS", ()):
+        register_task(_task)

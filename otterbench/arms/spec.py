@@ -19,7 +19,17 @@ Role = Literal["base", "separate", "otter"]
 ROLES: tuple[Role, ...] = ("base", "separate", "otter")
 REFERENCE_ROLE: Role = "base"  # the arm every extra cost and every deviation is measured from
 Baseline = Literal["faithful", "optimized", "token-level"]
-__all__ = ["REFERENCE_ROLE", "ROLES", "ArmSpec", "Baseline", "CostModel", "Knob", "ModelsByRole", "Role"]
+__all__ = [
+    "REFERENCE_ROLE",
+    "ROLES",
+    "ArmSpec",
+    "TaskSpec",
+    "Baseline",
+    "CostModel",
+    "Knob",
+    "ModelsByRole",
+    "Role",
+]
 
 
 class CostModel(Protocol):
@@ -53,6 +63,29 @@ class CostModel(Protocol):
 ModelsByRole = Mapping[str, Any]  # role -> loaded model; "otter" -> the inserted LLM
 Build = Callable[[ModelsByRole], Any]  # -> an Arm (otterbench/arms/base.py), decoding step by step
 CostTerm = Callable[[CostModel], Any]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task gives distillation (`otterbench distill`); its rule and knobs live on its arms' specs.
+
+    Declared once in the task's unit module (`TASKS`), beside its arms, so distillation asks the task
+    rather than branching on its name. Callables import their torch code when called.
+    """
+
+    name: str
+    # "signal": Otter's signal learns what the separate model(s) said (the teacher); "drafts": both drafts
+    # learn the base's own continuations (otterbench/distillation/accel.py)
+    distill: Literal["signal", "drafts"]
+    teacher_needs: tuple[str, ...] = ()  # the model roles the teacher decodes with
+    # (models, workload, device) -> Teacher (otterbench/arms/teacher.py), along the separate arm's trajectory
+    teacher: Callable[[Any, Any, Any], Any] | None = None
+    # the task's rule at teacher-forced steps: (logits [b,N,V], signal [b,N,V], workload, candidates
+    # [b,N,k]) -> tokens [b,N], the student's pick its agreement with the teacher is counted on
+    forced_choice: Callable[[Any, Any, Any, Any], Any] | None = None
+    # a separate model role trained beside Otter on the same teacher, when the profile has it (ARGS: the
+    # token-level reward model)
+    side_student: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Distillation: train a student on a separate model's signal, the base frozen; report held-out before/after.
 
 The students (otterbench/distillation/students.py): Otter's inserted parameters, and for ARGS also a separate
-token-level reward model (the args-token arm's scorer), trained on the same teacher (otterbench/distillation/teacher.py),
+token-level reward model (the args-token arm's scorer), trained on the same teacher (otterbench.arms.teacher.py),
 loss, steps, learning rate and seeded minibatches, so their quality compares on equal terms. The loss and the
 held-out metrics are in otterbench/distillation/metrics.py; the free-running quality of the guided arms on the
 held-out prompts (agreement with ARGS, mean reward) in otterbench/distillation/quality.py.
@@ -16,21 +16,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from otterbench.arms.registry import counterparts, knob_defaults
+from otterbench.arms.registry import counterparts, knob_defaults, task_spec
+from otterbench.arms.spec import TaskSpec
+from otterbench.arms.teacher import Teacher
 from otterbench.distillation.metrics import DistillMetrics, evaluate, spearman, task_loss
 from otterbench.distillation.students import OtterStudent, Student, TokenRewardStudent, fit, step_outputs
-from otterbench.distillation.teacher import Teacher, collect_args_teacher, collect_dexperts_teacher
 from otterbench.otter import OtterModel, OtterSpec, insert_otter, save_otter
 from otterbench.workload import Workload
 
 __all__ = ["DistillReport", "distill_otter", "save_distilled", "spearman", "split_prompts"]
 
-Task = Literal["args", "dexperts"]
-TASKS: tuple[str, ...] = ("args", "dexperts")
+Task = str  # a task whose TaskSpec distils Otter's signal (otterbench/arms/units/: args, dexperts)
 TOKEN_RM_DIR = "token_reward_model"  # where save_distilled puts the distilled token-level reward model
 QUALITY_FILE = "quality.json"
 
@@ -156,11 +156,10 @@ def _workload(
     )
 
 
-def _check_inputs(task: str, models: Any, steps: Any, lr: Any, spec: OtterSpec) -> None:
-    if task not in TASKS:
-        raise ValueError(f"task={task!r} is invalid: choose one of {', '.join(TASKS)}")
-    needed = ("base", "reward_model") if task == "args" else ("base", "expert", "anti_expert")
-    missing = [role for role in needed if getattr(models, role, None) is None]
+def _check_inputs(task: str, models: Any, steps: Any, lr: Any, spec: OtterSpec) -> TaskSpec:
+    """The task's spec, once every input is known good."""
+    teacher = task_spec(task, distill="signal")
+    missing = [role for role in teacher.teacher_needs if getattr(models, role, None) is None]
     if missing:
         raise ValueError(f"distilling task {task} needs model(s) {', '.join(missing)}, which are missing")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -169,6 +168,7 @@ def _check_inputs(task: str, models: Any, steps: Any, lr: Any, spec: OtterSpec) 
         raise ValueError(f"lr={lr!r} is invalid: use a positive learning rate")
     if spec.signal != "vocab":
         raise ValueError(f"OtterSpec.signal={spec.signal!r} cannot be distilled here: use signal='vocab'")
+    return teacher
 
 
 def _train_student(
@@ -208,13 +208,12 @@ def distill_otter(
     same way, and the guided arms' free-running quality on the held-out prompts is measured.
     """
     spec = spec or OtterSpec.from_ratio(models.base.config, signal="vocab")
-    _check_inputs(task, models, steps, lr, spec)
+    task_of = _check_inputs(task, models, steps, lr, spec)
     knobs = {"max_new_tokens": max_new_tokens, "k": k, "weight": weight, "alpha": alpha, "filter_p": filter_p}
     workload = _workload(models, prompts, knobs, batch_size, seed)
     train_rows, held_rows = split_prompts(workload.num_prompts, held_out_fraction, seed)
     started = time.perf_counter()
-    collect = collect_args_teacher if task == "args" else collect_dexperts_teacher
-    teacher = collect(models, workload, device)
+    teacher = task_of.teacher(models, workload, device)
     collect_s = time.perf_counter() - started
     held_out, training = teacher.subset(held_rows), teacher.subset(train_rows)
     settings = {"steps": steps, "lr": lr, "seed": seed, "batch_size": batch_size, "device": device}
@@ -223,8 +222,9 @@ def distill_otter(
         OtterStudent(otter), training, held_out, workload, {**settings, "on_step": on_step}
     )
     token, token_model, quality = None, None, None
-    if task == "args" and token_student and getattr(models, "token_reward_model", None) is not None:
-        token_model = copy.deepcopy(models.token_reward_model)
+    side = task_of.side_student
+    if side and token_student and getattr(models, side, None) is not None:
+        token_model = copy.deepcopy(getattr(models, side))
         token = _train_student(
             TokenRewardStudent(models.base, token_model), training, held_out, workload, settings
         )

@@ -18,9 +18,9 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 
-from otterbench.arms.dexperts import nucleus_filter
+from otterbench.arms.registry import task_spec
+from otterbench.arms.teacher import Teacher
 from otterbench.distillation.students import Student, step_outputs
-from otterbench.distillation.teacher import Teacher
 from otterbench.workload import Workload
 
 
@@ -45,7 +45,7 @@ def _centred(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 def task_loss(teacher: Teacher, signal: torch.Tensor) -> torch.Tensor:
     """MSE between signal and teacher target, each centred over the step's candidates (shift-invariant)."""
     target = teacher.target.to(signal.device)
-    if teacher.task == "args":
+    if teacher.per_candidate:  # the target scores the k candidates (ARGS rewards)
         signal = signal.gather(-1, teacher.candidates.to(signal.device))
         return F.mse_loss(_centred(signal, None), _centred(target, None))
     keep = teacher.keep.to(signal.device) if teacher.keep is not None else None
@@ -63,12 +63,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def chosen_by_student(
     teacher: Teacher, logits: torch.Tensor, signal: torch.Tensor, workload: Workload
 ) -> torch.Tensor:
-    """The student's token [b,N] at each teacher-forced step, by its arm's own rule."""
-    if teacher.task == "args":
-        cand = teacher.candidates.to(logits.device)
-        scores = logits.gather(-1, cand) + workload.weight * signal.gather(-1, cand)
-        return cand.gather(-1, scores.argmax(dim=-1, keepdim=True)).squeeze(-1)
-    return (nucleus_filter(logits, workload.filter_p) + workload.alpha * signal).argmax(dim=-1)
+    """The student's token [b,N] at each teacher-forced step, by its task's own rule (its TaskSpec)."""
+    choose = task_spec(teacher.task).forced_choice
+    return choose(logits, signal, workload, teacher.candidates.to(logits.device))
 
 
 @torch.inference_mode()
@@ -87,7 +84,7 @@ def evaluate(
         cand = part.candidates.to(signal.device)
         ranked_signal = signal.gather(-1, cand).cpu().numpy().reshape(-1, workload.k)
         target = part.target.to(signal.device)
-        ranked_target = (target if part.task == "args" else target.gather(-1, cand)).cpu().numpy()
+        ranked_target = (target if part.per_candidate else target.gather(-1, cand)).cpu().numpy()
         rhos.extend(spearman(a, b) for a, b in zip(ranked_signal, ranked_target.reshape(-1, workload.k)))
     agreement = torch.cat(agree).float().mean().item()
     return DistillMetrics(agreement, float(np.mean(rhos)), sum(losses) / n, len(rhos))

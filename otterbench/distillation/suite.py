@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.registry import model_roles
+from otterbench.arms.registry import model_roles, task_spec
 from otterbench.distillation.accel import (
     CORPUS_PROMPT_TOKENS,
     corpus_prompts,
@@ -65,8 +65,9 @@ def _load(config: DistillConfig) -> tuple[Any, Any, list[str], Any]:
     profile = config.profile or suite.default_profile
     device = resolve_device(config.device)
     needs = model_roles(suite.arms) - {"otter"}
-    if suite.task == "args" and "token_reward_model" in suite.profiles[profile]:
-        needs |= {"token_reward_model"}  # trained beside Otter on the same teacher
+    side = task_spec(suite.task).side_student
+    if side and side in suite.profiles[profile]:
+        needs |= {side}  # trained beside Otter on the same teacher
     models = load_model_set(profile, needs=needs, profiles=suite.profiles, device=device)
     return suite, models, load_prompts(suite.prompts_path), device
 
@@ -88,7 +89,7 @@ def distill_suite(config: DistillConfig, on_step: OnStep | None = None) -> Disti
     out = config.out or Path("distilled") / f"{suite.name}-{models.profile}"
     config = replace(config, out=out, max_new_tokens=config.max_new_tokens or suite.max_new_tokens)
     step = on_step or (lambda student, done, loss: None)
-    if suite.task == "accel":
+    if task_spec(suite.task).distill == "drafts":
         report = _distill_drafts(config, models, prompts, spec, device, step)
     else:
         report = distill_otter(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.arms.spec import ArmSpec, Knob, ModelsByRole
+from otterbench.arms.spec import ArmSpec, Knob, ModelsByRole, TaskSpec
 
 DRAFT_LENGTH = Knob(
     "draft_length", int, 3, "accel: draft tokens spec-separate proposes per base forward", minimum=1
@@ -44,3 +44,4 @@ SPECS = (
     ),
     ArmSpec("otter-spec", "otter", "accel", ("otter",), _otter, knobs=KNOBS, origin=__name__),
 )
+TASKS = (TaskSpec("accel", "drafts"),)  # both drafts learn the base's continuations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.arms.spec import ArmSpec, CostModel, Knob, ModelsByRole
+from otterbench.arms.spec import ArmSpec, CostModel, Knob, ModelsByRole, TaskSpec
 
 K = Knob("k", int, 10, "ARGS top-k candidates scored per step", minimum=1, at_most_vocab=True)
 WEIGHT = Knob("weight", float, 1.0, "ARGS w in logit + w*reward")
@@ -51,6 +51,18 @@ def _otter_rule(logits: Any, signal: Any, workload: Any) -> Any:
     from otterbench.arms.decoding import args_signal_choice
 
     return args_signal_choice(logits, signal, workload)
+
+
+def _teacher(models: Any, workload: Any, device: Any) -> Any:
+    from otterbench.arms.teacher import collect_args_teacher
+
+    return collect_args_teacher(models, workload, device)
+
+
+def _forced_choice(logits: Any, signal: Any, workload: Any, candidates: Any) -> Any:
+    from otterbench.arms.decoding import args_forced_choice
+
+    return args_forced_choice(logits, signal, workload, candidates)
 
 
 def _faithful_cost(model: CostModel) -> Any:
@@ -109,5 +121,15 @@ SPECS = (
         choose=_otter_rule,
         signals=("vocab", "scalar"),
         origin=__name__,
+    ),
+)
+TASKS = (
+    TaskSpec(
+        "args",
+        "signal",
+        ("base", "reward_model"),
+        teacher=_teacher,
+        forced_choice=_forced_choice,
+        side_student="token_reward_model",
     ),
 )

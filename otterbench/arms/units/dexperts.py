@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.arms.spec import ArmSpec, CostModel, Knob, ModelsByRole
+from otterbench.arms.spec import ArmSpec, CostModel, Knob, ModelsByRole, TaskSpec
 
 ALPHA = Knob("alpha", float, 2.0, "DExperts alpha in logits + alpha*(expert - anti)")
 FILTER_P = Knob(
@@ -51,6 +51,18 @@ def _otter_rule(logits: Any, signal: Any, workload: Any) -> Any:
     return shift_signal_choice(logits, signal, workload)
 
 
+def _teacher(models: Any, workload: Any, device: Any) -> Any:
+    from otterbench.arms.teacher import collect_dexperts_teacher
+
+    return collect_dexperts_teacher(models, workload, device)
+
+
+def _forced_choice(logits: Any, signal: Any, workload: Any, candidates: Any) -> Any:
+    from otterbench.arms.dexperts import shift_forced_choice
+
+    return shift_forced_choice(logits, signal, workload, candidates)
+
+
 def _faithful_cost(model: CostModel) -> Any:
     base = model.uncached("base")
     return base + model.uncached("expert", same_vocab=True) + model.uncached("anti_expert", same_vocab=True)
@@ -85,3 +97,4 @@ SPECS = (
         origin=__name__,
     ),
 )
+TASKS = (TaskSpec("dexperts", "signal", MODELS, teacher=_teacher, forced_choice=_forced_choice),)

@@ -1,5 +1,8 @@
 """The teacher signal a student (Otter's insertion or a token-level reward model) is distilled from.
 
+A task's `TaskSpec.teacher` (otterbench/arms/units/) points here: collecting it is decoding the task's
+separate arm and recording what its models said, so it lives with the arms; `distill` only trains on it.
+
 Collected once, in inference mode, along the teacher's own greedy trajectory:
 - ARGS: at every step the top-k candidates of the base logits and the reward model's reward of
   `prefix + candidate` (the trajectory is the ARGS one, so training sees the prefixes ARGS decides on).
@@ -32,6 +35,7 @@ class Teacher:
     chosen: torch.Tensor  # [n,N] the teacher's token at each step
     target: torch.Tensor  # ARGS: rewards [n,N,k]; DExperts: expert - anti logits [n,N,V]
     keep: torch.Tensor | None = None  # DExperts: [n,N,V] bool, the base's top-p nucleus (pickable tokens)
+    per_candidate: bool = False  # target scores the k candidates (ARGS), not the whole vocabulary
 
     def subset(self, rows: Sequence[int]) -> Teacher:
         """The teacher restricted to prompts `rows`, in that order."""
@@ -43,6 +47,7 @@ class Teacher:
             self.chosen[index],
             self.target[index],
             None if self.keep is None else self.keep[index],
+            self.per_candidate,
         )
 
 
@@ -74,7 +79,7 @@ def collect_args_teacher(models: Any, workload: Workload, device: torch.device |
     records: dict = {"cand": [], "reward": [], "chosen": [], "seq": [], "keep": []}
     for batch in workload.batches(device):
         _append(records, batch.prompt_indices, workload, *_args_batch(models, batch, workload))
-    return _teacher("args", records)
+    return _teacher("args", records, per_candidate=True)
 
 
 @torch.inference_mode()
@@ -109,7 +114,7 @@ def _append(
         records["seq"].append(list(workload.prompt_ids[index]) + generated[row].tolist())
 
 
-def _teacher(task: str, records: dict) -> Teacher:
+def _teacher(task: str, records: dict, per_candidate: bool = False) -> Teacher:
     # clone() outside inference mode: autograd may save these tensors as loss targets
     return Teacher(
         task,
@@ -118,4 +123,5 @@ def _teacher(task: str, records: dict) -> Teacher:
         torch.cat(records["chosen"]).clone(),
         torch.cat(records["reward"]).clone(),
         torch.cat(records["keep"]).clone() if records["keep"] else None,
+        per_candidate,
     )
