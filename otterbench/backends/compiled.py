@@ -14,7 +14,7 @@ from otterbench.backends.spec import BackendSpec
 def _create(arm: Any, device: Any) -> Any:
     from otterbench.backends.step import compiled_engine
 
-    return compiled_engine(arm, device)
+    return compiled_engine(arm, device, SPEC.name)
 
 
 SPEC = BackendSpec(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otterbench.backends.spec import BackendSpec
+from otterbench.backends.spec import EAGER_ENGINE, BackendSpec
 
 
 def _create(arm: Any, device: Any) -> Any:
@@ -14,5 +14,9 @@ def _create(arm: Any, device: Any) -> Any:
 
 
 SPEC = BackendSpec(
-    "eager", "step", "transformers as is: a growing KV cache, every op from Python", _create, origin=__name__
+    EAGER_ENGINE,
+    "step",
+    "transformers as is: a growing KV cache, every op from Python",
+    _create,
+    origin=__name__,
 )

@@ -27,6 +27,7 @@ from otterbench.knobs import Knob
 
 Kind = Literal["step", "generate"]
 STATIC_ENGINE = "static"  # what an arm records under static caches left uncompiled (step.py's exact check)
+EAGER_ENGINE = "eager"  # the eager backend's name (eager.py), also what an arm falls back to (step.py)
 
 
 def _runs_every_arm(arm: Any) -> str | None:
@@ -58,7 +59,7 @@ class BackendSpec:
 class BackendSettings:
     """The backend a run decodes with and its own options, carried whole from options to config to job."""
 
-    name: str = "eager"  # --engine (a registered backend)
+    name: str = EAGER_ENGINE  # --engine (a registered backend)
     options: Mapping[str, Any] = field(default_factory=dict)  # the backend's own options, by name
 
 

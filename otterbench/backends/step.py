@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from otterbench.backends.spec import STATIC_ENGINE
+from otterbench.backends.spec import EAGER_ENGINE, STATIC_ENGINE
 from otterbench.compat import STATIC_CACHE_IS_LAZY, cache_kwargs, new_static_cache
 from otterbench.otter import FusedOtterModel, OtterModel
 from otterbench.otter.model import OtterCache, new_dynamic_cache
@@ -101,18 +101,18 @@ def _clone_outputs(outputs: Any) -> Any:
 class Engine:
     """Eager or static-cache decode steps (compiled or not) for one arm's models; holds their static caches."""
 
-    def __init__(self, static: bool = False, compiled: bool = False, note: str | None = None) -> None:
+    def __init__(
+        self, static: bool = False, compiled: bool = False, note: str | None = None, name: str | None = None
+    ) -> None:
         self.static = static  # static KV caches and a capacity-wide mask
         self.compiled = compiled and static  # torch.compile the decode steps
+        # what an arm's record calls it: the backend spec's name (its `create` passes it), else what it is:
+        # static caches uncompiled (the exact check of the decode logic) or the eager backend's steps
+        self.name = name or (STATIC_ENGINE if self.static else EAGER_ENGINE)
         self.note = note  # why this engine runs instead of the one asked for, if it does
         self.capacity = 0  # cache slots per sequence for the current workload (set by `begin`)
         self._steps: dict[tuple[str, int], Callable[..., Any]] = {}
         self._caches: dict[tuple[int, int, int], Any] = {}
-
-    @property
-    def name(self) -> str:
-        """Its name: compiled, eager, or static (static caches uncompiled: the exact check of the decode logic)."""
-        return "compiled" if self.compiled else STATIC_ENGINE if self.static else "eager"
 
     def begin(self, workload: Workload) -> None:
         """Size static caches for `workload`: its longest prompt plus its N new tokens.
@@ -187,8 +187,9 @@ def select_rows(cache: Any, indices: torch.Tensor) -> None:
             layer.values.copy_(layer.values.index_select(0, indices))
 
 
-def compiled_engine(arm: Any, device: torch.device) -> Engine:
-    """The `compiled` backend's engine for `arm`: static caches + torch.compile, or eager with a note why not."""
+def compiled_engine(arm: Any, device: torch.device, name: str) -> Engine:
+    """The `compiled` backend's engine (named `name`) for `arm`: static caches + torch.compile, or eager with a
+    note why not."""
     static_reason = getattr(arm, "not_static", None)
     if static_reason:
         return Engine(note=f"{arm.name} runs eager: {static_reason}")
@@ -197,7 +198,7 @@ def compiled_engine(arm: Any, device: torch.device) -> Engine:
         note = f"torch.compile is unavailable ({reason}); {arm.name} runs eager"
         print(f"otterbench: {note}", file=sys.stderr)
         return Engine(note=note)
-    return Engine(static=True, compiled=True)
+    return Engine(static=True, compiled=True, name=name)
 
 
 def warm_up_engine(arm: Any, workload: Workload, device: torch.device) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def warm_up_engine(arm: Any, workload: Workload, device: torch.device) -> dict[s
         note = f"torch.compile failed ({type(error).__name__}: {first_line}); {arm.name} runs eager"
         print(f"otterbench: {note}", file=sys.stderr)
         arm.engine = Engine(note=note)
-        return {"engine": "eager", "engine_note": note, "compile_s": None}
+        return {"engine": arm.engine.name, "engine_note": note, "compile_s": None}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return {"engine": engine.name, "engine_note": engine.note, "compile_s": time.perf_counter() - start}
