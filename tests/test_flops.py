@@ -6,7 +6,8 @@ import pytest
 
 from otterbench.bench.insert import decode_flops_by_layout
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters
-from otterbench.plan.costs import PlanInputs, plan_costs
+from otterbench.plan.costs import plan_costs
+from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.shapes import config_from_dict, model_shape, read_config
 
 

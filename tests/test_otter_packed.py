@@ -22,7 +22,8 @@ from otterbench.otter.fused import layout_state_dict
 from otterbench.otter.io import WEIGHTS_FILE
 from otterbench.otter.packed import PackedLinear, load_packed
 from otterbench.otter.spec import count_inserted_parameters
-from otterbench.plan.costs import PlanInputs, plan_costs
+from otterbench.plan.costs import plan_costs
+from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.shapes import read_config
 from otterbench.trackers.memory import weights_bytes
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from otterbench.plan.costs import PlanInputs, sweep_ratios
+from otterbench.plan.costs import sweep_ratios
+from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.plot import DEFAULT_RATIO, savings_figure
 
 

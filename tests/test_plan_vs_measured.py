@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from otterbench.cli import app
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
-from otterbench.plan.costs import PlanInputs, plan_costs
+from otterbench.plan.costs import plan_costs
+from otterbench.plan.inputs import PlanInputs
 from otterbench.trackers.memory import weights_bytes
 
 PEAK_TOLERANCE = 0.15  # documented in docs/planner.md: at tiny scale the runtime floor dominates the peak
@@ -25,7 +26,9 @@ def save_configs(tmp_path: Path) -> tuple[str, str, object, object]:
 
 def test_planner_weights_equal_measured_weights_exactly(tmp_path) -> None:
     base_dir, rm_dir, base, reward = save_configs(tmp_path)
-    plan = plan_costs(PlanInputs(base=base_dir, reward_model=rm_dir, dtype="float32", ratio=0.125))
+    plan = plan_costs(
+        PlanInputs(base=base_dir, models={"reward_model": rm_dir}, dtype="float32", ratio=0.125)
+    )
     otter = insert_otter(base, OtterSpec.from_ratio(base.config, 0.125))
     assert plan.arm("base").weights_bytes == weights_bytes(base)
     assert plan.arm("args-faithful").weights_bytes == weights_bytes(base, reward)
@@ -65,7 +68,7 @@ def test_planner_peak_within_tolerance_of_measured_cpu_peak(tmp_path) -> None:
     plan = plan_costs(
         PlanInputs(
             base=base_dir,
-            reward_model=rm_dir,
+            models={"reward_model": rm_dir},
             dtype="float32",
             ratio=0.125,
             k=10,

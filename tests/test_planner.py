@@ -15,9 +15,11 @@ from otterbench.arms.registry import ARMS, arm_names
 from otterbench.cli import app
 from otterbench.models.build import make_config
 from otterbench.otter.spec import BaseDims, OtterSpec, count_fused_extra_parameters, count_inserted_parameters
-from otterbench.plan.costs import PlanInputs, plan_costs, saved_pct, sweep_ratios
+from otterbench.plan.costs import plan_costs, saved_pct, sweep_ratios
+from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.shapes import (
     SHIPPED_CONFIGS,
+    PlanError,
     config_from_dict,
     instantiate_meta,
     model_shape,
@@ -103,7 +105,9 @@ def test_explicit_extra_sizes_override_the_ratio():
 
 def test_kv_bytes_per_token_follow_the_closed_forms():
     k = 10
-    result = plan_costs(PlanInputs(base="llama-3-8b", reward_model="llama-2-7b", k=k, dtype="bfloat16"))
+    result = plan_costs(
+        PlanInputs(base="llama-3-8b", models={"reward_model": "llama-2-7b"}, k=k, dtype="bfloat16")
+    )
     base_kv = 2 * 32 * 8 * 128 * 2
     rm_kv = 2 * 32 * 32 * 128 * 2
     otter_kv = 2 * 32 * result.spec.extra_kv_heads * 128 * 2
@@ -225,3 +229,14 @@ def test_non_finite_plan_options_are_refused(option, value):
     result = runner.invoke(app, ["plan", "--base", "llama-2-7b", option, value])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and value in lines[0], result.output
+
+
+def test_separate_models_are_given_by_model_role():
+    given = plan_costs(PlanInputs(base="llama-3-8b", models={"reward_model": "llama-2-7b"}))
+    assert (
+        given.arm("args-faithful").parameters
+        > plan_costs(PlanInputs(base="llama-3-8b")).arm("base").parameters
+    )
+    assert not given.notes  # every role the priced arms need was given
+    with pytest.raises(PlanError, match=r"model role\(s\) \['critic'\] are not separate models"):
+        PlanInputs(base="llama-3-8b", models={"critic": "llama-2-7b"})

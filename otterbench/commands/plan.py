@@ -5,34 +5,55 @@ Thin: parse, build PlanInputs, call `otterbench.plan.predict.predict`, print (ot
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from otterbench.exits import Exit
+from otterbench.models.roles import BASE_ROLE, ROLES
 from otterbench.otter.spec import DEFAULT_RATIO
-from otterbench.plan.costs import H100_RIDGE_FLOPS_PER_BYTE, PlanError, PlanInputs
+from otterbench.plan.inputs import H100_RIDGE_FLOPS_PER_BYTE, PlanInputs
 from otterbench.plan.predict import predict
+from otterbench.plan.shapes import PlanError
 from otterbench.plan.tables import print_plan
 
 
+def with_model_roles(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with one `--ROLE` option per separate model role (otterbench/models/roles.py), handed to it
+    as `models` (role -> config source or None): a registered role is an option without an edit here."""
+    roles = [role for role in ROLES.values() if role.name != BASE_ROLE]
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "models"]
+    options = [
+        inspect.Parameter(
+            role.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, help=f"{role.help} (its config only; default: the base's shape)."),
+            annotation=Optional[str],  # noqa: UP045 — Typer reads the annotation at runtime
+        )
+        for role in roles
+    ]
+    parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + options
+
+    def wrapper(**values: Any) -> None:
+        command(models={role.name: values.pop(role.name) for role in roles}, **values)
+
+    wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
+
+
+@with_model_roles
 def plan(
     base: Annotated[
         str,
         typer.Option(help="Base LLM: shipped name (llama-2-7b), config.json, its folder, or cached hub id."),
     ],
-    reward_model: Annotated[
-        str | None, typer.Option(help="ARGS reward model config (default: the base's shape).")
-    ] = None,
-    expert: Annotated[
-        str | None, typer.Option(help="DExperts expert config (default: the base's shape).")
-    ] = None,
-    anti_expert: Annotated[
-        str | None, typer.Option(help="DExperts anti-expert config (default: the base's shape).")
-    ] = None,
     task: Annotated[str, typer.Option(help="args or dexperts.")] = "args",
     otter_ratio: Annotated[
         float, typer.Option(help="Insertion ratio r: dx=d*r, mx=m*r, gx=max(1,g*r).")
@@ -64,15 +85,14 @@ def plan(
     plot: Annotated[
         Path | None, typer.Option(help="Write savings against ratio (1/32..1/2) to this PNG.")
     ] = None,
+    models: dict[str, str | None] | None = None,
 ) -> None:
     """Predict each arm's parameters, weights, KV cache and FLOPs, and Otter's extra space/time savings."""
     try:
         inputs = PlanInputs(
             base=base,
             task=task,
-            reward_model=reward_model,
-            expert=expert,
-            anti_expert=anti_expert,
+            models={role: source for role, source in (models or {}).items() if source is not None},
             ratio=otter_ratio,
             extra_hidden=extra_hidden,
             extra_kv_heads=extra_kv_heads,

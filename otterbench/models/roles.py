@@ -61,6 +61,7 @@ ROLES: dict[str, ModelRole] = {
 }
 # the inserted LLM an Otter arm runs: built by the run from `base`, never loaded from a profile
 OTTER_ROLE = "otter"
+BASE_ROLE = "base"  # the LLM every arm runs; every other role is planned with its shape when not given
 
 
 def register_role(role: ModelRole) -> ModelRole:

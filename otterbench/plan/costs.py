@@ -30,147 +30,26 @@ prefill and no-cache recompute are compute-bound. `roofline_bytes = max(flops/ri
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from otterbench.arms.registry import ARMS, counterparts
+from otterbench.arms.spec import REFERENCE_ROLE
 from otterbench.dtypes import DTYPE_BYTES
-from otterbench.models.roles import model_role
 from otterbench.otter.spec import (
-    DEFAULT_RATIO,
     BaseDims,
     OtterSpec,
     count_fused_extra_parameters,
     count_inserted_parameters,
 )
-from otterbench.plan.flops import (
-    decode_bytes_per_step,
-    decode_flops,
-    kv_bytes_per_token,
-    prefill_flops,
-)
+from otterbench.plan.flops import decode_bytes_per_step
+from otterbench.plan.inputs import PlanInputs, planned, planned_roles
 from otterbench.plan.layouts import PLANNED_LAYOUTS, otter_shape, stored_extra_parameters
-from otterbench.plan.shapes import (
-    ModelShape,
-    PlanError,
-    config_from_dict,
-    model_shape,
-    read_config,
-)
+from otterbench.plan.shapes import ModelShape, config_from_dict, model_shape, read_config
+from otterbench.plan.terms import Shapes, Term
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
-
-H100_RIDGE_FLOPS_PER_BYTE = 989e12 / 3.35e12
-Task = str
-
-
-def planned_tasks() -> tuple[str, ...]:
-    """The tasks whose arms carry a cost term (the speculative task, accel, has none yet)."""
-    return tuple(dict.fromkeys(spec.task for spec in ARMS.values() if spec.task and spec.cost))
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """What to plan: the models, the Otter insertion and the workload, validated once here."""
-
-    base: str
-    task: Task = "args"
-    reward_model: str | None = None  # None: a reward model of the base's size and shape
-    expert: str | None = None  # None: the base's shape
-    anti_expert: str | None = None  # None: the base's shape
-    ratio: float = DEFAULT_RATIO
-    extra_hidden: int | None = None  # overrides ratio for dx
-    extra_kv_heads: int | None = None  # overrides ratio for gx
-    extra_ffn: int | None = None  # overrides ratio for mx
-    signal: Literal["vocab", "scalar"] = "vocab"
-    k: int = 10
-    batch_size: int = 1
-    context: int = 1024
-    dtype: str = "bfloat16"
-    ridge_flops_per_byte: float = H100_RIDGE_FLOPS_PER_BYTE
-    layout: str = "split"  # how the Otter arms run (plan/layouts.py): beside the base or widened
-    prompt_length: int | None = None  # P of the prefill prediction; None: the context
-
-    def source(self, role: str) -> str | None:
-        """The config source given for a model role (None: planned with the base's shape)."""
-        return self.base if role == "base" else getattr(self, role, None)
-
-    def __post_init__(self) -> None:
-        if self.task not in planned_tasks():
-            raise PlanError(
-                f"task={self.task!r} is not priced by the planner: expected one of {planned_tasks()}"
-            )
-        if self.dtype not in DTYPE_BYTES:
-            raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
-        for name in ("k", "batch_size", "context", "prompt_length"):
-            value = getattr(self, name)
-            if name == "prompt_length" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PlanError(f"{name}={value!r} is invalid: expected an integer >= 1")
-        if any(self.signal not in spec.signals for spec in _planned(self.task, "otter")):
-            raise PlanError(
-                f"signal={self.signal!r} is invalid for {self.task}: its signal shifts logits, use vocab"
-            )
-        if self.layout not in PLANNED_LAYOUTS:
-            raise PlanError(f"layout={self.layout!r} is invalid: expected one of {tuple(PLANNED_LAYOUTS)}")
-        if not 0 < self.ridge_flops_per_byte < math.inf:
-            raise PlanError(
-                f"--ridge={self.ridge_flops_per_byte!r} is invalid: expected a finite number > 0 (FLOPs per byte)"
-            )
-
-    @property
-    def prompt(self) -> int:
-        """Prompt tokens per sequence of the prefill prediction (the context when not given)."""
-        return self.prompt_length or self.context
-
-
-@dataclass(frozen=True)
-class _Term:
-    """One model's share of an arm; fields add up across the models an arm runs."""
-
-    parameters: int
-    decode_flops: float  # per generated token
-    prefill_flops: float  # per prompt token, all the rows it is prefilled in
-    kv_bytes_per_token: int  # held, per sequence and context token
-    kv_moved_bytes_per_token: int  # read or copied each decode step, per sequence and context token
-    kv_transient_bytes: int  # written each step, per sequence, independent of context
-    prefill_kv_bytes_per_token: int  # written by the prefill, per sequence and prompt token
-
-    def __add__(self, other: _Term) -> _Term:
-        return _Term(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-
-def _cached(
-    shape: ModelShape,
-    b: int,
-    context: int,
-    prompt: int,
-    rows: int = 1,
-    cache_rows: int = 1,
-    moved_rows: int = 1,
-    prefills: int = 1,
-    transient_rows: int = 0,
-) -> _Term:
-    kv = kv_bytes_per_token(shape, b)
-    return _Term(
-        parameters=shape.parameters,
-        decode_flops=rows * decode_flops(shape, context),
-        prefill_flops=prefills * prefill_flops(shape, prompt),
-        kv_bytes_per_token=cache_rows * kv,
-        kv_moved_bytes_per_token=moved_rows * kv,
-        kv_transient_bytes=transient_rows * kv,
-        prefill_kv_bytes_per_token=prefills * kv,
-    )
-
-
-def _uncached(shape: ModelShape, context: int, prompt: int) -> _Term:
-    # no cache: every new token re-runs the whole T-token sequence; the prefill is one forward, nothing kept
-    return _Term(
-        shape.parameters, context * prefill_flops(shape, context), prefill_flops(shape, prompt), 0, 0, 0, 0
-    )
 
 
 @dataclass(frozen=True)
@@ -257,57 +136,7 @@ def _spec(inputs: PlanInputs, base_config: PretrainedConfig) -> OtterSpec:
     return spec
 
 
-def _planned(task: str, role: str | None = None) -> list[Any]:
-    """The specs of the arms the planner prices for `task` (the base arm included), in registry order."""
-    return [
-        spec
-        for spec in ARMS.values()
-        if spec.cost and spec.task in (None, task) and role in (None, spec.role)
-    ]
-
-
-def planned_roles(task: str) -> tuple[str, ...]:
-    """The separate model roles the priced arms of `task` run (their sources are planner inputs)."""
-    specs = _planned(task)
-    return tuple(
-        dict.fromkeys(role for spec in specs for role in spec.needs if role not in ("base", "otter"))
-    )
-
-
-class _Shapes:
-    """The CostModel an arm's cost term is handed (otterbench/arms/spec.py): its models' shares by role."""
-
-    def __init__(self, inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> None:
-        self.inputs, self.base, self.otter_shape = inputs, base, otter
-        self.k, self.b, self.t, self.p = inputs.k, DTYPE_BYTES[inputs.dtype], inputs.context, inputs.prompt
-
-    def shape(self, role: str, same_vocab: bool = False) -> ModelShape:
-        """A role's shape: its source when given, else the base's shape (as a model of the role's head)."""
-        if role == "base":
-            return self.base
-        kind = "reward" if model_role(role).head == "reward" else "causal-lm"
-        shape = model_shape(self.inputs.source(role) or self.inputs.base, kind)
-        if same_vocab and shape.vocab_size != self.base.vocab_size:
-            raise PlanError(
-                f"{role.replace('_', '-')} {shape.source}: vocab_size={shape.vocab_size} differs from the "
-                f"base's {self.base.vocab_size}; DExperts shifts the base logits, so the experts must share "
-                "its vocabulary"
-            )
-        return shape
-
-    def cached(self, role: str, *, same_vocab: bool = False, **rows: int) -> _Term:
-        return _cached(self.shape(role, same_vocab), self.b, self.t, self.p, **rows)
-
-    def uncached(self, role: str, *, same_vocab: bool = False) -> _Term:
-        return _uncached(self.shape(role, same_vocab), self.t, self.p)
-
-    def otter(self) -> _Term:
-        # split: the inserted parameters run beside the base; fused: the widened checkpoint runs instead of it
-        inserted = _cached(self.otter_shape, self.b, self.t, self.p)
-        return self.cached("base") + inserted if PLANNED_LAYOUTS[self.inputs.layout].beside_base else inserted
-
-
-def _arm_cost(name: str, term: _Term, inputs: PlanInputs) -> ArmCost:
+def _arm_cost(name: str, term: Term, inputs: PlanInputs) -> ArmCost:
     b, batch, context = DTYPE_BYTES[inputs.dtype], inputs.batch_size, inputs.context
     weights = term.parameters * b
     transient = batch * term.kv_transient_bytes
@@ -361,8 +190,8 @@ def _saving(base: ArmCost, separate: ArmCost, otter: ArmCost) -> Savings:
 
 
 def _savings(arms: dict[str, ArmCost]) -> list[Savings]:
-    pairs = counterparts()
-    return [_saving(arms["base"], arms[name], arms[pairs[name]]) for name in arms if name in pairs]
+    pairs, base = counterparts(), next(arm for arm in arms.values() if arm.role == REFERENCE_ROLE)
+    return [_saving(base, arms[name], arms[pairs[name]]) for name in arms if name in pairs]
 
 
 def plan_costs(inputs: PlanInputs) -> PlanResult:
@@ -373,8 +202,8 @@ def plan_costs(inputs: PlanInputs) -> PlanResult:
     inserted = count_inserted_parameters(dims, spec)
     base = model_shape(inputs.base, "causal-lm")
     otter = otter_shape(inputs.layout, base_config, spec)
-    shapes = _Shapes(inputs, base, otter)
-    arms = {spec.name: _arm_cost(spec.name, spec.cost(shapes), inputs) for spec in _planned(inputs.task)}
+    shapes = Shapes(inputs, base, otter)
+    arms = {spec.name: _arm_cost(spec.name, spec.cost(shapes), inputs) for spec in planned(inputs.task)}
     tied = bool(getattr(base_config, "tie_word_embeddings", False))
     return PlanResult(
         inputs=inputs,
@@ -402,10 +231,10 @@ def _stored_by_layout(base_config: Any, spec: OtterSpec, base: ModelShape) -> di
 
 def _notes(inputs: PlanInputs) -> list[str]:
     notes = []
-    planned = _planned(inputs.task)
+    specs = planned(inputs.task)
     if any(inputs.source(role) is None for role in planned_roles(inputs.task)):
         notes.append(f"separate model(s) not given: planned with the base's shape ({inputs.base})")
-    notes += [spec.cost_note for spec in planned if spec.cost_note]
+    notes += [spec.cost_note for spec in specs if spec.cost_note]
     if inputs.signal == "scalar":
         notes.append("scalar signal scores the prefix, not each of the k candidates; counted as one forward")
     return notes

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from otterbench.paths import writable_problem
-from otterbench.plan.costs import PlanInputs, PlanResult, plan_costs, sweep_ratios
+from otterbench.plan.costs import PlanResult, plan_costs, sweep_ratios
+from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.shapes import PlanError
 
 

@@ -122,8 +122,10 @@ def _savings_by_layout(results: dict[str, Any], layout: str) -> dict[str, dict[s
 
 def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
     """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
+    from otterbench.models.roles import BASE_ROLE
     from otterbench.otter import read_otter_config
-    from otterbench.plan.costs import PlanInputs, plan_costs, planned_roles, planned_tasks
+    from otterbench.plan.costs import plan_costs
+    from otterbench.plan.inputs import PlanInputs, planned_roles, planned_tasks
     from otterbench.plan.layouts import PLANNED_LAYOUTS
     from otterbench.plan.shapes import PlanError
 
@@ -142,8 +144,12 @@ def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
     }
     roles = planned_roles(suite.task)
     with tempfile.TemporaryDirectory() as scratch:
-        sources = {role: _planner_source(config, catalogue, role, Path(scratch)) for role in ("base", *roles)}
+        sources = {
+            role: _planner_source(config, catalogue, role, Path(scratch)) for role in (BASE_ROLE, *roles)
+        }
         inputs = PlanInputs(
+            base=sources.pop(BASE_ROLE),
+            models=sources,
             task=suite.task,
             k=suite.k,
             batch_size=suite.batch_size,
@@ -152,7 +158,6 @@ def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
             dtype=config.dtype,
             layout=config.insertion.layout,
             ratio=config.insertion.ratio,
-            **sources,
             **{key: value for key, value in sizes.items() if value is not None},
         )
         results = {layout: plan_costs(inputs)}
