@@ -20,8 +20,9 @@ import torch
 
 from otterbench.models.loading import load_config
 from otterbench.otter import OtterSpec
-from otterbench.otter.checkpoint import FolderTensors, SavedInserted, build_checkpoint, fresh_inserted
+from otterbench.otter.checkpoint import build_checkpoint, fresh_inserted
 from otterbench.otter.io import WEIGHTS_FILE, read_otter_config, safetensors_numel
+from otterbench.otter.tensors import FolderTensors, SavedInserted
 from otterbench.plan.layouts import stored_extra_parameters
 from otterbench.plan.shapes import shape_of_config
 

@@ -100,8 +100,8 @@ def test_a_saved_base_is_streamed_from_its_safetensors(tmp_path, layout: str) ->
 
     from otterbench.models.tiny import build_tiny_model
     from otterbench.otter import OtterSpec, insert_otter
-    from otterbench.otter.checkpoint import read_shards
     from otterbench.otter.fused import layout_state_dict
+    from otterbench.otter.tensors import read_shards
 
     base = build_tiny_model("base", 0)
     base.save_pretrained(tmp_path / "base")

@@ -11,17 +11,12 @@ from conftest import left_padded_batch
 from otterbench.compat import cache_kwargs, output_cache
 from otterbench.models.build import make_causal_lm
 from otterbench.otter import OtterSpec, insert_otter, load_fused, save_otter
-from otterbench.otter.checkpoint import (
-    FolderTensors,
-    SavedInserted,
-    build_checkpoint,
-    fresh_inserted,
-    read_shards,
-)
+from otterbench.otter.checkpoint import build_checkpoint, fresh_inserted
 from otterbench.otter.fused import layout_state_dict
 from otterbench.otter.io import WEIGHTS_FILE
 from otterbench.otter.packed import PackedLinear, load_packed
 from otterbench.otter.spec import count_inserted_parameters
+from otterbench.otter.tensors import FolderTensors, SavedInserted, read_shards
 from otterbench.plan.costs import plan_costs
 from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.shapes import read_config

@@ -20,10 +20,11 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 
 from otterbench.compat import cache_kwargs, output_cache
-from otterbench.otter.layouts import SIGNAL
+from otterbench.otter.layouts import LAYOUTS, SIGNAL, layout_pieces
 from otterbench.otter.output import OtterOutput
 from otterbench.otter.spec import OtterSpec
 from otterbench.otter.support import FUSED_ARCHITECTURES, check_supported
+from otterbench.otter.tensors import FolderTensors, SavedInserted, StateTensors
 
 CONFIG_FIELD = "otter_original_hidden_size"
 FORMAT = (
@@ -151,9 +152,6 @@ def check_savable(config: Any, original_size: int, layout: str = "fused") -> Non
 
 def layout_state_dict(otter: nn.Module, layout: str) -> dict[str, torch.Tensor]:
     """The whole `layout` state dict of a split OtterModel, from the pieces a streamed build writes."""
-    from otterbench.otter.checkpoint import SavedInserted, StateTensors
-    from otterbench.otter.layouts import LAYOUTS, layout_pieces
-
     reference = otter.base_model.lm_head.weight
     tied = bool(getattr(otter.config, "tie_word_embeddings", False))
     base = StateTensors(otter.base_model.state_dict(), tied, reference.device, reference.dtype)
@@ -230,8 +228,6 @@ def load_fused(
     model = family.from_pretrained(directory, local_files_only=True, **kwargs)
     check_supported(model)
     apply_prefix_norms(model, original_size)
-    from otterbench.otter.checkpoint import FolderTensors
-
     weight = FolderTensors(directory, tied=False, device="cpu", dtype=None).read([SIGNAL])[SIGNAL]
     signal_head = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
     with torch.no_grad():

@@ -26,11 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from otterbench.otter.fused import CONFIG_FIELD, FusedOtterModel, PrefixRMSNorm, widened_config
+from otterbench.otter.fused import (
+    CONFIG_FIELD,
+    FusedOtterModel,
+    PrefixRMSNorm,
+    layout_state_dict,
+    widened_config,
+)
 from otterbench.otter.layouts import EXTRA, SIGNAL
 from otterbench.otter.params import NORMS, PROJECTIONS, Tensors
 from otterbench.otter.spec import BaseDims, OtterSpec
 from otterbench.otter.support import check_supported
+from otterbench.otter.tensors import read_shards
 
 LAYOUT_FIELD = "otter_layout"
 ARCHITECTURE = "OtterPackedForCausalLM"  # no inference engine knows it: none can load this folder wrongly
@@ -139,8 +146,6 @@ def load_packed(
     directory: str | Path, *, device: str | torch.device = "cpu", dtype: Any = None
 ) -> PackedOtterModel:
     """One call: a packed checkpoint folder (config.json + safetensors shards) as a PackedOtterModel."""
-    from otterbench.otter.checkpoint import read_shards
-
     directory = Path(directory)
     path = directory / "config.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
@@ -155,8 +160,6 @@ def load_packed(
 
 def pack(otter: nn.Module) -> PackedOtterModel:
     """The packed layout of a split OtterModel (shares the base's embedding and lm_head tensors)."""
-    from otterbench.otter.fused import layout_state_dict
-
     config = packed_config(otter.config, otter.dims, otter.spec)
     config._attn_implementation = otter.config._attn_implementation
     device = otter.base_model.lm_head.weight.device

@@ -77,7 +77,7 @@ def needs_fused_checkpoint(config: RunConfig) -> bool:
 
 def _base_folder(source: str) -> Path | None:
     """The local folder holding the base's safetensors (a path, or a hub id's cached snapshot), else None."""
-    from otterbench.otter.checkpoint import INDEX_FILE, SINGLE_FILE
+    from otterbench.otter.tensors import INDEX_FILE, SINGLE_FILE
 
     folder = Path(source).expanduser()
     if not folder.is_dir():
@@ -94,7 +94,7 @@ def _base_tensors(source: str, device: torch.device, dtype: torch.dtype) -> tupl
     """The base's config, its tensors read piece by piece on `device`, and its parameter count."""
     from transformers import AutoModelForCausalLM
 
-    from otterbench.otter.checkpoint import FolderTensors, StateTensors
+    from otterbench.otter.tensors import FolderTensors, StateTensors
 
     folder = None if source == TINY else _base_folder(source)
     if folder is None:  # the tiny profile, or weights not in safetensors: build it (small) in memory
@@ -114,8 +114,9 @@ def _inserted(
 ) -> tuple[Any, Any, bool]:
     """The spec, the inserted tensors' source and whether they were distilled."""
     from otterbench.otter import OtterSpec
-    from otterbench.otter.checkpoint import FolderTensors, SavedInserted, fresh_inserted
+    from otterbench.otter.checkpoint import fresh_inserted
     from otterbench.otter.io import WEIGHTS_FILE, read_otter_config
+    from otterbench.otter.tensors import FolderTensors, SavedInserted
 
     path = config.insertion.path
     if not path:
