@@ -90,6 +90,10 @@ class RunConfig:
         """The id/path (or "tiny") a role loads from: --base etc. first, then the profile."""
         return self.overrides.get(role) or self.suite.profiles[self.profile].get(role)
 
+    def sources(self) -> dict[str, str | None]:
+        """role -> source of every model role the suite's arms load, sorted by role."""
+        return {role: self.source(role) for role in sorted(self.suite.needed_roles())}
+
     def device_map(self) -> str | None:
         """The device map the arms load with: --device-map, else the profile's (None: one device)."""
         return self.process.device_map or self.suite.profiles[self.profile].get("device_map")
@@ -177,7 +181,9 @@ def resolve_run_config(
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
     _check_out_dir(Path(out_dir))
-    problems = quick_problems(config, suite_overrides or {})  # fast: nothing heavy is imported yet
+    problems = quick_problems(  # fast: nothing heavy is imported yet
+        suite, config.device, config.insertion, config.process, config.sources(), suite_overrides or {}
+    )
     if problems:
         raise RunInputError("\n".join(problems))
     return config

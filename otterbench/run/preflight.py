@@ -76,7 +76,8 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
     problems: list[str] = []
     device = _device(config, problems)
     problems += backend_problems(config.backend.name, config.arms, device)
-    problems += device_map_problems(config, device.type) if device is not None else []
+    if device is not None:
+        problems += device_map_problems(config.process, device.type, config.sources())
     out = writable_problem(config.out_dir, "--out")
     problems += [out] if out else []
     try:

@@ -4,6 +4,8 @@
 count the file cannot give, a contradiction between options, a device that cannot exist or a model folder
 that is not there is refused before the heavy libraries are imported. `preflight` (run/preflight.py) then
 checks what needs them (model configs, tokenizers, memory) before any weight loads.
+Each check takes the parts of a run config it reads (the suite, a settings group, the models' sources), not
+the config: run/config.py calls these, so this module must not import it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.run.settings import OtterSettings, ProcessSettings
@@ -24,27 +26,17 @@ _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
 _OTTER_CONFIG = "otter_config.json"  # otterbench.otter.io.CONFIG_FILE (that module imports torch)
 
 
-class RunConfig(Protocol):
-    """What these checks read of a run/config.py RunConfig (which calls them, so they cannot import it)."""
-
-    @property
-    def suite(self) -> SuiteConfig: ...
-    @property
-    def device(self) -> str: ...
-    @property
-    def insertion(self) -> OtterSettings: ...
-    @property
-    def process(self) -> ProcessSettings: ...
-    def source(self, role: str) -> str | None: ...
+Sources = Mapping[
+    str, "str | None"
+]  # model role -> where it loads from (RunConfig.sources()), sorted by role
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def prompt_count_problems(config: RunConfig, overrides: Mapping[str, Any]) -> list[str]:
+def prompt_count_problems(suite: SuiteConfig, overrides: Mapping[str, Any]) -> list[str]:
     """A prompts file that cannot be read, or --num-prompts / --batch-size beyond the prompts it holds."""
-    suite = config.suite
     try:
         available = len(load_prompts(suite.prompts_path))
     except ValueError as error:
@@ -64,19 +56,19 @@ def prompt_count_problems(config: RunConfig, overrides: Mapping[str, Any]) -> li
     return problems
 
 
-def device_problems(config: RunConfig) -> list[str]:
+def device_problems(asked: str, process: ProcessSettings, sources: Sources) -> list[str]:
     """A --device that is not one, CUDA asked for where no GPU driver exists, a --device-map with no effect."""
-    device = config.device.strip().lower()
+    device = asked.strip().lower()
     if not _DEVICE.fullmatch(device):
-        return [f"--device={config.device!r} is not a device: use auto, cpu, cuda or cuda:N"]
+        return [f"--device={asked!r} is not a device: use auto, cpu, cuda or cuda:N"]
     if device.startswith("cuda") and not any(os.path.exists(path) for path in _GPU_DEVICE_FILES):
-        return [f"--device={config.device!r} but this machine has no GPU driver: use --device cpu or auto"]
-    return device_map_problems(config, device)
+        return [f"--device={asked!r} but this machine has no GPU driver: use --device cpu or auto"]
+    return device_map_problems(process, device, sources)
 
 
-def device_map_problems(config: RunConfig, device_type: str) -> list[str]:
+def device_map_problems(process: ProcessSettings, device_type: str, sources: Sources) -> list[str]:
     """--device-map spreads a real model over GPUs: on the CPU, or for the tiny profile, it would do nothing."""
-    device_map = config.process.device_map
+    device_map = process.device_map
     if device_map is None:
         return []
     if device_type == "cpu":
@@ -84,8 +76,8 @@ def device_map_problems(config: RunConfig, device_type: str) -> list[str]:
             f"--device-map={device_map!r} places a model over GPUs, but the run is on the CPU: "
             "drop --device-map, or run on --device cuda"
         ]
-    roles = [role for role in sorted(config.suite.needed_roles()) if config.source(role)]
-    if roles and all(config.source(role) == "tiny" for role in roles):
+    given = [source for source in sources.values() if source]
+    if given and all(source == "tiny" for source in given):
         return [
             f"--device-map={device_map!r} has no effect on the tiny profile (built in memory): "
             "drop it, or pass real models"
@@ -93,9 +85,8 @@ def device_map_problems(config: RunConfig, device_type: str) -> list[str]:
     return []
 
 
-def otter_problems(config: RunConfig) -> list[str]:
+def otter_problems(insertion: OtterSettings) -> list[str]:
     """--otter and --otter-ratio together (a saved insertion has its own size), or an --otter not saved."""
-    insertion = config.insertion
     if insertion.path is None:
         return []
     problems = []
@@ -113,11 +104,10 @@ def otter_problems(config: RunConfig) -> list[str]:
     return problems
 
 
-def model_path_problems(config: RunConfig) -> list[str]:
+def model_path_problems(sources: Sources) -> list[str]:
     """A model given as a local path that does not exist or holds no config.json."""
     problems = []
-    for role in sorted(config.suite.needed_roles()):
-        source = config.source(role)
+    for role, source in sources.items():
         if not source or source == "tiny" or not source.startswith(("/", "./", "../", "~")):
             continue  # a hub id: whether it is cached is for transformers to say
         folder = Path(source).expanduser()
@@ -134,11 +124,19 @@ def model_path_problems(config: RunConfig) -> list[str]:
     return problems
 
 
-def quick_problems(config: RunConfig, overrides: Mapping[str, Any]) -> list[str]:
-    """Every problem found without torch (`overrides`: the suite fields the command line set)."""
+def quick_problems(
+    suite: SuiteConfig,
+    device: str,
+    insertion: OtterSettings,
+    process: ProcessSettings,
+    sources: Sources,
+    overrides: Mapping[str, Any],
+) -> list[str]:
+    """Every problem found without torch (`device`: as asked; `overrides`: the suite fields the command line
+    set)."""
     return [
-        *prompt_count_problems(config, overrides),
-        *device_problems(config),
-        *otter_problems(config),
-        *model_path_problems(config),
+        *prompt_count_problems(suite, overrides),
+        *device_problems(device, process, sources),
+        *otter_problems(insertion),
+        *model_path_problems(sources),
     ]
