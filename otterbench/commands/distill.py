@@ -72,7 +72,7 @@ def distill(
             outcome = distill_suite(config, on_step)
     except ValueError as error:
         raise fail(str(error)) from None
-    if outcome.task == "accel":
+    if outcome.kind == "drafts":
         console.print(drafts_table(outcome.report, outcome.out))
         console.print(
             f"use both: otterbench run --suite accel --otter {outcome.out} --draft {outcome.out / DRAFT_DIR} "

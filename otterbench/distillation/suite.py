@@ -58,6 +58,7 @@ class DistillOutcome:
     task: str
     out: Path
     report: Any
+    kind: str = "signal"  # the task's TaskSpec.distill: "signal" or "drafts"
 
 
 def _load(config: DistillConfig) -> tuple[Any, Any, list[str], Any]:
@@ -89,7 +90,8 @@ def distill_suite(config: DistillConfig, on_step: OnStep | None = None) -> Disti
     out = config.out or Path("distilled") / f"{suite.name}-{models.profile}"
     config = replace(config, out=out, max_new_tokens=config.max_new_tokens or suite.max_new_tokens)
     step = on_step or (lambda student, done, loss: None)
-    if task_spec(suite.task).distill == "drafts":
+    kind = task_spec(suite.task).distill
+    if kind == "drafts":
         report = _distill_drafts(config, models, prompts, spec, device, step)
     else:
         report = distill_otter(
@@ -99,7 +101,7 @@ def distill_suite(config: DistillConfig, on_step: OnStep | None = None) -> Disti
             device=device, on_step=lambda done, loss: step("otter", done, loss), token_student=config.token_rm,
         )  # fmt: skip
         save_distilled(report, out, tokenizer=models.tokenizer)
-    return DistillOutcome(suite.task, out, report)
+    return DistillOutcome(suite.task, out, report, kind)
 
 
 def _distill_drafts(
