@@ -38,6 +38,8 @@ def test_divisible_default_picks_the_nearest_kv_heads(size: int, kv_heads: int) 
     assert spec.query_heads_for(dims) == 4 * kv_heads  # GQA grouping kept
     assert tensor_parallel_problems(dims, spec, size) == []
     assert (dims.intermediate_size + spec.extra_intermediate_size) % size == 0
+    heads = dims.num_heads + spec.query_heads_for(dims)
+    assert (dims.hidden_size + spec.extra_hidden_size) % heads == 0  # a transformers checkpoint's rule
 
 
 def test_a_base_that_cannot_be_split_is_named() -> None:

@@ -108,7 +108,10 @@ def test_a_generate_level_backend_runs_the_arms_it_accepts(tmp_path):
         base = results["arms"][0]
         assert base["latency"]["ttft_s"]["n"] == 2 and base["latency"]["tpot_s"]["n"] == 2 * 3  # 2 batches
         # the backend's own option reached it (BackendSettings) and its memory facts reached the record
-        assert ("hf-generate: label = 7" in base["memory"]["notes"]) == (engine == "hf-generate")
+        engine_memory = base["memory"].get("engine")
+        assert (
+            engine_memory == {"backend": "hf-generate", "kv_cache": "transformers DynamicCache", "label": 7}
+        ) == (engine == "hf-generate")
     # transformers' own loop decides the same tokens as the harness's eager loop, for both arms (float32)
     assert hashes["hf-generate"] == hashes["eager"]
 

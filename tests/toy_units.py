@@ -143,6 +143,9 @@ class HFGenerateBackend:
         facts = {"kv_cache": "transformers DynamicCache", "label": self.label}
         return GenerateOutput(tokens, ttft, tpot, total, calls, facts, logprobs=logprobs)
 
+    def close(self) -> None:
+        """Nothing to stop: the model goes with the process."""
+
 
 def _refuses(arm: Any) -> str | None:
     if arm.choose is None or arm.needs not in (("base",), ("otter",)):

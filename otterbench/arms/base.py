@@ -32,7 +32,9 @@ class ArmOutput:
     latency: LatencyRecord | None = (
         None  # timings a generate-level backend took itself (None: the observer's)
     )
-    memory_notes: list[str] = field(default_factory=list)  # memory facts a generate-level backend reported
+    # memory as a generate-level backend accounts it (e.g. vLLM's weights and KV-cache bytes): results.json's
+    # memory.engine
+    engine_memory: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Arm(ABC):
     def warm_up(self, workload: Workload, device: torch.device) -> dict[str, Any]:
         """Compile (under the compiled backend) before anything is measured; the record's engine fields."""
         return warm_up_engine(self, workload, device)
+
+    def close(self) -> None:  # noqa: B027 — a hook: step-level arms hold nothing beyond their models
+        """Release what the arm holds beyond its models (a generate-level backend's engine; nothing here)."""
 
     def check(self, workload: Workload) -> None:
         """Refuse a workload this arm's models cannot serve, or whose knobs are out of bounds."""

@@ -44,6 +44,10 @@ class GeneratedArm:
         """The record's engine fields: the backend's name (it warms up inside its own loop, if at all)."""
         return {"engine": self.backend_name, "engine_note": None, "compile_s": None}
 
+    def close(self) -> None:
+        """Stop the backend's engine now (its processes with it), not at the interpreter's exit."""
+        self.backend.close()
+
     def run(self, workload: Workload, device: Any, observer: StepObserver | None = None) -> ArmOutput:
         """Decode the whole workload through the backend; its own timings come back in `latency`."""
         problems = knob_problems(
@@ -55,6 +59,5 @@ class GeneratedArm:
         steps = len(out.ttft_s) + len(out.tpot_s)
         latency = LatencyRecord(out.ttft_s, out.tpot_s, out.total_s, steps, out.timer)  # type: ignore[arg-type]
         calls = {**dict.fromkeys(call_keys(), 0), **out.calls}
-        notes = [f"{self.backend_name}: {key} = {value}" for key, value in out.memory.items()]
         new_tokens = sum(len(row) for row in out.token_ids)
-        return ArmOutput(out.token_ids, calls, 0, new_tokens, latency=latency, memory_notes=notes)
+        return ArmOutput(out.token_ids, calls, 0, new_tokens, latency=latency, engine_memory=dict(out.memory))

@@ -19,7 +19,7 @@ from otterbench.backends.spec import (
     ModelSources,
 )
 
-BUILT_IN = ("eager", "compiled")  # modules of this package exporting SPEC, in registry order
+BUILT_IN = ("eager", "compiled", "vllm")  # modules of this package exporting SPEC, in registry order
 DEFAULT_BACKEND = BackendSettings().name
 BACKENDS: dict[str, BackendSpec] = {}
 

@@ -30,12 +30,28 @@ STATIC_ENGINE = "static"  # what an arm records under static caches left uncompi
 EAGER_ENGINE = "eager"  # the eager backend's name (eager.py), also what an arm falls back to (step.py)
 
 
+# the one knob that sizes tensor parallelism: a backend that splits a model across devices declares it among
+# its options (`--tensor-parallel-size N`); preflight and the fused checkpoint's spec read it from here
+TENSOR_PARALLEL_SIZE = Knob(
+    "tensor_parallel_size", int, 1, "ranks (devices) a backend splits each model across", minimum=1
+)
+
+
+def greedy_choice(logits: Any, signal: Any, workload: Any) -> Any:
+    """The plain greedy rule, argmax of the LLM's logits [B,V] -> [B,1]: an engine's own greedy sampling."""
+    return logits.argmax(dim=-1, keepdim=True)
+
+
 def _runs_every_arm(arm: Any) -> str | None:
     return None
 
 
 def _always_available(device: Any) -> str | None:
     return None
+
+
+def _starts_no_processes(options: Mapping[str, Any]) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,12 @@ class BackendSpec:
     unavailable: Callable[[Any], str | None] = _always_available
     # why it cannot run an arm (an ArmSpec), one line, or None: refused in preflight, exit 2
     refuses: Callable[[Any], str | None] = _runs_every_arm
-    options: tuple[Knob, ...] = ()  # its own settings (e.g. tensor_parallel_size), set with --backend-option
+    options: tuple[Knob, ...] = ()  # its own settings (e.g. TENSOR_PARALLEL_SIZE): each one a run option
+    # the Otter layouts it serves (preflight refuses the others); None: every layout
+    layouts: tuple[str, ...] | None = None
+    # whether, under these options, it starts processes of its own inside the arm's process (an arm process
+    # is then not daemonic: a daemonic one may not have children)
+    starts_processes: Callable[[Mapping[str, Any]], bool] = _starts_no_processes
     origin: str = ""  # the module that registered it: an arm process imports it to find the spec
 
 
@@ -61,6 +82,11 @@ class BackendSettings:
 
     name: str = EAGER_ENGINE  # --engine (a registered backend)
     options: Mapping[str, Any] = field(default_factory=dict)  # the backend's own options, by name
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        """Ranks each model is split across (1 for a backend without the option)."""
+        return int(self.options.get(TENSOR_PARALLEL_SIZE.name) or 1)
 
 
 @dataclass
@@ -101,3 +127,6 @@ class GenerateBackend(Protocol):
     def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
         """Exactly workload.max_new_tokens tokens per prompt, decided by the arm's rule, or by `choose` (same
         signature as `ArmSpec.choose`) when given: the non-disruption check passes the base arm's greedy."""
+
+    def close(self) -> None:
+        """Release what `load` started (an engine and its processes); called once the arm is done."""

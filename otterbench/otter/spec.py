@@ -190,10 +190,14 @@ def tensor_parallel_problems(dims: BaseDims, spec: OtterSpec, size: int) -> list
 
 def divisible_spec(dims: BaseDims, spec: OtterSpec, size: int) -> OtterSpec:
     """`spec` with extra_kv_heads and extra_intermediate_size moved to the nearest sizes `size` ranks can
-    split. Query heads follow: with r = h/g query heads per kv head, h+hx = r*(g+gx) divides when g+gx does."""
+    split. Query heads follow: with r = h/g query heads per kv head, h+hx = r*(g+gx) divides when g+gx does.
+    dx moves to the nearest width d+dx that the h+hx heads divide, as a transformers checkpoint requires."""
     gx = _nearest_multiple_above(spec.extra_kv_heads, dims.num_kv_heads, size)
     mx = _nearest_multiple_above(spec.extra_intermediate_size, dims.intermediate_size, size)
-    return replace(spec, extra_kv_heads=gx, extra_intermediate_size=mx, extra_query_heads=None)
+    fixed = replace(spec, extra_kv_heads=gx, extra_intermediate_size=mx, extra_query_heads=None)
+    heads = dims.num_heads + fixed.query_heads_for(dims)
+    dx = _nearest_multiple_above(spec.extra_hidden_size, dims.hidden_size, heads)
+    return replace(fixed, extra_hidden_size=dx)
 
 
 def _inserted_biases(dims: BaseDims, spec: OtterSpec) -> int:

@@ -11,7 +11,8 @@ way. The Otter arm's process then loads that folder with `load_fused` or `load_p
 
 Checkpoints are cached under `<out>/fused-cache/<key>/`: the key hashes the layout, the base's source and config (plus the
 names, sizes and mtimes of its weight files for a local folder; the seed for the tiny profile), the Otter
-source (ratio, or the distilled folder's config and weights' size and mtime) and the dtype, so a later run
+source (ratio and the tensor-parallel size it is sized for, or the distilled folder's config and weights'
+size and mtime) and the dtype, so a later run
 with the same inputs reuses it and a changed input builds a new one.
 """
 
@@ -61,6 +62,10 @@ def fused_cache_key(config: RunConfig, base: ModelEntry) -> str:
         "dtype": config.dtype,
         "ratio": None if insertion.path else insertion.ratio,
     }
+    if (
+        not insertion.path and config.backend.tensor_parallel_size > 1
+    ):  # the fresh spec is sized for the ranks
+        payload["tensor_parallel_size"] = config.backend.tensor_parallel_size
     if Path(base.source).is_dir():
         payload["base_files"] = _files_signature(Path(base.source), ("*.safetensors", "*.bin"))
     if insertion.path:
@@ -120,7 +125,10 @@ def _inserted(
 
     path = config.insertion.path
     if not path:
-        spec = OtterSpec.from_ratio(base_config, config.insertion.ratio, signal="vocab")
+        ranks = config.backend.tensor_parallel_size  # a fresh insertion is sized for the ranks that split it
+        spec = OtterSpec.from_ratio(
+            base_config, config.insertion.ratio, signal="vocab", tensor_parallel_size=ranks
+        )
         return spec, fresh_inserted(base_config, spec, device, dtype), False
     record = read_otter_config(path)
     weights = FolderTensors(path, False, device, dtype, file_name=WEIGHTS_FILE)

@@ -76,6 +76,7 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
     problems: list[str] = []
     device = _device(config, problems)
     problems += backend_problems(config.backend.name, config.arms, device)
+    problems += layout_problems(config)
     if device is not None:
         problems += device_map_problems(config.process, device.type, config.sources())
     out = writable_problem(config.out_dir, "--out")
@@ -94,6 +95,7 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
     path = config.insertion.path
     if path and any(arm_info(arm).role == "otter" for arm in config.arms):
         problems += saved_otter_problems(path, causal_lm_class(base), base)
+    problems += parallel_problems(config, config.backend.tensor_parallel_size)
     longest = _longest_prompt(config, base, prompts, problems) if prompts else None
     if longest is not None:
         problems += _context_problems(config, configs, longest)
@@ -109,6 +111,19 @@ def backend_problems(engine: str, arms: Sequence[str], device: Any) -> list[str]
     if why:
         return [f"--engine={engine!r} is unavailable here: {why}"]
     return [line for arm in arms if (line := refusal(engine, arm_info(arm)))]
+
+
+def layout_problems(config: RunConfig) -> list[str]:
+    """An Otter layout the backend does not serve, for a run with an Otter arm: one line."""
+    spec, layout = backend_spec(config.backend.name), config.insertion.layout
+    if spec.layouts is None or layout in spec.layouts:
+        return []
+    if not any(arm_info(arm).role == "otter" for arm in config.arms):
+        return []
+    return [
+        f"--engine={spec.name!r} serves the Otter layout(s) {', '.join(spec.layouts)}, not {layout!r}: "
+        f"pass --layout {spec.layouts[0]} or run the Otter arms under another engine"
+    ]
 
 
 def _device(config: RunConfig, problems: list[str]) -> Any:

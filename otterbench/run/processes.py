@@ -16,6 +16,7 @@ import signal
 import time
 from typing import Any
 
+from otterbench.backends import backend_spec
 from otterbench.quiet import silence_progress_bars
 from otterbench.run.interrupts import children_ignore_interrupts, ignore_interrupts
 from otterbench.run.record import ArmRecord
@@ -93,7 +94,11 @@ class ArmProcess:
         self.on_phase = on_phase  # told each phase the worker enters (loading models, compiling, ...)
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(job, child), daemon=True)
+        # a daemonic process may not start processes of its own: a backend that does (vLLM's tensor-parallel
+        # ranks) gets a plain one; close() and the stop paths kill it either way
+        backend = backend_spec(job.backend.name, job.backend_origin)
+        daemon = not backend.starts_processes(job.backend.options)
+        self.process = context.Process(target=_worker, args=(job, child), daemon=daemon)
         try:
             with children_ignore_interrupts():
                 self.process.start()

@@ -177,6 +177,12 @@ class ArmSession:
         a run is stopped and must exit at once), and return the arm's record."""
         self._decode.__exit__(None, None, None)
         self.tracker.__exit__(None, None, None)
+        try:
+            return self._record(check)
+        finally:
+            self.arm.close()  # a generate-level backend's engine and its processes go now, not at exit
+
+    def _record(self, check: bool) -> ArmRecord:
         if self.runs["output"] is None:
             raise RuntimeError("no measured repeat finished")
         passes = self._generated_passes() if check else None
@@ -188,7 +194,11 @@ class ArmSession:
         record = _arm_record(self.job, self.runs, self.tracker.record(), self.components, self.otter_info)
         record.check_passes = passes
         record.memory["models_in_memory"] = self.models_in_memory
-        record.memory["notes"] = [*record.memory.get("notes", []), *self.runs["output"].memory_notes]
+        engine_memory = self.runs["output"].engine_memory
+        if engine_memory:  # the backend's own accounting; its weights are the arm's when it counts them
+            record.memory["engine"] = {"backend": self.job.backend.name, **engine_memory}
+            if engine_memory.get("weights_bytes") is not None:
+                record.memory["weights_bytes"] = engine_memory["weights_bytes"]
         record.engine = self.engine_info.get("engine")
         record.engine_note = self.engine_info.get("engine_note")
         record.compile_s = self.engine_info.get("compile_s")

