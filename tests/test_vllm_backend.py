@@ -58,6 +58,10 @@ def test_a_vllm_run_decides_the_eager_runs_tokens_with_vllms_own_figures(runs) -
         assert ours["memory"]["weights_bytes"] == engine["weights_bytes"] > 0
     base, otter = (arm["memory"]["engine"]["weights_bytes"] for arm in served["arms"])
     assert otter > base  # the fused checkpoint's inserted parameters (and zero blocks)
+    # non-disruption under the engine (run/generated_check.py): the Otter engine's greedy tokens are the base's
+    check = served["non_disruption"]
+    assert check["backend"] == "vllm" and check["judged_on"] == "tokens"
+    assert check["greedy_tokens_identical"] is True and check["token_agreement"] == 1.0
 
 
 def test_report_and_compare_read_a_vllm_run(runs, tmp_path) -> None:

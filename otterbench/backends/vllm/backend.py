@@ -75,7 +75,9 @@ class VLLMBackend:
         if rule is None or rule is greedy_choice:
             return None  # vLLM's own greedy sampling (an Otter engine's processor cuts the signal columns)
         if not self.processor:
-            raise ValueError(f"{self.arm.name}'s engine was started without the logits processor a rule needs")
+            raise ValueError(
+                f"{self.arm.name}'s engine was started without the logits processor a rule needs"
+            )
         return guidance_for(rule, tuple(knob.name for knob in self.arm.knobs), workload)
 
     def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
