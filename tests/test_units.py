@@ -41,6 +41,7 @@ def _toys():
     toy_units.register()
     yield
     unregister_arm(toy_units.TOY_ARM.name)
+    unregister_arm(toy_units.TOY_OWN_LOOP.name)
     unregister_backend(toy_units.TOY_BACKEND.name)
 
 
@@ -114,6 +115,24 @@ def test_a_generate_level_backend_runs_the_arms_it_accepts(tmp_path):
         ) == (engine == "hf-generate")
     # transformers' own loop decides the same tokens as the harness's eager loop, for both arms (float32)
     assert hashes["hf-generate"] == hashes["eager"]
+
+
+def test_an_arm_brings_its_own_loop_to_the_generate_level_backends_it_names(tmp_path):
+    own = {"arms": "base,toy-own-loop", "reward_model": "tiny"}
+    options = RunOptions(engine="hf-generate", out=tmp_path, **own, **SMALL)
+    options = options.with_values({"suite": str(_toy_suite(tmp_path))})
+    results = load_run(pipeline.run_suite(options.to_config(tmp_path)).run_dir)
+    base, own = results["arms"]
+    assert own["status"] == "ok" and own["engine"] == "hf-generate"
+    assert own["token_ids_hash"] == base["token_ids_hash"]  # its loop decides greedily, as base does
+    # the same arm under a backend it does not name is refused before anything loads
+    args = ["run", "--arms", "base,toy-own-loop", "--reward-model", "tiny", "--out", str(tmp_path / "e")]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu", "--suite", str(_toy_suite(tmp_path))])
+    assert result.exit_code == 2
+    refused = (
+        "error: --engine='eager' cannot run arm toy-own-loop: arm toy-own-loop runs only under hf-generate"
+    )
+    assert refused in result.output
 
 
 def test_a_backend_refuses_an_arm_it_cannot_run_in_preflight(tmp_path):

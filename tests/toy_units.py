@@ -6,6 +6,8 @@ recipes of docs/architecture.md say: one spec each plus its registration, no mod
 - `hf-generate`: a backend that owns the decode loop, driving transformers' own `generate` with the arm's
   `choose` rule as a logits processor; it runs the arms whose decision is one rule over the base model, and
   the Otter arms over a fused checkpoint (its own cached loop), so their non-disruption is judged on tokens.
+- `toy-own-loop`: an arm that hf-generate's rule cannot express (it needs a second model), bringing its own
+  loop for that backend (`ArmSpec.engine_loop`), as `args-vllm` does for the vllm backend.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from otterbench.backends import BackendSpec, GenerateOutput, ModelSources, regis
 TOY_TOKEN = 7
 TOY_BONUS = Knob("toy_bonus", float, 0.0, "toy: added to token 7's logit before the greedy pick")
 HF_LABEL = Knob("hf_label", int, 0, "hf-generate: a label the backend reports with its memory facts")
+
+
+def _greedy_rule(logits: torch.Tensor, signal: Any, workload: Any) -> torch.Tensor:
+    return greedy(logits)
 
 
 def _boosted(logits: torch.Tensor, workload: Any) -> torch.Tensor:
@@ -147,6 +153,30 @@ class HFGenerateBackend:
         """Nothing to stop: the model goes with the process."""
 
 
+class OwnLoop(HFGenerateBackend):
+    """`toy-own-loop`'s own decode loop under hf-generate: greedy over the base, its models loaded as it likes
+    (it reads the reward model's source, as a second engine would be started from it)."""
+
+    def load(self, arm: ArmSpec, models: ModelSources, device: Any) -> None:
+        super().load(arm, models, device)
+        self.arm = TOY_ARM_GREEDY  # decide greedily: a rule the arm's spec does not declare
+        self.label = f"own loop beside {models.sources['reward_model']}"
+
+
+TOY_ARM_GREEDY = ArmSpec("toy-greedy", "base", None, ("base",), lambda models: None, choose=_greedy_rule)
+# an arm whose decision needs a second model, so hf-generate refuses it by its rule; it brings its own loop
+TOY_OWN_LOOP = ArmSpec(
+    "toy-own-loop",
+    "separate",
+    "toy",
+    ("base", "reward_model"),
+    lambda models: None,
+    backends=("hf-generate",),
+    engine_loop=OwnLoop,
+    origin=__name__,
+)
+
+
 def _refuses(arm: Any) -> str | None:
     if arm.choose is None or arm.needs not in (("base",), ("otter",)):
         return "hf-generate decodes one base (or fused Otter) model with a per-step rule; this arm needs more"
@@ -169,7 +199,8 @@ def register() -> None:
     from otterbench.arms.registry import ARMS
     from otterbench.backends import BACKENDS
 
-    if TOY_ARM.name not in ARMS:
-        register_arm(TOY_ARM)
+    for arm in (TOY_ARM, TOY_OWN_LOOP):
+        if arm.name not in ARMS:
+            register_arm(arm)
     if TOY_BACKEND.name not in BACKENDS:
         register_backend(TOY_BACKEND)

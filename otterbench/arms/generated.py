@@ -36,7 +36,8 @@ class GeneratedArm:
         self.name = spec.name
         self.knobs = spec.knobs
         self.backend_name = backend.name
-        self.backend: GenerateBackend = backend.create(dict(options or {}), device)
+        create = spec.engine_loop or backend.create  # an arm may bring its own loop (ArmSpec.engine_loop)
+        self.backend: GenerateBackend = create(dict(options or {}), device)
         self.backend.load(spec, sources, device)
         self.last: GenerateOutput | None = None  # the last run's output (its tokens, logprobs if given)
 

@@ -107,6 +107,10 @@ class ArmSpec:
     # that own the decode loop: (logits [B,V], signal [B,V] or None, workload) -> next tokens [B,1]. None: it
     # needs more than one model per step (a separate reward model, experts, a draft) or varies what is fed.
     choose: Callable[[Any, Any, Any], Any] | None = None
+    # the arm's own decode loop under the generate-level backends in `backends`, for a decision a backend's
+    # per-step rule cannot express (a second model per step): (backend options, device) -> GenerateBackend,
+    # used in place of the backend's own `create`. None: the backend decodes it with `choose`.
+    engine_loop: Callable[[Any, Any], Any] | None = None
     signals: tuple[str, ...] = ("vocab",)  # Otter arms: the signal kinds the planner may price it with
     origin: str = ""  # the module that registered it: an arm process imports it to find the spec
 

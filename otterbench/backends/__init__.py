@@ -75,6 +75,8 @@ def refusal(backend: str, arm: Any) -> str | None:
     spec = backend_spec(backend)
     if arm.backends is not None and backend not in arm.backends:
         why = f"arm {arm.name} runs only under {', '.join(arm.backends)}"
+    elif arm.engine_loop is not None and arm.backends is not None and spec.kind == "generate":
+        why = None  # the arm brings its own loop for the backends it names (ArmSpec.engine_loop)
     else:
         why = spec.refuses(arm)
     return f"--engine={backend!r} cannot run arm {arm.name}: {why}" if why else None
