@@ -14,8 +14,8 @@ from conftest import assert_close_in_dtype
 from otterbench.arms import arm_names, build_arm
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM
-from otterbench.arms.registry import knob_defaults
-from otterbench.backends import BackendSettings
+from otterbench.arms.registry import arm_info, knob_defaults
+from otterbench.backends import BackendSettings, refusal
 from otterbench.backends.step import Engine, compile_unavailable, warm_up_engine
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
@@ -27,7 +27,10 @@ from otterbench.workload import Workload
 COMPILED_ARMS = ("base", "otter-args", "args-optimized")  # the arms the compiled-vs-eager check covers
 # arms whose decode step has static shapes (the others say why in `not_static` and run eager)
 STATIC_ARMS = tuple(
-    arm for arm in arm_names() if arm not in ("dexperts-faithful", "spec-separate", "otter-spec")
+    arm
+    for arm in arm_names()
+    if arm not in ("dexperts-faithful", "spec-separate", "otter-spec")
+    and refusal("compiled", arm_info(arm)) is None
 )
 
 
