@@ -10,8 +10,11 @@ N tokens per prompt; an arm whose rule is not plain greedy has it applied by the
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +30,33 @@ MIB = 2**20
 
 def servable_folder(source: str, role: str, dtype: str, scratch: Path) -> Path:
     """A folder vLLM can load for `source`: a local folder as it is, anything else (the tiny profile, a hub
-    id in the local cache) loaded as the transformers arms load it and saved into `scratch`."""
+    id in the local cache) loaded as the transformers arms load it and saved into `scratch` with its
+    tokenizer (vLLM's pooling front end reads the tokenizer files even for token-id inputs)."""
     if Path(source).expanduser().is_dir():
         return Path(source).expanduser()
-    from otterbench.models.loading import load_models
+    from otterbench.models.loading import load_model
+    from otterbench.models.sources import tokenizer_for
 
-    model = load_models({role: source}, dtype=dtype)[role]
+    model = load_model(source, role, dtype=dtype)
     folder = scratch / role
     model.save_pretrained(folder)
+    tokenizer_for(source).save_pretrained(folder)
     return folder
+
+
+def engine_options(options: Mapping[str, Any], dtype: str, **fields: Any) -> EngineOptions:
+    """The engine options of a run's backend options (`--tensor-parallel-size`, `--vllm-kv-cache-mib`) in
+    `dtype`, with `fields` (EngineOptions' own) set; every engine of the backend starts from these."""
+    size = int(options.get(TENSOR_PARALLEL_SIZE.name) or 1)
+    kv_mib = int(options.get(KV_CACHE_MIB.name) or 0)
+    return EngineOptions(
+        dtype=dtype,
+        tensor_parallel_size=size,
+        max_model_len=None,
+        kv_cache_memory_bytes=kv_mib * MIB if kv_mib else None,
+        in_process=size == 1,  # its weights and KV cache in this process's RSS beside vLLM's own figures
+        **fields,
+    )
 
 
 class VLLMBackend:
@@ -43,8 +64,12 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, options: dict[str, Any], device: Any) -> None:
+    def __init__(
+        self, options: dict[str, Any], device: Any, architectures: Mapping[str, str] | None = None
+    ) -> None:
         self.options, self.device = options, device
+        # base class -> the architecture to serve it as (the integration-tax arm's norm path; tax.py)
+        self.architectures = dict(architectures or {})
         self.llm: Any = None
         self.scratch: tempfile.TemporaryDirectory[str] | None = None
         self.memory: dict[str, Any] = {}
@@ -57,17 +82,11 @@ class VLLMBackend:
         self.arm, self.counter = arm, arm.decider
         self.rule = None if arm.choose is greedy_choice else arm.choose
         self.processor = role == OTTER_ROLE or self.rule is not None  # the logits processor is installed
-        size = int(self.options.get(TENSOR_PARALLEL_SIZE.name) or 1)
-        kv_mib = int(self.options.get(KV_CACHE_MIB.name) or 0)
-        options = EngineOptions(
-            dtype=models.dtype,
-            tensor_parallel_size=size,
-            max_model_len=None,
-            kv_cache_memory_bytes=kv_mib * MIB if kv_mib else None,
-            signal=role == OTTER_ROLE,
-            rules=self.processor,
-            in_process=size == 1,  # its weights and KV cache in this process's RSS beside vLLM's own figures
-        )
+        signal, rules = role == OTTER_ROLE, self.processor
+        options = engine_options(self.options, models.dtype, signal=signal, rules=rules)
+        if self.architectures:
+            served = json.loads((folder / "config.json").read_text())["architectures"][0]
+            options = dataclasses.replace(options, architecture=self.architectures[served])
         self.llm = start_engine(folder, options)
 
     def _guidance(self, workload: Any, choose: Any) -> Guidance | None:

@@ -39,6 +39,7 @@ class EngineOptions:
     # the engine core in this process (no spawned core): its weights and KV cache count in this process's RSS;
     # tensor-parallel ranks are spawned processes whatever this says
     in_process: bool = False
+    architecture: str | None = None  # serve the checkpoint as this registered architecture (tax.py)
 
 
 def engine_kwargs(checkpoint: str | Path, options: EngineOptions) -> dict[str, Any]:
@@ -56,8 +57,13 @@ def engine_kwargs(checkpoint: str | Path, options: EngineOptions) -> dict[str, A
         kwargs["max_model_len"] = options.max_model_len
     if options.kv_cache_memory_bytes is not None:
         kwargs["kv_cache_memory_bytes"] = options.kv_cache_memory_bytes
+    overrides: dict[str, Any] = {}
+    if options.architecture is not None:
+        overrides["architectures"] = [options.architecture]
     if options.signal:
-        kwargs["hf_overrides"] = {SIGNAL_SWITCH: True}
+        overrides[SIGNAL_SWITCH] = True
+    if overrides:
+        kwargs["hf_overrides"] = overrides
     if options.signal or options.rules:
         kwargs["logits_processors"] = [PROCESSOR]
     return kwargs
@@ -91,8 +97,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def start_engine(checkpoint: str | Path, options: EngineOptions = EngineOptions()) -> Any:
-    """A `vllm.LLM` serving `checkpoint` (a fused Otter checkpoint needs the plugin installed)."""
+def start_engine(checkpoint: str | Path, options: EngineOptions = EngineOptions(), **engine_args: Any) -> Any:
+    """A `vllm.LLM` serving `checkpoint` (a fused Otter checkpoint needs the plugin installed); `engine_args`:
+    further `vllm.LLM` arguments over the options' own (args-vllm's pooling and raw-logits engines)."""
     from vllm import LLM
 
     # facts.py reads the workers' weights and KV cache with a function sent to them, which vLLM's IPC
@@ -102,7 +109,7 @@ def start_engine(checkpoint: str | Path, options: EngineOptions = EngineOptions(
     if len(cores) < options.tensor_parallel_size:  # an arm process pinned to fewer cores than ranks
         cores = list(range(os.cpu_count() or 1))
     with _environment(engine_environment(options, cores)):
-        return LLM(**engine_kwargs(checkpoint, options))
+        return LLM(**{**engine_kwargs(checkpoint, options), **engine_args})
 
 
 def stop_engine(llm: Any) -> None:
