@@ -1,8 +1,9 @@
 """The ARGS task (harmless responses): top-k candidates of the LLM, each scored by a reward, `logit + w*reward`.
 
-Four arms share the rule (`otterbench/arms/decoding.py::args_choice`) and its knobs k and w; they differ in
-where the reward comes from: a separate reward model driven as the ARGS reference does (`args-faithful`) or
-with a shared prefix cache (`args-optimized`), a token-level reward model (`args-token`), or Otter's signal.
+Five arms share the rule (`otterbench/arms/decoding.py::args_choice`) and its knobs k and w; they differ in
+where the reward comes from: a separate reward model driven as the ARGS reference does (`args-faithful`),
+with a shared prefix cache (`args-optimized`) or served by vLLM beside the vLLM-served policy (`args-vllm`,
+`--engine vllm` only), a token-level reward model (`args-token`), or Otter's signal.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ def _optimized(models: ModelsByRole) -> Any:
     from otterbench.arms.args import args_optimized
 
     return args_optimized(models["base"], models["reward_model"])
+
+
+def _engine_only(models: ModelsByRole) -> Any:
+    raise ValueError("args-vllm has no step-level decoding: it runs under --engine vllm only")
+
+
+def _vllm_loop(options: Any, device: Any) -> Any:
+    from otterbench.arms.args_engine import vllm_args_loop
+
+    return vllm_args_loop(options, device)
 
 
 def _token(models: ModelsByRole) -> Any:
@@ -105,6 +116,16 @@ SPECS = (
         build=_optimized,
         baseline="optimized",
         cost=_optimized_cost,
+        **_SEPARATE,
+    ),
+    # the policy and the reward model each served by vLLM (prefix caching), two engine calls per token
+    ArmSpec(
+        "args-vllm",
+        needs=("base", "reward_model"),
+        build=_engine_only,
+        baseline="optimized",
+        backends=("vllm",),
+        engine_loop=_vllm_loop,
         **_SEPARATE,
     ),
     ArmSpec(
