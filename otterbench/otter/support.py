@@ -9,6 +9,9 @@ SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "mistral")
 # the architecture a fused checkpoint of each family declares: unknown to an engine without otterbench's plugin,
 # which then refuses it instead of computing the norms over d+dx channels (wrong tokens, silently)
 FUSED_ARCHITECTURES = {name: f"Otter{name}" for name in SUPPORTED_CLASSES}
+# the architecture that serves a *base* checkpoint on the norm path a fused one forces on an engine, with no
+# inserted parameter (the integration tax; otterbench/backends/vllm/tax.py)
+NORM_TAX_ARCHITECTURES = {name: f"OtterNorms{name}" for name in SUPPORTED_CLASSES}
 
 
 def unsupported_reason(model_type: str | None, class_names: tuple[str, ...] = ()) -> str | None:

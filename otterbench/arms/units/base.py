@@ -1,4 +1,9 @@
-"""The `base` arm: the LLM alone, greedy with its KV cache (the reference every extra cost is measured from)."""
+"""The `base` arm: the LLM alone, greedy with its KV cache (the reference every extra cost is measured from).
+
+And `base-plugin`, the integration tax (`--engine vllm` only): the same base served through otterbench's
+vLLM plugin on the norm path an Otter checkpoint forces (backends/vllm/tax.py), no inserted parameter; its
+extra over `base` is the cost of the one-line change alone.
+"""
 
 from __future__ import annotations
 
@@ -18,4 +23,29 @@ def _cost(model: CostModel) -> Any:
     return model.cached("base")
 
 
-SPECS = (ArmSpec("base", "base", None, ("base",), _build, cost=_cost, choose=greedy_choice, origin=__name__),)
+def _engine_only(models: ModelsByRole) -> Any:
+    raise ValueError("base-plugin has no step-level decoding: it runs under --engine vllm only")
+
+
+def _norm_path_loop(options: Any, device: Any) -> Any:
+    """The vllm backend's own engine, serving the base as its `OtterNorms<Family>ForCausalLM`."""
+    from otterbench.backends.vllm.backend import VLLMBackend
+    from otterbench.otter.support import NORM_TAX_ARCHITECTURES
+
+    return VLLMBackend(options, device, architectures=NORM_TAX_ARCHITECTURES)
+
+
+SPECS = (
+    ArmSpec("base", "base", None, ("base",), _build, cost=_cost, choose=greedy_choice, origin=__name__),
+    ArmSpec(
+        "base-plugin",
+        "base",
+        None,
+        ("base",),
+        _engine_only,
+        choose=greedy_choice,
+        backends=("vllm",),
+        engine_loop=_norm_path_loop,
+        origin=__name__,
+    ),
+)
