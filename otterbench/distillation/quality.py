@@ -19,15 +19,21 @@ import torch
 
 from otterbench.arms import build_arm
 from otterbench.arms.registry import ARMS
+from otterbench.backends import DEFAULT_BACKEND, refusal
 from otterbench.workload import Workload
 
 TASK = "args"
 
 
 def quality_arms() -> tuple[str, ...]:
-    """base and the ARGS arms that decide differently in kind (an optimized form decides as its faithful one)."""
+    """base and the ARGS arms that decide differently in kind (an optimized form decides as its faithful one),
+    among those transformers runs (the quality pass decodes them step by step)."""
     return tuple(
-        spec.name for spec in ARMS.values() if spec.task in (None, TASK) and spec.baseline != "optimized"
+        spec.name
+        for spec in ARMS.values()
+        if spec.task in (None, TASK)
+        and spec.baseline != "optimized"
+        and refusal(DEFAULT_BACKEND, spec) is None
     )
 
 
