@@ -1,7 +1,8 @@
 """The arm registry: every arm's spec, found by name; suites, runs, results, report, gate and planner read it.
 
 An arm's role places it in a savings comparison: "base" (the LLM alone), "separate" (the LLM steered by
-separate model(s)) or "otter" (the inserted LLM). A separate arm names the Otter arm that answers it and
+separate model(s)), "otter" (the inserted LLM) or "integration" (the LLM served as Otter's integration
+serves it, nothing inserted: the integration tax). A separate arm names the Otter arm that answers it and
 the kind of baseline it is ("faithful" = as its reference code, "optimized" = what a skilled engineer writes,
 "token-level" = a separate model that scores every candidate in one forward, GenARM's design).
 The specs live in `otterbench/arms/units/`; `register_arm` adds one from anywhere (a plugin, a test).

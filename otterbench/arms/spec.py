@@ -15,8 +15,10 @@ from typing import Any, Literal, Protocol
 
 from otterbench.knobs import Knob
 
-Role = Literal["base", "separate", "otter"]
-ROLES: tuple[Role, ...] = ("base", "separate", "otter")
+Role = Literal["base", "separate", "otter", "integration"]
+# integration: the base served the way Otter's integration serves it, no parameter inserted (the engine's
+# integration tax: its extra over the reference is what the one-line change alone costs)
+ROLES: tuple[Role, ...] = ("base", "separate", "otter", "integration")
 REFERENCE_ROLE: Role = "base"  # the arm every extra cost and every deviation is measured from
 Baseline = Literal["faithful", "optimized", "token-level"]
 __all__ = [

@@ -1,8 +1,8 @@
 """The `base` arm: the LLM alone, greedy with its KV cache (the reference every extra cost is measured from).
 
-And `base-plugin`, the integration tax (`--engine vllm` only): the same base served through otterbench's
-vLLM plugin on the norm path an Otter checkpoint forces (backends/vllm/tax.py), no inserted parameter; its
-extra over `base` is the cost of the one-line change alone.
+And `base-plugin` (role "integration", `--engine vllm` only): the same base served through otterbench's vLLM
+plugin on the norm path an Otter checkpoint forces (backends/vllm/tax.py), no inserted parameter; its extra
+over `base` is the integration tax, the cost of the one-line change alone.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ SPECS = (
     ArmSpec("base", "base", None, ("base",), _build, cost=_cost, choose=greedy_choice, origin=__name__),
     ArmSpec(
         "base-plugin",
-        "base",
+        "integration",
         None,
         ("base",),
         _engine_only,
