@@ -5,8 +5,8 @@
 Per engine: every arm's latency (p50 of the repeats), its extra total time over that engine's `base`, its
 memory (peak RSS, and vLLM's own accounting where the engine reports it), and whether its tokens equal the
 same decision's tokens under the first run's engine; then Otter's savings as each run recorded them
-(results.json `savings`). An arm whose role is `base` beside `base` itself (the integration tax) gets its own
-row: its extra over `base` is the tax. Reads only what the files hold; figures are the runs' own.
+(results.json `savings`); then each arm of role "integration" (the integration tax) against `base`, repeat by
+repeat. Reads only what the files hold; figures are the runs' own.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from otterbench.arms.registry import arm_role, counterparts
 from otterbench.results.files import load_run
+from otterbench.results.reference import reference_arm
 
 MIB = 2**20
 
@@ -40,8 +41,8 @@ def _pct(value: float | None, ci: list | None = None) -> str:
 def _decision(name: str) -> str:
     """Arms that must decide alike share a key: every base-role arm decides the base's tokens, every
     separate arm its task's rule (the Otter arm it answers decides with another reward: its own key)."""
-    if arm_role(name) == "base":
-        return "base"
+    if arm_role(name) in ("base", "integration"):
+        return "reference"
     return f"separate:{counterparts()[name]}" if name in counterparts() else name
 
 
@@ -52,6 +53,7 @@ def arm_figures(arm: dict, base: dict | None) -> dict[str, Any]:
     engine = memory.get("engine") or {}
     return {
         "arm": arm["name"],
+        "reference": arm is base,
         "status": arm["status"],
         "ttft_p50_s": _p50(arm, "ttft_s"),
         "tpot_p50_s": _p50(arm, "tpot_s"),
@@ -88,7 +90,7 @@ def summarise(paths: list[str]) -> list[dict[str, Any]]:
     for path in paths:
         results = load_run(Path(path).parent if path.endswith(".json") else path)
         arms = {arm["name"]: arm for arm in results["arms"]}
-        base = arms.get("base")
+        base = reference_arm(arms)
         runs.append(
             {
                 "engine": results["config"]["engine"],
@@ -98,10 +100,7 @@ def summarise(paths: list[str]) -> list[dict[str, Any]]:
                 "tax": [
                     tax_figures(arm, base)
                     for arm in results["arms"]
-                    if base
-                    and arm["name"] != "base"
-                    and arm_role(arm["name"]) == "base"
-                    and arm["status"] == "ok"
+                    if base and arm["role"] == "integration" and arm["status"] == "ok"
                 ],
                 "savings": [{key: saving[key] for key in SAVING_KEYS} for saving in results["savings"]],
             }
@@ -149,7 +148,7 @@ def markdown(runs: list[dict[str, Any]]) -> str:
                 _ms(arm["ttft_p50_s"]),
                 _ms(arm["tpot_p50_s"]),
                 _ms(arm["total_p50_s"]),
-                "-" if extra is None or arm["arm"] == "base" else f"{extra:+.1%}",
+                "-" if extra is None or arm["reference"] else f"{extra:+.1%}",
                 "-" if peak is None else f"{peak / MIB:,.0f}",
                 "-" if None in engine_mib else f"{sum(engine_mib) / MIB:,.1f}",
                 {True: "yes", False: "no", None: "-"}[arm["tokens_equal_first_engine"]],
