@@ -17,7 +17,7 @@ from rich.console import Console
 from otterbench.exits import Exit
 from otterbench.models.roles import BASE_ROLE, ROLES
 from otterbench.otter.spec import DEFAULT_RATIO
-from otterbench.plan.inputs import H100_RIDGE_FLOPS_PER_BYTE, PlanInputs
+from otterbench.plan.inputs import H100_RIDGE_FLOPS_PER_BYTE, PlanInputs, planned_tasks
 from otterbench.plan.predict import predict
 from otterbench.plan.shapes import PlanError
 from otterbench.plan.tables import print_plan
@@ -54,7 +54,7 @@ def plan(
         str,
         typer.Option(help="Base LLM: shipped name (llama-2-7b), config.json, its folder, or cached hub id."),
     ],
-    task: Annotated[str, typer.Option(help="args or dexperts.")] = "args",
+    task: Annotated[str, typer.Option(help=f"The task priced: {' or '.join(planned_tasks())}.")] = "args",
     otter_ratio: Annotated[
         float, typer.Option(help="Insertion ratio r: dx=d*r, mx=m*r, gx=max(1,g*r).")
     ] = DEFAULT_RATIO,
