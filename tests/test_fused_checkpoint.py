@@ -41,7 +41,7 @@ def _models(entries):
 
 
 def test_otter_arm_holds_only_the_fused_checkpoint(tmp_path) -> None:
-    config = _config(tmp_path)
+    config = _config(tmp_path, layout="fused")
     catalogue = _catalogue(config)
     config = with_fused_checkpoint(config, catalogue)
     assert config.insertion.layout == "fused" and Path(config.insertion.fused_path).is_dir()
@@ -78,7 +78,11 @@ def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
         config = _config(tmp_path, **fields)
         return prepare_fused_checkpoint(config, _catalogue(config))
 
-    first, again, other = prepared(), prepared(), prepared(otter_ratio=0.5)
+    first, again, other = (
+        prepared(layout="fused"),
+        prepared(layout="fused"),
+        prepared(otter_ratio=0.5, layout="fused"),
+    )
     packed = prepared(layout="packed")
     assert first == again and first != other and packed not in (first, other)
     assert prepared(layout="split") is None

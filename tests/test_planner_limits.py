@@ -162,8 +162,9 @@ def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
         assert arm["efficiency"]["extra_mbu"] == (pytest.approx(expected) if expected else None)
     for saving in results["savings"]:
         predicted = saving["predicted"]
-        assert predicted["layout"] == "fused" and set(predicted["by_layout"]) == {"split", "fused", "packed"}
-        assert predicted["by_layout"]["fused"]["time_roofline_pct"] == predicted["time_roofline_pct"]
+        layout = results["otter"]["layout"]  # the run's own layout, priced beside the others
+        assert predicted["layout"] == layout and set(predicted["by_layout"]) == {"split", "fused", "packed"}
+        assert predicted["by_layout"][layout]["time_roofline_pct"] == predicted["time_roofline_pct"]
         # the fused layout stores zero blocks and reads them every step: a lower limit than split's
         assert predicted["by_layout"]["fused"]["space_pct"] < predicted["by_layout"]["split"]["space_pct"]
         assert "extra_prefill_time_saved_pct" in saving

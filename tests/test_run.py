@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from otterbench.backends import backend_spec
 from otterbench.cli import app
 from otterbench.commands.run import ProgressView, progress_bars
 from otterbench.exits import Exit
@@ -44,9 +45,11 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
     hashes = {a["name"]: a["token_ids_hash"] for a in results["arms"]}
     assert hashes["args-faithful"] == hashes["args-optimized"]
     assert {s["separate_arm"] for s in results["savings"]} == {"args-faithful", "args-optimized"}
-    assert results["otter"]["layout"] == "fused" and results["otter"]["distilled"] is False  # the default
+    default = backend_spec("eager").layouts[0]  # the engine's preferred layout, packed
+    assert results["otter"]["layout"] == default and results["otter"]["distilled"] is False
+    assert results["config"]["layout"] == default
     nd = results["non_disruption"]
-    assert nd["layout"] == "fused" and nd["scope"] == "whole workload"
+    assert nd["layout"] == default and nd["scope"] == "whole workload"
     assert nd["greedy_tokens_identical"] is True and nd["base_arm_token_ids_hash"] == hashes["base"]
     # prompts 4 x (N-1)=2 cached steps: every decode step of the workload was compared
     assert nd["checks"]["cached_decode_logits"]["positions"] == 4 * 2
@@ -171,7 +174,7 @@ def test_cli_run_in_spawned_processes(tmp_path, schedule: str, monkeypatch, capf
     # what the parent and each arm's process said they were doing before and between the counted steps
     assert [e.phase for e in seen if isinstance(e, RunPhase)] == [
         "checking the input",
-        "preparing the fused checkpoint",
+        f"preparing the {backend_spec('eager').layouts[0]} checkpoint",
         "measuring memory bandwidth",
     ]
     phases = {arm: [e.phase for e in seen if isinstance(e, ArmPhase) and e.arm == arm] for arm in ARMS}

@@ -4,6 +4,7 @@ alone, run through `run`; the registries agree with the results schema; a backen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from typer.testing import CliRunner
 import otterbench
 from otterbench.arms.registry import ARMS, arm_names, unregister_arm
 from otterbench.arms.spec import ROLES
-from otterbench.backends import STATIC_ENGINE, backend_names, unregister_backend
+from otterbench.backends import (
+    STATIC_ENGINE,
+    backend_names,
+    backend_spec,
+    register_backend,
+    unregister_backend,
+)
 from otterbench.cli import app
 from otterbench.otter.spec import LAYOUTS
 from otterbench.results.files import (
@@ -185,3 +192,20 @@ def test_a_disrupted_otter_under_a_generate_level_backend_is_found(tmp_path, mon
     block = _otter_under_generate(tmp_path)["non_disruption"]
     assert block["verdict"] == "disrupted" and not block["greedy_tokens_identical"]
     assert block["token_agreement"] == (4 + 2 + 4) / 12 and block["rows_identical"] == 2
+
+
+def test_the_default_layout_is_the_engines_first_and_another_is_refused(tmp_path):
+    for engine, layout in (("eager", "packed"), ("compiled", "packed"), ("hf-generate", "fused")):
+        config = RunOptions(engine=engine, out=tmp_path, **SMALL).to_config(tmp_path)
+        assert config.insertion.layout == layout == backend_spec(engine).layouts[0]
+    args = ["run", "--engine", "hf-generate", "--arms", "base,otter-args", "--layout", "packed"]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "error: --engine='hf-generate' serves the Otter layout(s) fused, not 'packed'" in result.output
+
+
+def test_a_backend_must_serve_known_layouts():
+    with pytest.raises(ValueError, match="layouts"):
+        register_backend(dataclasses.replace(toy_units.TOY_BACKEND, name="no-layouts", layouts=()))
+    with pytest.raises(ValueError, match="'sparse'"):
+        register_backend(dataclasses.replace(toy_units.TOY_BACKEND, name="odd", layouts=("sparse",)))

@@ -190,6 +190,7 @@ TOY_BACKEND = BackendSpec(
     HFGenerateBackend,
     refuses=_refuses,
     options=(HF_LABEL,),
+    layouts=("fused",),  # as an inference engine: it would load the fused checkpoint only
     origin=__name__,
 )
 

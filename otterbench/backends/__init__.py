@@ -18,6 +18,7 @@ from otterbench.backends.spec import (
     GenerateOutput,
     ModelSources,
 )
+from otterbench.otter.spec import LAYOUTS
 
 BUILT_IN = ("eager", "compiled", "vllm")  # modules of this package exporting SPEC, in registry order
 DEFAULT_BACKEND = BackendSettings().name
@@ -43,6 +44,9 @@ def register_backend(spec: BackendSpec) -> BackendSpec:
     """Add a backend; its name must be new."""
     if spec.name in BACKENDS:
         raise ValueError(f"backend {spec.name!r} is already registered (by {BACKENDS[spec.name].origin})")
+    unknown = [layout for layout in spec.layouts if layout not in LAYOUTS]
+    if not spec.layouts or unknown:
+        raise ValueError(f"backend {spec.name!r} layouts={spec.layouts!r}: name one or more of {LAYOUTS}")
     BACKENDS[spec.name] = spec
     return spec
 

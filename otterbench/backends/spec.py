@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from otterbench.knobs import Knob
+from otterbench.otter.spec import PREFERRED_LAYOUTS
 
 Kind = Literal["step", "generate"]
 STATIC_ENGINE = "static"  # what an arm records under static caches left uncompiled (step.py's exact check)
@@ -68,8 +69,9 @@ class BackendSpec:
     # why it cannot run an arm (an ArmSpec), one line, or None: refused in preflight, exit 2
     refuses: Callable[[Any], str | None] = _runs_every_arm
     options: tuple[Knob, ...] = ()  # its own settings (e.g. TENSOR_PARALLEL_SIZE): each one a run option
-    # the Otter layouts it serves (preflight refuses the others); None: every layout
-    layouts: tuple[str, ...] | None = None
+    # the Otter layouts it serves, its preferred first: what a run measures without --layout (preflight
+    # refuses a layout it does not serve, for a run with an Otter arm)
+    layouts: tuple[str, ...] = PREFERRED_LAYOUTS
     # whether, under these options, it starts processes of its own inside the arm's process (an arm process
     # is then not daemonic: a daemonic one may not have children)
     starts_processes: Callable[[Mapping[str, Any]], bool] = _starts_no_processes

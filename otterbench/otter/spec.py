@@ -11,13 +11,16 @@ from typing import Any, Literal
 
 # one eighth of each base dimension (docs/otter.md): the insertion size everywhere by default
 DEFAULT_RATIO = 0.125
-DEFAULT_LAYOUT = "fused"  # the engine-ready layout a run measures unless told (built once before any arm)
 
 SIGNALS = ("vocab", "scalar")
 # the layouts of the same inserted parameters (docs/otter.md): split runs wrappers beside the base; the
 # engine-ready ones are checkpoints built by otter/checkpoint.py
 LAYOUTS = ("split", "fused", "packed")
 CHECKPOINT_LAYOUTS = ("fused", "packed")
+# the order a backend that serves every layout prefers them in; its first is what a run measures unless
+# --layout says otherwise (docs/otter.md "Which layout a run measures" gives the evidence). A backend that
+# serves fewer (an inference engine loading only `fused`) declares its own in BackendSpec.layouts.
+PREFERRED_LAYOUTS = ("packed", "split", "fused")
 INITS = ("copy", "normal", "zeros")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from otterbench.arms.registry import arm_names
-from otterbench.backends import BackendSettings, backend_names
+from otterbench.backends import BackendSettings, backend_names, backend_spec
 from otterbench.models.roles import role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
@@ -140,7 +140,7 @@ def _check_run_fields(config: RunConfig) -> None:
         raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
     if process.schedule not in SCHEDULES:
         raise _fail("--schedule", process.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
-    if insertion.layout not in LAYOUTS:
+    if insertion.layout is not None and insertion.layout not in LAYOUTS:
         raise _fail("--layout", insertion.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
     if engine not in backend_names():
         raise _fail("--engine", engine, f"is unknown: choose {' or '.join(backend_names())}")
@@ -150,6 +150,15 @@ def _check_run_fields(config: RunConfig) -> None:
         raise _fail(
             "--otter", insertion.path, "is not a folder: pass a directory written by `otterbench distill`"
         )
+
+
+def _with_layout(config: RunConfig) -> RunConfig:
+    """The run's Otter layout: --layout, else the engine's preferred one (one it does not serve is refused in
+    preflight, for a run with an Otter arm)."""
+    if config.insertion.layout is not None:
+        return config
+    layout = backend_spec(config.backend.name).layouts[0]
+    return dataclasses.replace(config, insertion=dataclasses.replace(config.insertion, layout=layout))
 
 
 def resolve_run_config(
@@ -180,6 +189,7 @@ def resolve_run_config(
     groups = route(run_fields, {name: run_fields.pop(name) for name in GROUPS if name in run_fields})
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
+    config = _with_layout(config)
     _check_out_dir(Path(out_dir))
     problems = quick_problems(  # fast: nothing heavy is imported yet
         suite, config.device, config.insertion, config.process, config.sources(), suite_overrides or {}

@@ -116,7 +116,7 @@ def backend_problems(engine: str, arms: Sequence[str], device: Any) -> list[str]
 def layout_problems(config: RunConfig) -> list[str]:
     """An Otter layout the backend does not serve, for a run with an Otter arm: one line."""
     spec, layout = backend_spec(config.backend.name), config.insertion.layout
-    if spec.layouts is None or layout in spec.layouts:
+    if layout in spec.layouts:
         return []
     if not any(arm_info(arm).role == "otter" for arm in config.arms):
         return []

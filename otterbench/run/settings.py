@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, get_type_hints
 
 from otterbench.backends import BACKENDS, BackendSettings
-from otterbench.otter.spec import DEFAULT_LAYOUT, DEFAULT_RATIO
+from otterbench.otter.spec import DEFAULT_RATIO
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
@@ -34,11 +34,12 @@ class OtterSettings:
     ratio: float = _option(
         "otter_ratio", DEFAULT_RATIO, "insertion size when no --otter is given (dx=d*r, ...)"
     )
-    layout: str = _option(
+    layout: str | None = _option(  # None until the run config is resolved: then the engine's first layout
         "layout",
-        DEFAULT_LAYOUT,
-        "Otter layout: fused (widened checkpoint with zero blocks, the default), packed (engine-ready, "
-        "zero-free) or split (wrappers); fused and packed checkpoints are built once per run",
+        None,
+        "Otter layout: packed (engine-ready, zero-free), split (wrappers) or fused (widened checkpoint with "
+        "zero blocks); default: the engine's preferred (packed under eager and compiled); fused and packed "
+        "checkpoints are built once per run",
     )
     fused_path: str | None = (
         None  # set by resolve once the fused checkpoint is built (run/fused_checkpoint.py)
