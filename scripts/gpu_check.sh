@@ -8,8 +8,10 @@
 #   env       the card, driver, torch and transformers
 #   pair      a random-weight Llama pair (LLM + one-label reward model) of SIZE's shape (scripts/gpu_pair.py)
 #   compiled  the safety suite, --engine compiled, the default layout, all four ARGS arms (the run builds the
-#             layout's checkpoint first, streamed on the device; results.json records its seconds)
-#   eager     the same, --engine eager (the checkpoint is reused)
+#             layout's checkpoint first, streamed on the device; results.json records its seconds); its
+#             arms share one compile cache, and its yardstick sets eager against the compiled engine
+#   eager     the same, --engine eager (the checkpoint is reused); its yardstick takes the static stand-in
+#             (--yardstick-engine static): the compiled run's holds the same eager-vs-compiled comparison
 #   layouts   --engine compiled, base + otter-args, each other layout (LAYOUTS minus DEFAULT_LAYOUT)
 #   cudnn     the ARGS arms' eager step with and without cuDNN attention (scripts/args_bench.py)
 #   tests     the GPU-marked tests (exactness on the device)
@@ -26,8 +28,10 @@ SIZE="${SIZE:-7b}"
 DEVICE="${DEVICE:-cuda}"
 DTYPE="${DTYPE:-bfloat16}"
 BUDGET_S="${BUDGET_S:-540}"
-DEFAULT_LAYOUT="${DEFAULT_LAYOUT:-packed}"
-LAYOUTS="${LAYOUTS:-packed split fused}"
+# the compiled engine's layouts, its preferred (a run's default) first: read from the backend registry
+SERVED="$(python3 -c 'from otterbench.backends import backend_spec; print(*backend_spec("compiled").layouts)')"
+DEFAULT_LAYOUT="${DEFAULT_LAYOUT:-${SERVED%% *}}"
+LAYOUTS="${LAYOUTS:-$SERVED}"
 PHASES="${PHASES:-env pair compiled eager layouts cudnn tests}"
 MEASUREMENTS="docs/measurements"
 mkdir -p "$OUT" "$WORK/logs" "$MEASUREMENTS"
@@ -82,13 +86,14 @@ build_pair() {
 
 # one safety run: engine, layout, arms; results.json -> docs/measurements/gpu-<size>-<engine>-<layout>.json
 safety_run() {
-  local engine="$1" layout="$2" arms="$3" name="gpu-$SIZE-$1-$2" runs="$WORK/runs"
+  local engine="$1" layout="$2" arms="$3" name="gpu-$SIZE-$1-$2" runs="$WORK/runs" yardstick=compiled
+  [ "$engine" = eager ] && yardstick=static  # the compiled run measures eager vs compiled already
   # one checkpoint cache for every run, so each layout's checkpoint is built once in the call
   mkdir -p "$runs/$name" "$WORK/fused-cache"
   ln -sfn "$WORK/fused-cache" "$runs/$name/fused-cache"
   # shellcheck disable=SC2086  # $workload is a list of options
   python3 -m otterbench run --suite safety --base "$pair/llm" --reward-model "$pair/rm" --arms "$arms" \
-    --device "$DEVICE" --dtype "$DTYPE" $workload --engine "$engine" --layout "$layout" --out "$runs/$name" \
+    --device "$DEVICE" --dtype "$DTYPE" $workload --engine "$engine" --layout "$layout" --yardstick-engine "$yardstick" --out "$runs/$name" \
     > "$WORK/logs/$name.txt" 2>&1
   local status=$?
   grep -E "^non-disruption|^error" "$WORK/logs/$name.txt" | head -3

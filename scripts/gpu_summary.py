@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from otterbench.results.summary import non_disruption_line
+
 MIB = 2**20
 
 
@@ -72,11 +74,10 @@ def checkpoint_line(name: str, data: dict) -> str:
 
 
 def disruption_line(name: str, data: dict) -> str:
-    block = data.get("non_disruption") or {}
-    if not block:
+    """The run's verdict beside the base's own deviation (its yardstick), as the run's summary prints it."""
+    if not data.get("non_disruption"):
         return f"{name:28} non-disruption: not measured"
-    shown = {k: v for k, v in block.items() if not isinstance(v, (dict, list))}
-    return f"{name:28} non-disruption: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    return f"{name:28} {non_disruption_line(data)}"
 
 
 def main(paths: list[str]) -> None:

@@ -61,3 +61,15 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _yardstick_uncompiled():
+    """Runs in tests set the base against its static-cache path uncompiled (the cheap stand-in): compiling the
+    compiled engine's step costs 15-60 s per run here; tests/test_yardstick.py proves the compiled one."""
+    from otterbench.run import settings
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(settings, "DEFAULT_YARDSTICK_ENGINE", "static")
+    yield
+    monkeypatch.undo()

@@ -4,6 +4,8 @@ and the gate reading the same classes."""
 from __future__ import annotations
 
 import copy
+import importlib.util
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -60,7 +62,11 @@ def _block(otter_max: float, base_own: float, exact: bool = False, same_tokens: 
             "argmax_agreement": 0.99,
             "changes": {
                 "batch_composition": _change("each prompt alone", base_own / 2),
-                "kv_cache": _change("dynamic vs static KV cache", base_own, 0.99),
+                "engine": {
+                    **_change("eager vs compiled engine", base_own, 0.99),
+                    "engines": ["eager", "compiled"],
+                    "seconds": 12.5,
+                },
             },
         },
     }
@@ -108,8 +114,10 @@ def test_schema_accepts_the_yardstick_and_refuses_a_malformed_one() -> None:
         "unknown verdict": lambda nd: nd.update(verdict="fine"),
         "no changes": lambda nd: nd["yardstick"].pop("changes"),
         "empty changes": lambda nd: nd["yardstick"].update(changes={}),
-        "negative deviation": lambda nd: nd["yardstick"]["changes"]["kv_cache"].update(max_abs_logit_diff=-1),
-        "change not named": lambda nd: nd["yardstick"]["changes"]["kv_cache"].pop("change"),
+        "negative deviation": lambda nd: nd["yardstick"]["changes"]["engine"].update(max_abs_logit_diff=-1),
+        "change not named": lambda nd: nd["yardstick"]["changes"]["engine"].pop("change"),
+        "one engine named": lambda nd: nd["yardstick"]["changes"]["engine"].update(engines=["eager"]),
+        "negative seconds": lambda nd: nd["yardstick"]["changes"]["engine"].update(seconds=-1.0),
         "agreement above 1": lambda nd: nd["yardstick"].update(argmax_agreement=1.5),
     }
     for name, damage in malformed.items():
@@ -123,10 +131,11 @@ def test_schema_accepts_the_yardstick_and_refuses_a_malformed_one() -> None:
 def test_summary_line_gives_the_verdict_beside_the_yardstick() -> None:
     line = non_disruption_line(_results_with(_block(0.06, 0.03)))
     assert line.startswith("non-disruption: within the base's own numerics over the whole workload")
-    assert "Otter max |Δlogit| 6.00e-02" in line and "base vs itself" in line and "2.00x" in line
+    assert "Otter max |Δlogit| 6.00e-02" in line and "2.00x" in line
+    assert "base vs itself (batch composition, engine eager vs compiled) max |Δlogit| 3.00e-02" in line
     disrupted = non_disruption_line(_results_with(_block(0.32, 0.03)))
     assert "DISRUPTED" in disrupted and "10.67x" in disrupted
-    console = Console(width=300, record=True)
+    console = Console(width=400, record=True)
     console.print(disrupted)  # as the summary prints it: nothing of the line is taken for rich markup
     assert "(verdict rule, bfloat16: max |Δlogit| <= 2x" in console.export_text()
 
@@ -155,17 +164,30 @@ def test_the_other_batch_composition() -> None:
     assert composition_change(_workload(1, prompts=1)) is None
 
 
-@pytest.mark.parametrize("batch_size", [1, 2])
-def test_yardstick_covers_every_prompt_position_and_decode_step_in_float32(batch_size: int) -> None:
+def _float32_yardstick(batch_size: int, engine: str) -> dict:
     base = build_tiny_model("base").eval()
     workload = _workload(batch_size)
-    yardstick = measure_yardstick(base, workload, torch.device("cpu"))
+    yardstick = measure_yardstick(base, workload, torch.device("cpu"), engine)
     positions = sum(len(row) for row in workload.prompt_ids) + 3 * (workload.max_new_tokens - 1)
-    assert set(yardstick["changes"]) == {"batch_composition", "kv_cache"}
+    assert set(yardstick["changes"]) == {"batch_composition", "engine"}
     for change in yardstick["changes"].values():
-        assert change["positions"] == positions
+        assert change["positions"] == positions and change["seconds"] > 0
         # fp32: the base against itself moves within float rounding and never flips a decision
         assert change["max_abs_logit_diff"] < 1e-4 and change["argmax_agreement"] == 1.0
+    return yardstick
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_yardstick_covers_every_prompt_position_and_decode_step_in_float32(batch_size: int) -> None:
+    yardstick = _float32_yardstick(batch_size, "static")  # the cheap stand-in: static caches uncompiled
+    assert yardstick["changes"]["engine"]["engines"] == ["eager", "static"]
+    assert "the static stand-in was asked for" in yardstick["changes"]["engine"]["change"]
+
+
+@pytest.mark.slow  # inductor compiles the tiny base's decode step in C++: ~15-60 s on a shared 2-core machine
+def test_the_yardsticks_other_engine_is_the_compiled_engine() -> None:
+    engine = _float32_yardstick(2, "compiled")["changes"]["engine"]
+    assert engine["engines"] == ["eager", "compiled"] and engine["change"].startswith("eager vs compiled")
 
 
 def test_a_bfloat16_run_of_the_tiny_profile_records_a_yardstick(tmp_path) -> None:
@@ -181,7 +203,10 @@ def test_a_bfloat16_run_of_the_tiny_profile_records_a_yardstick(tmp_path) -> Non
     results = load_run(runner.run_suite(config).run_dir)  # validated against the schema
     nd = results["non_disruption"]
     yardstick = nd["yardstick"]
-    assert set(yardstick["changes"]) == {"batch_composition", "kv_cache"}
+    assert set(yardstick["changes"]) == {"batch_composition", "engine"}
+    # the tests' runs take the cheap stand-in (conftest); the run says which engine its yardstick ran
+    assert results["config"]["yardstick_engine"] == "static"
+    assert yardstick["changes"]["engine"]["engines"] == ["eager", "static"]
     compared = nd["checks"]["prompt_logits"]["positions"] + nd["checks"]["cached_decode_logits"]["positions"]
     assert all(change["positions"] == compared for change in yardstick["changes"].values())
     assert yardstick["max_abs_logit_diff"] == max(
@@ -189,3 +214,13 @@ def test_a_bfloat16_run_of_the_tiny_profile_records_a_yardstick(tmp_path) -> Non
     )
     assert nd["verdict"] in VERDICTS and nd["verdict"] == judge(nd, "bfloat16")["verdict"]
     assert "base vs itself" in non_disruption_line(results)
+
+
+def test_the_gpu_checks_summary_prints_the_verdict_beside_the_yardstick() -> None:
+    path = Path(__file__).resolve().parents[1] / "scripts" / "gpu_summary.py"
+    spec = importlib.util.spec_from_file_location("gpu_summary", path)
+    gpu_summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_summary)
+    results = _results_with(_block(0.06, 0.03))
+    line = gpu_summary.disruption_line("gpu-7b-compiled-packed", results)
+    assert line.endswith(non_disruption_line(results)) and "base vs itself" in line

@@ -33,12 +33,18 @@ _VERDICT_TEXT = {
 }
 
 
+def _change_name(name: str, change: dict[str, Any]) -> str:
+    """`batch composition`, `engine eager vs compiled` (the engines the change set against each other)."""
+    engines = change.get("engines")
+    return name.replace("_", " ") + (f" {engines[0]} vs {engines[1]}" if engines else "")
+
+
 def _yardstick_text(nd: dict[str, Any]) -> str:
     """The base against itself under harmless changes, and Otter's ratio to it."""
     yardstick = nd.get("yardstick")
     if not yardstick:
         return "no yardstick"
-    changes = ", ".join(name.replace("_", " ") for name in yardstick["changes"])
+    changes = ", ".join(_change_name(name, change) for name, change in yardstick["changes"].items())
     ratio = nd.get("ratio_to_yardstick")
     ratio_text = "" if ratio is None or nd.get("exact") else f"; Otter/base {ratio:.2f}x"
     if "token_agreement" in yardstick:  # judged on tokens (a generate-level backend)

@@ -12,8 +12,18 @@ from otterbench.backends import BackendSettings, backend_names, backend_spec
 from otterbench.models.roles import role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
+from otterbench.run import settings
 from otterbench.run.quick_checks import quick_problems
-from otterbench.run.settings import GROUPS, ISOLATIONS, SCHEDULES, OtterSettings, ProcessSettings, route
+from otterbench.run.settings import (
+    COMPILE_CACHES,
+    GROUPS,
+    ISOLATIONS,
+    SCHEDULES,
+    YARDSTICK_ENGINES,
+    OtterSettings,
+    ProcessSettings,
+    route,
+)
 from otterbench.run.suite import SuiteConfig, load_suite
 
 
@@ -79,6 +89,8 @@ class RunConfig:
             "otter_path": self.insertion.path,
             "otter_ratio": self.insertion.ratio,
             "layout": self.insertion.layout,
+            "yardstick_engine": self.insertion.yardstick_engine,
+            "compile_cache": self.process.compile_cache,
             "engine": self.backend.name,
             "isolation": self.process.isolation,
             "device_map": self.process.device_map,
@@ -140,6 +152,16 @@ def _check_run_fields(config: RunConfig) -> None:
         raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
     if process.schedule not in SCHEDULES:
         raise _fail("--schedule", process.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
+    if process.compile_cache not in COMPILE_CACHES:
+        raise _fail(
+            "--compile-cache", process.compile_cache, f"is unknown: choose {' or '.join(COMPILE_CACHES)}"
+        )
+    if insertion.yardstick_engine is not None and insertion.yardstick_engine not in YARDSTICK_ENGINES:
+        raise _fail(
+            "--yardstick-engine",
+            insertion.yardstick_engine,
+            f"is unknown: choose {' or '.join(YARDSTICK_ENGINES)}",
+        )
     if insertion.layout is not None and insertion.layout not in LAYOUTS:
         raise _fail("--layout", insertion.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
     if engine not in backend_names():
@@ -152,13 +174,13 @@ def _check_run_fields(config: RunConfig) -> None:
         )
 
 
-def _with_layout(config: RunConfig) -> RunConfig:
-    """The run's Otter layout: --layout, else the engine's preferred one (one it does not serve is refused in
-    preflight, for a run with an Otter arm)."""
-    if config.insertion.layout is not None:
-        return config
-    layout = backend_spec(config.backend.name).layouts[0]
-    return dataclasses.replace(config, insertion=dataclasses.replace(config.insertion, layout=layout))
+def _with_defaults(config: RunConfig) -> RunConfig:
+    """The Otter settings a run left unset: the layout (the engine's preferred one; one it does not serve is
+    refused in preflight, for a run with an Otter arm) and the yardstick's engine."""
+    layout = config.insertion.layout or backend_spec(config.backend.name).layouts[0]
+    yardstick = config.insertion.yardstick_engine or settings.DEFAULT_YARDSTICK_ENGINE
+    insertion = dataclasses.replace(config.insertion, layout=layout, yardstick_engine=yardstick)
+    return dataclasses.replace(config, insertion=insertion)
 
 
 def resolve_run_config(
@@ -189,7 +211,7 @@ def resolve_run_config(
     groups = route(run_fields, {name: run_fields.pop(name) for name in GROUPS if name in run_fields})
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
-    config = _with_layout(config)
+    config = _with_defaults(config)
     _check_out_dir(Path(out_dir))
     problems = quick_problems(  # fast: nothing heavy is imported yet
         suite, config.device, config.insertion, config.process, config.sources(), suite_overrides or {}

@@ -58,9 +58,15 @@ def _full_forward(base: Any, otter: Any, batch: Batch, tokens: torch.Tensor, ful
 
 @torch.inference_mode()
 def check_non_disruption(
-    base: Any, otter_like: Any, workload: Workload, device: torch.device, layout: str
+    base: Any,
+    otter_like: Any,
+    workload: Workload,
+    device: torch.device,
+    layout: str,
+    yardstick_engine: str = "compiled",
 ) -> dict[str, Any]:
-    """Compare `otter_like` (split or fused) with `base` over every batch and step of `workload`."""
+    """Compare `otter_like` (any layout) with `base` over every batch and step of `workload`; beside it the
+    base against itself (`yardstick_engine`: the engine the yardstick sets against eager)."""
 
     prompt, decode, full = RunningDeviation(), RunningDeviation(), RunningDeviation()
     base_tokens: list[list[int]] = []
@@ -80,7 +86,7 @@ def check_non_disruption(
         "checks": {name: part.to_dict() for name, part in checks.items()},
         "greedy_token_ids_hash": token_ids_hash(otter_tokens),
         "base_greedy_token_ids_hash": token_ids_hash(base_tokens),
-        "yardstick": measure_yardstick(base, workload, device),
+        "yardstick": measure_yardstick(base, workload, device, yardstick_engine),
     }
 
 

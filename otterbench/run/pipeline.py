@@ -22,6 +22,7 @@ from otterbench.exits import Exit
 from otterbench.models.sources import tokenizer_for
 from otterbench.results.outputs import write_outputs
 from otterbench.run.assemble import assemble_results, write_run_files
+from otterbench.run.compile_cache import compile_cache_root, with_compile_caches
 from otterbench.run.config import RunConfig, RunInputError
 from otterbench.run.events import ArmFinished, EventSink, Notice, RunEvent, RunStarted, ignore
 from otterbench.run.interrupts import Interrupted, InterruptGuard
@@ -130,7 +131,8 @@ def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: Int
         except RunInputError:  # a checkpoint that cannot be built: bad input, and nothing was measured
             shutil.rmtree(files.run_dir, ignore_errors=True)
             raise
-        return execute(files.resolved, on_event)
+        with compile_cache_root() as root:  # torch.compile's caches for the arms' processes, while they run
+            return execute(with_compile_caches(files.resolved, root), on_event)
     except Interrupted as stop:  # before any arm started
         return finished, stop
 

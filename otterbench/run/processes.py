@@ -18,6 +18,7 @@ from typing import Any
 
 from otterbench.backends import backend_spec
 from otterbench.quiet import silence_progress_bars
+from otterbench.run.compile_cache import use_compile_cache
 from otterbench.run.interrupts import children_ignore_interrupts, ignore_interrupts
 from otterbench.run.record import ArmRecord
 from otterbench.run.session import ArmJob, ArmSession, Phase, RepeatSample, failure_record, record_of_repeats
@@ -60,6 +61,7 @@ def _worker(job: ArmJob, conn: Any) -> None:
     ignore_interrupts()  # the parent decides what Ctrl-C and SIGTERM mean
     silence_progress_bars()  # the parent draws this arm's progress; "phase" messages say what it does
     signal.signal(STOP_SIGNAL, _on_stop)
+    use_compile_cache(job.compile_cache_dir)  # before anything compiles
     try:
         session = ArmSession(job, lambda phase: conn.send(("phase", phase)))
         conn.send(("ready", None))

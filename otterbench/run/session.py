@@ -58,6 +58,7 @@ class ArmJob:
     save_outputs: bool = False  # hand the generated ids back to the parent (outputs.jsonl)
     arm_origin: str = ""  # the module registering the arm's spec (imported first in a fresh process)
     backend_origin: str = ""  # the module registering the backend
+    compile_cache_dir: str | None = None  # torch.compile's caches in its process (run/compile_cache.py)
 
 
 def pin_cpu_threads(count: int) -> list[int] | None:
@@ -76,10 +77,15 @@ def pin_cpu_threads(count: int) -> list[int] | None:
 
 def _check_otter(job: ArmJob, otter: Any, device: torch.device) -> dict[str, Any]:
     """Non-disruption over the whole workload, after measuring; the fused arm loads the base only now."""
-    if job.insertion.layout == "split":
-        return check_non_disruption(otter.base_model, otter, job.workload, device, "split")
+    insertion = job.insertion
+    if insertion.layout == "split":
+        return check_non_disruption(
+            otter.base_model, otter, job.workload, device, "split", insertion.yardstick_engine
+        )
     base = load_job_models(job, ["base"], device)["base"]
-    report = check_non_disruption(base, otter, job.workload, device, job.insertion.layout)
+    report = check_non_disruption(
+        base, otter, job.workload, device, insertion.layout, insertion.yardstick_engine
+    )
     del base
     gc.collect()
     return report

@@ -18,6 +18,14 @@ from otterbench.otter.spec import DEFAULT_RATIO
 
 ISOLATIONS = ("process", "inline")
 SCHEDULES = ("auto", "interleaved", "sequential")
+# the engine the yardstick sets the base against, beside eager (run/yardstick.py): the compiled engine, or
+# the cheap stand-in, its static-cache path uncompiled; a run without --yardstick-engine takes the default
+# (read when the config is resolved: the tests' conftest sets the stand-in, one slow test the real one)
+YARDSTICK_ENGINES = ("compiled", "static")
+DEFAULT_YARDSTICK_ENGINE = "compiled"
+# torch.compile's on-disk caches (inductor's FX graph cache, AOTAutograd's) for the run's arm processes:
+# one folder for the run (a graph another arm compiled is a hit), or a fresh one per arm (every arm cold)
+COMPILE_CACHES = ("run", "arm")
 
 
 def _option(name: str, default: Any, help: str) -> Any:
@@ -26,7 +34,7 @@ def _option(name: str, default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class OtterSettings:
-    """Which Otter is measured and how it is laid out."""
+    """Which Otter is measured, how it is laid out, and what its deviation is judged beside."""
 
     path: str | None = _option(
         "otter", None, "saved insertion (from `otterbench distill`); default: undistilled"
@@ -40,6 +48,12 @@ class OtterSettings:
         "Otter layout: packed (engine-ready, zero-free), split (wrappers) or fused (widened checkpoint with "
         "zero blocks); default: the engine's preferred (packed under eager and compiled); fused and packed "
         "checkpoints are built once per run",
+    )
+    yardstick_engine: str | None = _option(  # None until the run config is resolved
+        "yardstick_engine",
+        None,
+        "the engine the non-disruption yardstick sets the base against, beside eager: compiled (the other "
+        "engine; the default, where torch.compile runs) or static (its static KV cache uncompiled: cheap)",
     )
     fused_path: str | None = (
         None  # set by resolve once the fused checkpoint is built (run/fused_checkpoint.py)
@@ -66,6 +80,12 @@ class ProcessSettings:
     )
     device_map: str | None = _option(
         "device_map", None, 'e.g. "auto": let accelerate place a model too big for one GPU'
+    )
+    compile_cache: str = _option(
+        "compile_cache",
+        "run",
+        "torch.compile's on-disk caches (inductor FX graphs, AOTAutograd) for the arm processes: run (one "
+        "folder shared by the run's arms: a graph another arm compiled is a cache hit) or arm (one each)",
     )
 
 

@@ -6,27 +6,31 @@ lockstep of the base against itself on the reference's greedy tokens (the refere
 batches, transformers' dynamic KV cache, eager, as in the Otter check):
 - `batch_composition`: the same prompts grouped differently: each prompt alone when the workload batches
   several, else up to `MERGED_BATCH` consecutive prompts in one left-padded batch (none with one prompt);
-- `kv_cache`: a static KV cache with a capacity-wide mask (the compiled engine's cache path, run uncompiled:
-  compiling inside the check would cost more than the check).
+- `engine`: the other step engine: the compiled one (static KV caches with a capacity-wide mask, and
+  torch.compile of each decode step, sized for the whole workload as the arms' are) against eager. In a
+  compiled run its graphs are the base arm's, so with the run's shared compile cache they are cache hits.
+  Where torch.compile cannot run, or with `yardstick_engine="static"` (the cheap stand-in), the static
+  cache path runs uncompiled instead; the entry's `engines` says which ran.
 Every prompt position and every cached decode step is compared, as in the Otter check (no full forward).
-Run in the Otter arm's process after its memory phases closed: a check, not serving.
+Run in the Otter arm's process after its memory phases closed: a check, not serving; each change's wall
+time (`seconds`, compiling included) is recorded beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import torch
 
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, greedy
-from otterbench.backends.step import EAGER, Engine
+from otterbench.backends.step import EAGER, Engine, compile_unavailable
 from otterbench.otter.disruption import RunningDeviation
 from otterbench.workload import Batch, Workload
 
 MERGED_BATCH = 4  # prompts merged into one left-padded batch when the workload decodes them one at a time
-KV_CACHE_CHANGE = "dynamic vs static KV cache (static path uncompiled)"
 
 
 class _Rows:
@@ -82,6 +86,16 @@ def _compare(
             token = greedy(ref_step)
 
 
+def engine_change(choice: str, device: torch.device) -> tuple[Engine, dict[str, Any]]:
+    """The engine set against eager (`choice`: "compiled" or "static") and what its entry says about it."""
+    reason = compile_unavailable(device) if choice == "compiled" else "the static stand-in was asked for"
+    if reason is None:
+        engine = Engine(static=True, compiled=True)
+        return engine, {"change": "eager vs compiled engine (static KV cache + torch.compile)"}
+    engine = Engine(static=True)
+    return engine, {"change": f"dynamic vs static KV cache, uncompiled ({reason})"}
+
+
 def composition_change(workload: Workload) -> tuple[int, str] | None:
     """(batch size, description) of the other grouping of the workload's prompts; None with one prompt."""
     if workload.batch_size > 1:
@@ -92,18 +106,31 @@ def composition_change(workload: Workload) -> tuple[int, str] | None:
     return merged, f"left-padded batches of {merged} vs each prompt alone"
 
 
+def _timed(base: Any, workload: Workload, device: torch.device, size: int, engine: Engine) -> dict[str, Any]:
+    deviation, start = RunningDeviation(), time.perf_counter()
+    _compare(base, workload, device, size, engine, deviation)
+    return {**deviation.to_dict(), "seconds": time.perf_counter() - start}
+
+
 @torch.inference_mode()
-def measure_yardstick(base: Any, workload: Workload, device: torch.device) -> dict[str, Any]:
+def measure_yardstick(
+    base: Any, workload: Workload, device: torch.device, engine_choice: str = "compiled"
+) -> dict[str, Any]:
     """The base's own deviation under each harmless change, and the largest of them (results.json's block)."""
     changes = {}
     regroup = composition_change(workload)
     if regroup is not None:
-        deviation = RunningDeviation()
-        _compare(base, workload, device, regroup[0], EAGER, deviation)
-        changes["batch_composition"] = {"change": regroup[1], **deviation.to_dict()}
-    deviation = RunningDeviation()
-    _compare(base, workload, device, workload.batch_size, Engine(static=True), deviation)
-    changes["kv_cache"] = {"change": KV_CACHE_CHANGE, **deviation.to_dict()}
+        changes["batch_composition"] = {
+            "change": regroup[1],
+            **_timed(base, workload, device, regroup[0], EAGER),
+        }
+    engine, entry = engine_change(engine_choice, device)
+    engine.begin(workload)  # the whole workload's capacity first: the shapes (and graphs) the arms compile
+    entry |= {
+        "engines": ["eager", engine.name],
+        **_timed(base, workload, device, workload.batch_size, engine),
+    }
+    changes["engine"] = entry
     return {
         "scope": "every prompt position and cached decode step of the workload",
         "max_abs_logit_diff": max(change["max_abs_logit_diff"] for change in changes.values()),

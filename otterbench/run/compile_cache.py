@@ -1,0 +1,52 @@
+"""torch.compile's on-disk caches for a run's arm processes: one folder shared by the run, or one per arm.
+
+Arms run in separate processes, and several compile the same graph: base, args-faithful and args-optimized
+all compile the base's decode step at the same shapes, and the yardstick (run/yardstick.py) compiles it once
+more in the Otter arm's process. Inductor's FX graph cache and AOTAutograd's cache (torch's own, on by
+default) keep each compiled graph on disk under `TORCHINDUCTOR_CACHE_DIR`, keyed by the graph, its inputs'
+shapes, strides and dtypes, torch's version and the compile configuration: a hit loads the kernels a miss
+would have built, so numerics cannot change (a run's tokens are the same either way:
+docs/measurements/cpu-compile-cache.md). Dynamo still traces in every process; only the compile is skipped.
+
+- `run` (default): one fresh folder for the whole run, removed at its end: the first arm compiling a graph
+  pays for it, later arms load it. Arms start one after another, so a later arm always sees the earlier ones'.
+- `arm`: a fresh folder per arm: every arm compiles cold (the figure to set the shared cache against).
+Either way the run uses none of the machine's other compiles (torch's default folder is per user, shared by
+every process that ever ran), so an arm's `compile_s` depends on this run alone. Inline runs (debugging) keep
+their process's own caches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CACHE_DIR_VARIABLE = "TORCHINDUCTOR_CACHE_DIR"  # where inductor's and AOTAutograd's caches live
+
+
+@contextmanager
+def compile_cache_root() -> Iterator[Path]:
+    """A fresh folder for the run's compile caches, removed when the run ends."""
+    with tempfile.TemporaryDirectory(prefix="otterbench-compile-") as root:
+        yield Path(root)
+
+
+def with_compile_caches(resolved: Any, root: Path) -> Any:
+    """`resolved` with each job's compile cache folder: `root` for every arm (`run`), or one each (`arm`)."""
+    shared = resolved.config.process.compile_cache == "run"
+    jobs = tuple(
+        dataclasses.replace(job, compile_cache_dir=str(root if shared else root / f"{index}-{job.arm}"))
+        for index, job in enumerate(resolved.jobs)
+    )
+    return dataclasses.replace(resolved, jobs=jobs)
+
+
+def use_compile_cache(directory: str | None) -> None:
+    """In an arm's process, before anything compiles: torch's compile caches read and write `directory`."""
+    if directory:
+        os.environ[CACHE_DIR_VARIABLE] = directory
