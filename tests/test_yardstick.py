@@ -224,3 +224,20 @@ def test_the_gpu_checks_summary_prints_the_verdict_beside_the_yardstick() -> Non
     results = _results_with(_block(0.06, 0.03))
     line = gpu_summary.disruption_line("gpu-7b-compiled-packed", results)
     assert line.endswith(non_disruption_line(results)) and "base vs itself" in line
+
+
+def test_a_run_without_the_check_says_why_in_its_line() -> None:
+    from otterbench.run.assemble import _unchecked
+    from otterbench.run.nondisruption import not_measured
+    from otterbench.run.record import ArmRecord
+
+    reasons = {
+        "no Otter arm ran": [ArmRecord("base", "ok")],
+        "no Otter arm finished": [ArmRecord("base", "ok"), ArmRecord.failed("otter-args", "died")],
+    }
+    for expected, records in reasons.items():
+        results = make_results()
+        results["non_disruption"] = not_measured("fused", _unchecked(records))
+        validate_results(results)
+        line = non_disruption_line(results)
+        assert line.startswith("non-disruption: not measured (") and expected in line

@@ -76,7 +76,7 @@ def non_disruption_line(results: dict[str, Any]) -> str:
     base's own under harmless changes (its yardstick), the layout and the greedy tokens: one line."""
     nd = results["non_disruption"]
     if not was_measured(nd):
-        return "non-disruption: not measured (no Otter arm ran)"
+        return f"non-disruption: not measured ({nd.get('reason', 'no Otter arm ran')})"
     scope = nd.get("scope", "first batch's prompt positions")
     tokens = {
         True: "greedy tokens identical to the base arm's",

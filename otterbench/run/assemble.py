@@ -27,18 +27,28 @@ from otterbench.run.resolve import ResolvedRun
 _NO_OTTER_KEYS = ("distilled", "spec", "inserted_parameters")
 
 
+def _unchecked(records: list[ArmRecord]) -> str:
+    """Why no Otter arm reported a non-disruption check."""
+    otter = [record for record in records if record.role == "otter"]
+    if not otter:
+        return "no Otter arm ran"
+    if not any(record.ok for record in otter):
+        return "no Otter arm finished"
+    return "the Otter arm reported no check"
+
+
 def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[str, Any], dict[str, Any]]:
     """The insertion that ran, and its non-disruption measured in the run (from the Otter arm's process)."""
     info = next((r.otter for r in records if r.otter), None)
     if info is None:
         layout, path = resolved.config.insertion.layout, resolved.config.insertion.path
         otter = {"layout": layout, "path": path, **dict.fromkeys(_NO_OTTER_KEYS)}
-        return otter, not_measured(layout)
+        return otter, not_measured(layout, _unchecked(records))
     otter = {key: info[key] for key in ("layout", "path", *_NO_OTTER_KEYS)}
     otter["fused_checkpoint"] = info.get("fused_checkpoint")
     otter["checkpoint_build_s"] = info.get("checkpoint_build_s")
     if info.get("non_disruption") is None:  # the run was stopped: the check was skipped to exit at once
-        return otter, not_measured(info["layout"])
+        return otter, not_measured(info["layout"], "the run was stopped before the check")
     base = next((r for r in records if r.role == "base" and r.ok), None)
     base_hash = base.token_ids_hash if base else None
     report, dtype = info["non_disruption"], resolved.config.dtype
@@ -46,7 +56,9 @@ def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[
         return otter, non_disruption_block(report, base_hash, dtype)
     passes = base.check_passes if base else None  # generate-level: judged against the base arm's passes
     block = generated_block(report, passes, base_hash, info["layout"], dtype)
-    return otter, block or not_measured(info["layout"])
+    return otter, block or not_measured(
+        info["layout"], "no base arm finished to judge the Otter arm's tokens by"
+    )
 
 
 def run_config_block(resolved: ResolvedRun) -> dict[str, Any]:

@@ -90,9 +90,10 @@ def check_non_disruption(
     }
 
 
-def not_measured(layout: str) -> dict[str, Any]:
-    """results.json's non_disruption block when no Otter arm finished."""
+def not_measured(layout: str, reason: str) -> dict[str, Any]:
+    """results.json's non_disruption block when the check did not run, and why (`reason`, one phrase)."""
     return {
+        "reason": reason,
         "layout": layout,
         "verdict": None,
         "exact": None,

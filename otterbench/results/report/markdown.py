@@ -144,7 +144,8 @@ def arms_section(results: dict) -> list[str]:
 def non_disruption_section(results: dict) -> list[str]:
     """Whether the Otter model's original logits equal the base model's, judged against the base's own numerics."""
     if not was_measured(results["non_disruption"]):
-        return ["## Non-disruption", "", "Not measured: no Otter arm ran in this suite.", ""]
+        reason = results["non_disruption"].get("reason", "no Otter arm ran")
+        return ["## Non-disruption", "", f"Not measured: {reason}.", ""]
     line = non_disruption_line(results).removeprefix("non-disruption: ")
     return ["## Non-disruption", "", line[0].upper() + line[1:] + ".", ""]
 
