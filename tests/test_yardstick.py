@@ -241,3 +241,16 @@ def test_a_run_without_the_check_says_why_in_its_line() -> None:
         validate_results(results)
         line = non_disruption_line(results)
         assert line.startswith("non-disruption: not measured (") and expected in line
+
+
+def test_a_compile_that_fails_falls_back_to_the_stand_in_and_says_why(monkeypatch) -> None:
+    from otterbench.backends.step import Engine
+
+    def fail(self, fn, model):
+        raise RuntimeError("inductor broke\nsecond line")
+
+    monkeypatch.setattr(Engine, "_compile", fail)
+    base = build_tiny_model("base").eval()
+    engine = measure_yardstick(base, _workload(2), torch.device("cpu"), "compiled")["changes"]["engine"]
+    assert engine["engines"] == ["eager", "static"]
+    assert "torch.compile failed: RuntimeError: inductor broke)" in engine["change"]

@@ -86,14 +86,36 @@ def _compare(
             token = greedy(ref_step)
 
 
-def engine_change(choice: str, device: torch.device) -> tuple[Engine, dict[str, Any]]:
-    """The engine set against eager (`choice`: "compiled" or "static") and what its entry says about it."""
+def engine_change(choice: str, device: torch.device) -> tuple[Engine, str]:
+    """The engine set against eager (`choice`: "compiled" or "static") and the change's description."""
     reason = compile_unavailable(device) if choice == "compiled" else "the static stand-in was asked for"
     if reason is None:
-        engine = Engine(static=True, compiled=True)
-        return engine, {"change": "eager vs compiled engine (static KV cache + torch.compile)"}
-    engine = Engine(static=True)
-    return engine, {"change": f"dynamic vs static KV cache, uncompiled ({reason})"}
+        return Engine(
+            static=True, compiled=True
+        ), "eager vs compiled engine (static KV cache + torch.compile)"
+    return Engine(static=True), _stand_in(reason)
+
+
+def _stand_in(reason: str) -> str:
+    return f"dynamic vs static KV cache, uncompiled ({reason})"
+
+
+def _engine_entry(base: Any, workload: Workload, device: torch.device, choice: str) -> dict[str, Any]:
+    """The `engine` change; a compile that fails falls back to the stand-in, saying why (as the arms do)."""
+    engine, change = engine_change(choice, device)
+    try:
+        return {"change": change, **_against(base, workload, device, engine)}
+    except Exception as error:  # noqa: BLE001 — dynamo/inductor failures have many types; the check goes on
+        if not engine.compiled:
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        change = _stand_in(f"torch.compile failed: {type(error).__name__}: {first_line}")
+        return {"change": change, **_against(base, workload, device, Engine(static=True))}
+
+
+def _against(base: Any, workload: Workload, device: torch.device, engine: Engine) -> dict[str, Any]:
+    engine.begin(workload)  # the whole workload's capacity first: the shapes (and graphs) the arms compile
+    return {"engines": ["eager", engine.name], **_timed(base, workload, device, workload.batch_size, engine)}
 
 
 def composition_change(workload: Workload) -> tuple[int, str] | None:
@@ -124,13 +146,7 @@ def measure_yardstick(
             "change": regroup[1],
             **_timed(base, workload, device, regroup[0], EAGER),
         }
-    engine, entry = engine_change(engine_choice, device)
-    engine.begin(workload)  # the whole workload's capacity first: the shapes (and graphs) the arms compile
-    entry |= {
-        "engines": ["eager", engine.name],
-        **_timed(base, workload, device, workload.batch_size, engine),
-    }
-    changes["engine"] = entry
+    changes["engine"] = _engine_entry(base, workload, device, engine_choice)
     return {
         "scope": "every prompt position and cached decode step of the workload",
         "max_abs_logit_diff": max(change["max_abs_logit_diff"] for change in changes.values()),
