@@ -28,7 +28,9 @@ def main(paths: list[str]) -> None:
     if not runs:
         sys.exit("no results files")
     names = [arm["name"] for arm in runs[0]["arms"]]
-    print(f"{'compile_cache':14}" + "".join(f"{name:>16}" for name in names) + f"{'yardstick':>12}  arms total")
+    print(
+        f"{'compile_cache':14}" + "".join(f"{name:>16}" for name in names) + f"{'yardstick':>12}  arms total"
+    )
     for run in runs:
         arms = {arm["name"]: arm for arm in run["arms"]}
         compiles = [arms[name].get("compile_s") for name in names]

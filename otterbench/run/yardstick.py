@@ -26,6 +26,7 @@ import torch
 
 from otterbench.arms.base import Tally
 from otterbench.arms.decoding import CachedLM, greedy
+from otterbench.backends.compiled import SPEC as COMPILED
 from otterbench.backends.step import EAGER, Engine, compile_unavailable
 from otterbench.otter.disruption import RunningDeviation
 from otterbench.workload import Batch, Workload
@@ -90,9 +91,8 @@ def engine_change(choice: str, device: torch.device) -> tuple[Engine, str]:
     """The engine set against eager (`choice`: "compiled" or "static") and the change's description."""
     reason = compile_unavailable(device) if choice == "compiled" else "the static stand-in was asked for"
     if reason is None:
-        return Engine(
-            static=True, compiled=True
-        ), "eager vs compiled engine (static KV cache + torch.compile)"
+        compiled = Engine(static=True, compiled=True, name=COMPILED.name)
+        return compiled, f"{EAGER.name} vs {COMPILED.name} engine (static KV cache + torch.compile)"
     return Engine(static=True), _stand_in(reason)
 
 
@@ -115,7 +115,10 @@ def _engine_entry(base: Any, workload: Workload, device: torch.device, choice: s
 
 def _against(base: Any, workload: Workload, device: torch.device, engine: Engine) -> dict[str, Any]:
     engine.begin(workload)  # the whole workload's capacity first: the shapes (and graphs) the arms compile
-    return {"engines": ["eager", engine.name], **_timed(base, workload, device, workload.batch_size, engine)}
+    return {
+        "engines": [EAGER.name, engine.name],
+        **_timed(base, workload, device, workload.batch_size, engine),
+    }
 
 
 def composition_change(workload: Workload) -> tuple[int, str] | None:
