@@ -56,8 +56,10 @@ def test_a_vllm_run_decides_the_eager_runs_tokens_with_vllms_own_figures(runs) -
         assert engine["backend"] == "vllm" and engine["workers"] == 1
         assert 0 < engine["kv_cache_used_bytes"] < engine["kv_cache_reserved_bytes"]
         assert ours["memory"]["weights_bytes"] == engine["weights_bytes"] > 0
+        assert engine["weights_from"] == "checkpoint"  # vLLM's CPU runner keeps no load-time count
     base, otter = (arm["memory"]["engine"]["weights_bytes"] for arm in served["arms"])
-    assert otter > base  # the fused checkpoint's inserted parameters (and zero blocks)
+    # the transformers arms' own weights: the same tensors, float32 (the fused checkpoint's zero blocks too)
+    assert [base, otter] == [arm["memory"]["weights_bytes"] for arm in eager["arms"]]
     # non-disruption under the engine (run/generated_check.py): the Otter engine's greedy tokens are the base's
     check = served["non_disruption"]
     assert check["backend"] == "vllm" and check["judged_on"] == "tokens"

@@ -48,15 +48,17 @@ class VllmArgsLoop:
         self.options = dict(options)
         self.blocks = block_args(torch.device(device).type)
         self.engines: list[Any] = []
+        self.folders: dict[str, Path] = {}  # role -> the checkpoint folder its engine serves
         self.scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def load(self, arm: Any, models: ModelSources, device: Any) -> None:
         """Start both engines (the tiny profile's models saved for them into a scratch folder)."""
         self.scratch = tempfile.TemporaryDirectory(prefix="otterbench-vllm-")
-        options = engine_options(self.options, models.dtype)
+        options, self.dtype = engine_options(self.options, models.dtype), models.dtype
 
         def start(role: str, engine_args: Mapping[str, Any]) -> Any:
             folder = servable_folder(models.sources[role], role, models.dtype, Path(self.scratch.name))
+            self.folders[role] = folder
             self.engines.append(start_engine(folder, options, **engine_args, **self.blocks))
             return self.engines[-1]
 
@@ -132,9 +134,10 @@ class VllmArgsLoop:
         bound of its KV cache used."""
         n, k = workload.max_new_tokens, workload.k
         batches = _batches(workload)
-        policy = engine_memory(self.policy, [[len(p) + n - 1 for p in rows] for rows in batches]).to_dict()
+        computed = [[len(p) + n - 1 for p in rows] for rows in batches]
+        policy = engine_memory(self.policy, computed, self.folders["base"], self.dtype).to_dict()
         scored = [[len(p) + n for p in rows] * k for rows in batches]
-        reward = engine_memory(self.reward_model, scored).to_dict()
+        reward = engine_memory(self.reward_model, scored, self.folders["reward_model"], self.dtype).to_dict()
         both = {**policy, **{key: policy[key] + reward[key] for key in SUMMED}}
         both["policy_weights_bytes"] = policy["weights_bytes"]
         both["reward_model_weights_bytes"] = reward["weights_bytes"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -87,7 +88,10 @@ class VLLMBackend:
         if self.architectures:
             served = json.loads((folder / "config.json").read_text())["architectures"][0]
             options = dataclasses.replace(options, architecture=self.architectures[served])
+        # the run draws its own progress: vLLM's info and warnings would interleave with it (a set value wins)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         self.llm = start_engine(folder, options)
+        self.folder, self.dtype = folder, models.dtype
 
     def _guidance(self, workload: Any, choose: Any) -> Guidance | None:
         rule = self.rule if choose is None else choose
@@ -113,7 +117,7 @@ class VLLMBackend:
         timings = request_timings(outputs)
         tokens = [list(output.outputs[0].token_ids) for output in outputs]
         calls = {self.counter: len(computed) * n}  # one engine step per token of each batch
-        self.memory = engine_memory(self.llm, computed).to_dict()
+        self.memory = engine_memory(self.llm, computed, self.folder, self.dtype).to_dict()
         return GenerateOutput(tokens, timings.ttft_s, timings.tpot_s, total_s, calls, self.memory, TIMER)
 
     def close(self) -> None:
