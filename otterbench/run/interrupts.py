@@ -38,6 +38,13 @@ class InterruptGuard:
         self._deferring = 0
         self._pending: int | None = None
 
+    def raise_if_stopped(self) -> None:
+        """Raise the stop a signal asked for, if one arrived: Python drops an exception raised while a
+        `__del__` or a weakref callback runs, so the handler's own raise can be lost. Call it where raising is
+        safe (the schedule's own steps) and only before the stop was handled."""
+        if self.first is not None and not self._deferring:
+            raise Interrupted(self.first)
+
     def _handle(self, signum: int, frame: object) -> None:
         self.first = self.first or signum
         if self._deferring:

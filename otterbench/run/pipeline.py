@@ -24,7 +24,16 @@ from otterbench.results.outputs import write_outputs
 from otterbench.run.assemble import assemble_results, write_run_files
 from otterbench.run.compile_cache import compile_cache_root, with_compile_caches
 from otterbench.run.config import RunConfig, RunInputError
-from otterbench.run.events import ArmFinished, EventSink, Notice, RunEvent, RunStarted, ignore
+from otterbench.run.events import (
+    ArmFinished,
+    ArmProgress,
+    ArmStarted,
+    EventSink,
+    Notice,
+    RunEvent,
+    RunStarted,
+    ignore,
+)
 from otterbench.run.interrupts import Interrupted, InterruptGuard
 from otterbench.run.record import ArmRecord
 from otterbench.run.resolve import ResolvedRun, prepare_run, resolve_run
@@ -113,6 +122,10 @@ def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: Int
     finished: list[ArmRecord] = []
 
     def on_event(event: RunEvent) -> None:
+        if isinstance(
+            event, ArmStarted | ArmProgress
+        ):  # the schedule's own steps, before any stop is handled
+            guard.raise_if_stopped()  # a signal whose raise was lost (it landed in a __del__) stops here
         emit(event)
         if isinstance(event, ArmFinished):  # keep every finished arm on disk at once
             finished.append(event.record)
