@@ -104,7 +104,10 @@ def test_a_ctrl_c_whose_raise_python_dropped_still_stops_the_run(tmp_path, monke
 
     monkeypatch.setattr(schedules, "measure_arm", measure_after_a_lost_signal)
     options = RunOptions(**TINY, repeats=2, isolation="inline", out=tmp_path)
+    reported: list = []  # what Python would print as "Exception ignored in ...": the dropped raise is not
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
     outcome = run_suite(options.to_config(tmp_path))
+    assert not reported, [str(item.exc_value) for item in reported]
     results = load_run(outcome.run_dir)
     assert outcome.exit_code == Exit.INTERRUPTED and results["status"] == "interrupted"
     assert results["arms"][0]["status"] != "ok"  # stopped at its first progress step, not measured to the end

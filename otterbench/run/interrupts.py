@@ -9,9 +9,11 @@ otherwise die with a traceback and take its pipe down with it.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from otterbench.exits import Exit
 
@@ -71,11 +73,24 @@ class InterruptGuard:
             yield self
             return
         previous = {signum: signal.signal(signum, self._handle) for signum in HANDLED}
+        unraisable, sys.unraisablehook = sys.unraisablehook, _quiet_dropped_stops(sys.unraisablehook)
         try:
             yield self
         finally:
+            sys.unraisablehook = unraisable
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def _quiet_dropped_stops(forward: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An unraisable-exception hook that says nothing of a dropped `Interrupted` (`raise_if_stopped` raises it
+    again where it can propagate) and hands every other one to `forward`."""
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, Interrupted):
+            forward(unraisable)
+
+    return hook
 
 
 @contextmanager
