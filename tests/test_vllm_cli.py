@@ -16,6 +16,8 @@ from otterbench.backends import BACKENDS
 from otterbench.cli import app
 from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter, save_otter
+from otterbench.run.options import RunOptions
+from otterbench.run.suite import load_suite
 
 
 def _errors(args: list[str]) -> tuple[int, list[str]]:
@@ -87,3 +89,18 @@ def test_the_cli_never_imports_vllm_for_help() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("suite", "arms"),
+    [
+        ("safety", ("base", "base-plugin", "args-vllm", "otter-args")),
+        ("detox", ("base", "base-plugin", "otter-dexperts")),
+    ],
+)
+def test_engine_vllm_without_arms_runs_the_suite_as_vllm_serves_it(tmp_path, suite, arms) -> None:
+    """No --arms: the suite's arms vLLM runs, plus the arms written for it alone (its separate ARGS arm, the
+    integration tax); eager keeps the suite's own list."""
+    config = RunOptions(suite=suite, engine="vllm", out=tmp_path).to_config(tmp_path)
+    assert config.arms == arms
+    assert RunOptions(suite=suite, out=tmp_path).to_config(tmp_path).arms == load_suite(suite).arms

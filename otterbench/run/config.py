@@ -24,7 +24,7 @@ from otterbench.run.settings import (
     ProcessSettings,
     route,
 )
-from otterbench.run.suite import SuiteConfig, load_suite
+from otterbench.run.suite import SuiteConfig, backend_arms, load_suite
 
 
 class RunInputError(ValueError):
@@ -211,6 +211,8 @@ def resolve_run_config(
     groups = route(run_fields, {name: run_fields.pop(name) for name in GROUPS if name in run_fields})
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
+    if not arms:  # the suite's own arms, as the chosen backend runs them
+        config = dataclasses.replace(config, suite=backend_arms(config.suite, config.backend.name))
     config = _with_defaults(config)
     _check_out_dir(Path(out_dir))
     problems = quick_problems(  # fast: nothing heavy is imported yet

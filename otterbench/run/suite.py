@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import otterbench
-from otterbench.arms.registry import arm_info, arm_names, knob_defaults, knobs, model_roles, tasks
+from otterbench.arms.registry import ARMS, arm_info, arm_names, knob_defaults, knobs, model_roles, tasks
+from otterbench.backends import refusal
 from otterbench.dtypes import DTYPE_NAMES as DTYPES
 from otterbench.knobs import KnobAttributes, knob_kwargs
 from otterbench.models.roles import role_names
@@ -289,3 +290,20 @@ def load_prompts(path: Path, limit: int | None = None) -> list[str]:
             f"{path}: num_prompts = {limit} but the file holds {len(prompts)}: use 1..{len(prompts)}"
         )
     return prompts[:limit]
+
+
+def backend_arms(suite: SuiteConfig, backend: str) -> SuiteConfig:
+    """The suite as a run under `backend` takes it without --arms: its arms the backend runs, plus the arms
+    registered for that backend alone whose task is the suite's (or none), in registry order. Under vllm the
+    safety suite becomes base, base-plugin (the integration tax), args-vllm (its separate ARGS arm) and
+    otter-args; under eager and compiled every suite keeps its own list. Named with --arms, a refused arm
+    is refused in preflight instead."""
+    own = {
+        name
+        for name, spec in ARMS.items()
+        if spec.backends and backend in spec.backends and spec.task in (None, suite.task)
+    }
+    chosen = {arm for arm in suite.arms if refusal(backend, arm_info(arm)) is None} | own
+    if chosen == set(suite.arms) or not chosen:
+        return suite
+    return replace(suite, arms=tuple(name for name in ARMS if name in chosen))
