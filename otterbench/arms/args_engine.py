@@ -31,7 +31,7 @@ from otterbench.backends.vllm.args_engines import (
     top_candidates,
 )
 from otterbench.backends.vllm.backend import engine_options, servable_folder
-from otterbench.backends.vllm.engine import start_engine, stop_engine
+from otterbench.backends.vllm.engine import quiet_engine_logs, start_engine, stop_engine
 from otterbench.backends.vllm.facts import engine_memory
 from otterbench.workload import Workload
 
@@ -53,6 +53,7 @@ class VllmArgsLoop:
 
     def load(self, arm: Any, models: ModelSources, device: Any) -> None:
         """Start both engines (the tiny profile's models saved for them into a scratch folder)."""
+        quiet_engine_logs()
         self.scratch = tempfile.TemporaryDirectory(prefix="otterbench-vllm-")
         options, self.dtype = engine_options(self.options, models.dtype), models.dtype
 

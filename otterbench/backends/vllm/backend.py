@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -21,7 +20,13 @@ from typing import Any
 
 from otterbench.backends.spec import TENSOR_PARALLEL_SIZE, GenerateOutput, ModelSources, greedy_choice
 from otterbench.backends.vllm import KV_CACHE_MIB
-from otterbench.backends.vllm.engine import EngineOptions, generate_requests, start_engine, stop_engine
+from otterbench.backends.vllm.engine import (
+    EngineOptions,
+    generate_requests,
+    quiet_engine_logs,
+    start_engine,
+    stop_engine,
+)
 from otterbench.backends.vllm.facts import TIMER, engine_memory, request_timings
 from otterbench.backends.vllm.rules import Guidance, guidance_for
 from otterbench.models.roles import OTTER_ROLE
@@ -88,8 +93,7 @@ class VLLMBackend:
         if self.architectures:
             served = json.loads((folder / "config.json").read_text())["architectures"][0]
             options = dataclasses.replace(options, architecture=self.architectures[served])
-        # the run draws its own progress: vLLM's info and warnings would interleave with it (a set value wins)
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        quiet_engine_logs()
         self.llm = start_engine(folder, options)
         self.folder, self.dtype = folder, models.dtype
 

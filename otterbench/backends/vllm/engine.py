@@ -97,6 +97,12 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+def quiet_engine_logs() -> None:
+    """For a run, which draws its own progress: vLLM's info and warnings would interleave with it. Read by vLLM
+    when it is first imported and by the engine processes it starts; a value the caller set wins."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+
+
 def start_engine(checkpoint: str | Path, options: EngineOptions = EngineOptions(), **engine_args: Any) -> Any:
     """A `vllm.LLM` serving `checkpoint` (a fused Otter checkpoint needs the plugin installed); `engine_args`:
     further `vllm.LLM` arguments over the options' own (args-vllm's pooling and raw-logits engines)."""
