@@ -248,3 +248,10 @@ def test_bad_preset_values_are_refused(tmp_path):
     assert "presets.ci.repeats = 0 must be an integer >= 1" in _error(path)
     path.write_text(path.read_text().replace("repeats = 0", "batch_size = 4"))
     assert "presets.ci.batch_size = 4 is not a preset key" in _error(path)
+
+
+def test_a_folder_named_like_a_suite_does_not_hide_the_bundled_suite(tmp_path, monkeypatch) -> None:
+    """`--suite safety` from a folder holding a `safety/` directory (an earlier run's --out) loads the suite."""
+    (tmp_path / "safety").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_suite("safety").name == "safety"

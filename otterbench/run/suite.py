@@ -251,7 +251,7 @@ def list_suites() -> list[tuple[str, str]]:
 def load_suite(name_or_path: str) -> SuiteConfig:
     """A validated suite from a bundled suite's name (see `list_suites`) or a path to a TOML file."""
     path = Path(name_or_path).expanduser()
-    if path.suffix != ".toml" and not path.exists():
+    if path.suffix != ".toml" and not path.is_file():  # a folder named like a suite (an old --out) is not one
         path = suites_dir() / f"{name_or_path}.toml"
         if not path.is_file():
             known = ", ".join(name for name, _ in list_suites()) or "none"
