@@ -21,6 +21,7 @@ from otterbench.models.tiny import build_tiny_model
 from otterbench.otter import OtterSpec, insert_otter
 from otterbench.results.files import load_run
 from otterbench.run.config import RunInputError, resolve_run_config
+from otterbench.run.options import RunOptions
 from otterbench.run.pipeline import run_suite
 from otterbench.workload import Workload
 
@@ -259,3 +260,11 @@ def test_a_run_records_the_engine_per_arm_and_in_its_config(tmp_path, monkeypatc
 def test_an_unknown_engine_is_refused_at_the_boundary(tmp_path):
     with pytest.raises(RunInputError, match="--engine='fast' is unknown: choose eager or compiled"):
         resolve_run_config("safety", out_dir=tmp_path, engine="fast")
+
+
+@pytest.mark.parametrize("engine", ["eager", "compiled"])
+def test_another_backends_option_is_refused_not_ignored(tmp_path, engine):
+    # --tensor-parallel-size belongs to vllm: under a step backend it would split nothing, in silence
+    with pytest.raises(RunInputError, match=f"an option of --engine vllm; --engine {engine} has no such"):
+        RunOptions(engine=engine, tensor_parallel_size=2).to_config(tmp_path)
+    assert RunOptions(engine=engine, tensor_parallel_size=1).to_config(tmp_path).backend.options == {}

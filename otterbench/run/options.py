@@ -148,11 +148,31 @@ class RunOptions:
         if self.backend.name not in BACKENDS:
             return self.backend
         declared = backend_spec(self.backend.name).options
+        _refuse_foreign_options(self.backend.name, {knob.name for knob in declared}, self.knobs)
         defaults = {knob.name: knob.default for knob in declared}
         given = {
             knob.name: self.knobs[knob.name] for knob in declared if self.knobs.get(knob.name) is not None
         }
         return dataclasses.replace(self.backend, options={**defaults, **self.backend.options, **given})
+
+
+def _refuse_foreign_options(name: str, own: set[str], given: Mapping[str, Any]) -> None:
+    """Another backend's option given to this one would be ignored in silence: refuse it, naming its owners."""
+    from otterbench.run.config import RunInputError
+
+    for spec in BACKENDS.values():
+        for knob in spec.options:
+            if knob.name in own or given.get(knob.name) in (
+                None,
+                knob.default,
+            ):  # the default changes nothing
+                continue
+            owners = sorted(other.name for other in BACKENDS.values() if knob in other.options)
+            flag = "--" + knob.name.replace("_", "-")
+            raise RunInputError(
+                f"{flag} is an option of --engine {' or '.join(owners)}; --engine {name} has no such option "
+                f"(drop {flag}, or choose --engine {owners[0]})"
+            )
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunOptions) if f.name not in (*GROUPS, "knobs"))
