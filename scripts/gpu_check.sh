@@ -9,7 +9,9 @@
 #   pair      a random-weight Llama pair (LLM + one-label reward model) of SIZE's shape (scripts/gpu_pair.py)
 #   compiled  the safety suite, --engine compiled, the default layout, all four ARGS arms (the run builds the
 #             layout's checkpoint first, streamed on the device; results.json records its seconds); its
-#             arms share one compile cache, and its yardstick sets eager against the compiled engine
+#             arms share one compile cache, and its yardstick sets eager against the compiled engine.
+#             Every run of the call shares one kept compile cache ($WORK/compile-cache): the layouts'
+#             runs load the base's graphs this run compiled, so their base compile_s are hits
 #   eager     the same, --engine eager (the checkpoint is reused); its yardstick takes the static stand-in
 #             (--yardstick-engine static): the compiled run's holds the same eager-vs-compiled comparison
 #   layouts   --engine compiled, base + otter-args, each other layout (LAYOUTS minus DEFAULT_LAYOUT)
@@ -93,7 +95,8 @@ safety_run() {
   ln -sfn "$WORK/fused-cache" "$runs/$name/fused-cache"
   # shellcheck disable=SC2086  # $workload is a list of options
   python3 -m otterbench run --suite safety --base "$pair/llm" --reward-model "$pair/rm" --arms "$arms" \
-    --device "$DEVICE" --dtype "$DTYPE" $workload --engine "$engine" --layout "$layout" --yardstick-engine "$yardstick" --out "$runs/$name" \
+    --device "$DEVICE" --dtype "$DTYPE" $workload --engine "$engine" --layout "$layout" --yardstick-engine "$yardstick" \
+    --compile-cache "$WORK/compile-cache" --out "$runs/$name" \
     > "$WORK/logs/$name.txt" 2>&1
   local status=$?
   grep -E "^non-disruption|^error" "$WORK/logs/$name.txt" | head -3

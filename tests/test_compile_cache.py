@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-from otterbench.run.compile_cache import CACHE_DIR_VARIABLE, use_compile_cache, with_compile_caches
+from otterbench.run.compile_cache import (
+    CACHE_DIR_VARIABLE,
+    compile_cache_root,
+    use_compile_cache,
+    with_compile_caches,
+)
 from otterbench.run.config import RunInputError, resolve_run_config
 from otterbench.run.resolve import resolve_run
 
@@ -48,3 +53,24 @@ def test_an_arm_process_points_torchs_caches_at_its_folder(tmp_path, monkeypatch
 def test_unknown_cache_and_yardstick_choices_are_refused(tmp_path, field: str, option: str) -> None:
     with pytest.raises(RunInputError, match=f"{option}='fast' is unknown: choose"):
         resolve_run_config("safety", out_dir=tmp_path, **{field: "fast"})
+
+
+def test_a_folder_given_is_shared_by_the_arms_and_kept_for_later_runs(tmp_path) -> None:
+    kept = tmp_path / "ci" / "compile-cache"
+    resolved = _resolved(tmp_path, compile_cache=str(kept))
+    assert resolved.config.process.compile_cache == str(kept)
+    with compile_cache_root(resolved.config.process.compile_cache) as root:
+        folders = {job.compile_cache_dir for job in with_compile_caches(resolved, root).jobs}
+        (root / "graph").write_text("compiled")
+    assert folders == {str(kept)}
+    assert (kept / "graph").read_text() == "compiled"  # a later run finds it
+    with compile_cache_root("run") as fresh:
+        assert fresh != kept and not (fresh / "graph").exists()
+    assert not fresh.exists()  # the run's own folder goes with the run
+
+
+def test_a_cache_folder_that_is_a_file_is_refused(tmp_path) -> None:
+    taken = tmp_path / "cache"
+    taken.write_text("not a folder")
+    with pytest.raises(RunInputError, match="--compile-cache=.* is a file: pass a folder path"):
+        resolve_run_config("safety", out_dir=tmp_path, compile_cache=str(taken))

@@ -13,9 +13,9 @@ from otterbench.models.roles import role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run import settings
+from otterbench.run.compile_cache import compile_cache_problem
 from otterbench.run.quick_checks import quick_problems
 from otterbench.run.settings import (
-    COMPILE_CACHES,
     GROUPS,
     ISOLATIONS,
     SCHEDULES,
@@ -152,10 +152,9 @@ def _check_run_fields(config: RunConfig) -> None:
         raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
     if process.schedule not in SCHEDULES:
         raise _fail("--schedule", process.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
-    if process.compile_cache not in COMPILE_CACHES:
-        raise _fail(
-            "--compile-cache", process.compile_cache, f"is unknown: choose {' or '.join(COMPILE_CACHES)}"
-        )
+    cache_problem = compile_cache_problem(process.compile_cache)
+    if cache_problem:
+        raise RunInputError(cache_problem)
     if insertion.yardstick_engine is not None and insertion.yardstick_engine not in YARDSTICK_ENGINES:
         raise _fail(
             "--yardstick-engine",

@@ -144,7 +144,8 @@ def _measure(resolved: ResolvedRun, files: RunFiles, emit: EventSink, guard: Int
         except RunInputError:  # a checkpoint that cannot be built: bad input, and nothing was measured
             shutil.rmtree(files.run_dir, ignore_errors=True)
             raise
-        with compile_cache_root() as root:  # torch.compile's caches for the arms' processes, while they run
+        # torch.compile's caches for the arms' processes, while they run (or kept, in a folder given)
+        with compile_cache_root(resolved.config.process.compile_cache) as root:
             return execute(with_compile_caches(files.resolved, root), on_event)
     except Interrupted as stop:  # before any arm started
         return finished, stop

@@ -24,7 +24,8 @@ SCHEDULES = ("auto", "interleaved", "sequential")
 YARDSTICK_ENGINES = ("compiled", "static")
 DEFAULT_YARDSTICK_ENGINE = "compiled"
 # torch.compile's on-disk caches (inductor's FX graph cache, AOTAutograd's) for the run's arm processes:
-# one folder for the run (a graph another arm compiled is a hit), or a fresh one per arm (every arm cold)
+# one folder for the run (a graph another arm compiled is a hit), or a fresh one per arm (every arm cold); any
+# other value with a "/" in it is a folder kept across runs (run/compile_cache.py)
 COMPILE_CACHES = ("run", "arm")
 
 
@@ -85,7 +86,8 @@ class ProcessSettings:
         "compile_cache",
         "run",
         "torch.compile's on-disk caches (inductor FX graphs, AOTAutograd) for the arm processes: run (one "
-        "folder shared by the run's arms: a graph another arm compiled is a cache hit) or arm (one each)",
+        "folder shared by the run's arms: a graph another arm compiled is a cache hit), arm (one each), or a "
+        "folder path with a / (e.g. ./compile-cache): shared by the arms and kept for later runs",
     )
 
 
