@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from otterbench.results.decisions import decisions_line
 from otterbench.results.summary import non_disruption_line
 
 MIB = 2**20
@@ -102,6 +103,9 @@ def main(paths: list[str]) -> None:
     for name, data in runs:
         print(checkpoint_line(name, data))
         print(disruption_line(name, data))
+        decisions = decisions_line(data)  # args-optimized = args-faithful, or why not
+        if decisions is not None:
+            print(f"{name:28} {decisions[0]}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from otterbench.results.decisions import decision_pairs
 from otterbench.results.files import load_run
 from otterbench.results.report.accel import accel_section, plot_accel
 from otterbench.results.report.plots import save_figure
@@ -30,6 +31,10 @@ def test_speculative_arms_give_the_base_tokens(accel_run) -> None:
     assert all(arm["status"] == "ok" and arm["new_tokens"] == 6 for arm in arms.values())
     assert arms["spec-separate"]["token_ids_hash"] == arms["base"]["token_ids_hash"]
     assert arms["otter-spec"]["token_ids_hash"] == arms["base"]["token_ids_hash"]
+    assert [(pair.arm, pair.same) for pair in decision_pairs(results)] == [
+        ("spec-separate", True),
+        ("otter-spec", True),
+    ]
     assert "speculation" not in arms["base"]
 
 

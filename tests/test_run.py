@@ -15,6 +15,7 @@ from otterbench.backends import backend_spec
 from otterbench.cli import app
 from otterbench.commands.run import ProgressView, progress_bars
 from otterbench.exits import Exit
+from otterbench.results.decisions import DecisionPair, decision_pairs
 from otterbench.results.files import load_run
 from otterbench.run import arm_models, schedules
 from otterbench.run import pipeline as runner
@@ -44,6 +45,7 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
     assert all(a["status"] == "ok" and a["new_tokens"] == 3 for a in results["arms"])
     hashes = {a["name"]: a["token_ids_hash"] for a in results["arms"]}
     assert hashes["args-faithful"] == hashes["args-optimized"]
+    assert decision_pairs(results) == [DecisionPair("args-optimized", "args-faithful", True)]
     assert {s["separate_arm"] for s in results["savings"]} == {"args-faithful", "args-optimized"}
     default = backend_spec("eager").layouts[0]  # the engine's preferred layout, packed
     assert results["otter"]["layout"] == default and results["otter"]["distilled"] is False

@@ -1,7 +1,9 @@
 """The ARGS arms with a separate reward model: per token, one LLM forward, top-k candidates, and the reward
 model's score of each `prefix + candidate`; pick argmax(logit + w*reward).
 
-Both arms make the same decisions; they differ only in how the reward model is driven:
+Both arms make the same decisions in exact arithmetic (in bf16 their kernel shapes round differently, and a
+run with both says whether a near-tie flipped: results/decisions.py); they differ only in how the reward
+model is driven:
 - `args-faithful` follows the ARGS reference code: one batched reward-model call of k rows
   `prefix + candidate` per prompt per step, the prompt prefilled k times at the first step, and the reward
   model's cache re-expanded to k rows (copied) after each pick.

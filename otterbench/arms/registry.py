@@ -81,6 +81,12 @@ def arm_role(name: str, default: str = "base") -> str:
     return spec.role if spec else default
 
 
+def arm_decides_as(name: str) -> str | None:
+    """The arm whose tokens `name` reproduces in exact arithmetic (ArmSpec.decides_as); None if none."""
+    spec = ARMS.get(name)
+    return spec.decides_as if spec else None
+
+
 def reference_spec() -> ArmSpec:
     """The reference every other arm is measured from: the registered arm whose role is REFERENCE_ROLE."""
     return next(spec for spec in ARMS.values() if spec.role == REFERENCE_ROLE)

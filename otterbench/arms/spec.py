@@ -101,6 +101,9 @@ class ArmSpec:
     build: Build
     counterpart: str | None = None  # separate arms: the Otter arm whose savings are measured against it
     baseline: Baseline | None = None  # separate arms: which kind of baseline it is
+    # the arm whose decisions this one computes in another form (same rule, other kernels or shapes): in exact
+    # arithmetic their tokens are equal, and a run with both says whether they were (results/decisions.py)
+    decides_as: str | None = None
     knobs: tuple[Knob, ...] = ()  # the task knobs its decisions read (shared with its task's other arms)
     cost: CostTerm | None = None  # the planner's cost term; None: the planner does not price it
     cost_note: str | None = None  # a caveat the planner prints beside its prediction

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.results.decisions import decisions_line
 from otterbench.results.disruption_verdict import DISRUPTED, EXACT, WITHIN, verdict_of, was_measured
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import (
@@ -186,6 +187,9 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
         console.print(speculation)
     print_efficiency(console, results)
     console.print(non_disruption_line(results))
+    decisions = decisions_line(results)
+    if decisions is not None:
+        console.print(decisions[0], style="yellow" if decisions[1] else None, markup=False, highlight=False)
     for line in engine_lines(results):
         console.print(line)
     otter = results.get("otter") or {}

@@ -57,6 +57,12 @@ class ArmRecord:
         return arm_role(self.name)
 
     @property
+    def decides_as(self) -> str | None:
+        from otterbench.arms.registry import arm_decides_as
+
+        return arm_decides_as(self.name)
+
+    @property
     def ok(self) -> bool:
         return self.status == "ok"
 
@@ -89,6 +95,8 @@ class ArmRecord:
             entry |= {"engine": self.engine, "engine_note": self.engine_note, "compile_s": self.compile_s}
             if self.speculation is not None:
                 entry["speculation"] = self.speculation
+            if self.decides_as is not None:
+                entry["decides_as"] = self.decides_as
         if self.traceback:
             entry["traceback"] = self.traceback
         return entry

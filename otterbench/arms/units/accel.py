@@ -39,9 +39,19 @@ SPECS = (
         _separate,
         counterpart="otter-spec",
         baseline="optimized",
+        decides_as="base",  # speculative decoding keeps the base's own greedy tokens
         knobs=KNOBS,
         origin=__name__,
     ),
-    ArmSpec("otter-spec", "otter", "accel", ("otter",), _otter, knobs=KNOBS, origin=__name__),
+    ArmSpec(
+        "otter-spec",
+        "otter",
+        "accel",
+        ("otter",),
+        _otter,
+        decides_as="base",
+        knobs=KNOBS,
+        origin=__name__,
+    ),
 )
 TASKS = (TaskSpec("accel", "drafts"),)  # both drafts learn the base's continuations

@@ -44,6 +44,7 @@ SPECS = (
         ("base",),
         _engine_only,
         choose=greedy_choice,
+        decides_as="base",  # the same model, its norms on Otter's path (the integration tax)
         backends=("vllm",),
         engine_loop=_norm_path_loop,
         origin=__name__,

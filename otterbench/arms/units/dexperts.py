@@ -84,7 +84,14 @@ SPECS = (
         cost_note="dexperts-faithful keeps no KV cache: it recomputes the whole context every token",
         **_SEPARATE,
     ),
-    ArmSpec("dexperts-cached", build=_cached, baseline="optimized", cost=_cached_cost, **_SEPARATE),
+    ArmSpec(
+        "dexperts-cached",
+        build=_cached,
+        baseline="optimized",
+        decides_as="dexperts-faithful",
+        cost=_cached_cost,
+        **_SEPARATE,
+    ),
     ArmSpec(
         "otter-dexperts",
         "otter",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otterbench.arms.registry import baseline_kind
+from otterbench.results.decisions import decisions_line
 from otterbench.results.disruption_verdict import was_measured
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import (
@@ -145,9 +146,18 @@ def non_disruption_section(results: dict) -> list[str]:
     """Whether the Otter model's original logits equal the base model's, judged against the base's own numerics."""
     if not was_measured(results["non_disruption"]):
         reason = results["non_disruption"].get("reason", "no Otter arm ran")
-        return ["## Non-disruption", "", f"Not measured: {reason}.", ""]
+        return ["## Non-disruption", "", f"Not measured: {reason}.", "", *_decisions(results)]
     line = non_disruption_line(results).removeprefix("non-disruption: ")
-    return ["## Non-disruption", "", line[0].upper() + line[1:] + ".", ""]
+    return ["## Non-disruption", "", line[0].upper() + line[1:] + ".", "", *_decisions(results)]
+
+
+def _decisions(results: dict) -> list[str]:
+    """Whether arms that make one decision in different forms chose the same tokens (results/decisions.py)."""
+    decisions = decisions_line(results)
+    if decisions is None:
+        return []
+    line = decisions[0].removeprefix("decisions ")
+    return [f"Decisions {line}.", ""]
 
 
 def environment_section(results: dict) -> list[str]:
