@@ -107,7 +107,8 @@ def test_a_toy_arm_from_the_tests_folder_runs_through_run(tmp_path):
 def test_a_generate_level_backend_runs_the_arms_it_accepts(tmp_path):
     hashes = {}
     for engine in ("eager", "hf-generate"):
-        options = RunOptions(arms="base,toy-boost", engine=engine, out=tmp_path / engine, hf_label=7, **SMALL)
+        own = {"hf_label": 7} if engine == "hf-generate" else {}  # eager refuses another backend's option
+        options = RunOptions(arms="base,toy-boost", engine=engine, out=tmp_path / engine, **own, **SMALL)
         options = options.with_values({"suite": str(_toy_suite(tmp_path))})
         outcome = pipeline.run_suite(options.to_config(tmp_path))
         results = load_run(outcome.run_dir)
