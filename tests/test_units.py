@@ -174,17 +174,40 @@ def test_non_disruption_under_a_generate_level_backend_is_judged_on_its_tokens(t
     assert block["greedy_tokens_identical"] and block["token_agreement"] == 1.0
     assert (block["rows_identical"], block["rows"]) == (3, 3)
     assert block["max_abs_logprob_diff"] < 1e-4  # float32: the widened reductions only reorder sums
-    assert block["verdict"] == "within_base_numerics" and "judged on tokens+logprobs" in block["criterion"]
+    # bit-equal log-probabilities (as the fused layout gives where the reordering changes no sum) are exact
+    exact = block["max_abs_logprob_diff"] == 0.0
+    assert block["verdict"] == ("exact" if exact else "within_base_numerics")
+    assert "judged on tokens+logprobs" in block["criterion"]
     # the base's own yardstick: a second base pass with its prompts regrouped (each alone)
     assert block["yardstick"]["changes"]["batch_composition"]["rows"] == 3
     assert "under hf-generate" in non_disruption_line(results)
 
 
+def test_only_the_checks_passes_ask_a_generate_level_backend_for_logprobs(tmp_path, monkeypatch):
+    decode, asked = toy_units.HFGenerateBackend.generate, []
+
+    def record(backend, workload, choose=None, logprobs=False):
+        asked.append((backend.arm.name, choose is not None, workload.batch_size, logprobs))
+        return decode(backend, workload, choose, logprobs)
+
+    monkeypatch.setattr(toy_units.HFGenerateBackend, "generate", record)
+    block = _otter_under_generate(tmp_path)["non_disruption"]
+    # the arms' own runs (the repeat, and what the session runs before it) never ask; the check's three passes
+    # do: Otter's greedy pass, the base's reference (decoded once more: no repeat kept its logprobs) and its
+    # regrouped yardstick (prompts alone)
+    checks = sorted(call for call in asked if call[3])
+    assert checks == [("base", False, 1, True), ("base", False, 2, True), ("otter-args", True, 2, True)]
+    measured = [call[:3] for call in asked if not call[3]]
+    assert {"base", "otter-args"} == {arm for arm, _, _ in measured}
+    assert all(call[1:] == (False, 2) for call in measured)
+    assert block["judged_on"] == "tokens+logprobs" and block["yardstick"]["max_abs_logprob_diff"] is not None
+
+
 def test_a_disrupted_otter_under_a_generate_level_backend_is_found(tmp_path, monkeypatch):
     decode = toy_units.HFGenerateBackend.generate
 
-    def flip_the_check_pass(backend, workload, choose=None):
-        out = decode(backend, workload, choose)
+    def flip_the_check_pass(backend, workload, choose=None, logprobs=False):
+        out = decode(backend, workload, choose, logprobs)
         if backend.otter and choose is not None:  # Otter's original response, as a disrupted model gives it
             out.token_ids[1][2] += 1
         return out

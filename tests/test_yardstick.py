@@ -101,6 +101,58 @@ def test_float32_needs_identical_tokens_and_the_thresholds_are_what_the_module_s
     assert VERDICTS.index(EXACT) < VERDICTS.index(WITHIN) < VERDICTS.index(DISRUPTED)
 
 
+def _tokens_block(
+    lp: float | None, own_lp: float | None, agreement: float = 1.0, arm_same: bool = True
+) -> dict:
+    """A generate-level block: Otter's greedy tokens (and the chosen tokens' max |Δlogprob|, `lp`) against the
+    base's, and the base's own under a regrouping (`own_lp`; its tokens always agree)."""
+    judged_on = "tokens" if lp is None else "tokens+logprobs"
+    own = {"token_agreement": 1.0, "rows_identical": 4, "rows": 4, "positions": 32}
+    return {
+        "layout": "fused",
+        "backend": "vllm",
+        "judged_on": judged_on,
+        "measured": True,
+        "exact": None,
+        "token_agreement": agreement,
+        "max_abs_logprob_diff": lp,
+        "greedy_tokens_identical": arm_same and agreement == 1.0,
+        "yardstick": {**own, "max_abs_logprob_diff": own_lp},
+    }
+
+
+@pytest.mark.parametrize(
+    ("lp", "own_lp", "agreement", "dtype", "verdict"),
+    [
+        (5e-7, 2e-7, 1.0, "float32", WITHIN),  # fp32: identical tokens, Δlogprob under its tolerance
+        (2e-3, 2e-7, 1.0, "float32", DISRUPTED),  # fp32: identical tokens but Δlogprob above the tolerance
+        (None, None, 1.0, "float32", WITHIN),  # tokens alone (a backend without logprobs)
+        (0.02, 0.01, 1.0, "bfloat16", WITHIN),  # WITHIN_RATIO x the base's own
+        (0.03, 0.01, 1.0, "bfloat16", DISRUPTED),  # beyond it, though every token agrees
+        (1e-3, 0.0, 1.0, "bfloat16", DISRUPTED),  # a base bit-stable under regrouping leaves no room
+        (0.0, 0.0, 1.0, "bfloat16", EXACT),  # every chosen token's log-probability bit-equal, tokens too
+        (0.0, 2e-7, 1.0, "float32", EXACT),
+        (0.005, 0.01, 0.9, "bfloat16", DISRUPTED),  # tokens leave the base's sooner than its own do
+        (0.005, None, 1.0, "bfloat16", WITHIN),  # a yardstick without logprobs: the token rule alone
+    ],
+)
+def test_a_verdict_judged_on_tokens_and_logprobs_uses_both(lp, own_lp, agreement, dtype, verdict) -> None:
+    judged = judge(_tokens_block(lp, own_lp, agreement), dtype)
+    assert judged["verdict"] == verdict
+    assert judged["ratio_to_yardstick"] == (pytest.approx(lp / own_lp) if lp is not None and own_lp else None)
+    uses_logprobs = lp is not None and (dtype == "float32" or own_lp is not None)
+    if verdict == EXACT:
+        assert "log-probability bit-equal" in judged["criterion"]
+    else:
+        assert ("|Δlogprob|" in judged["criterion"]) == uses_logprobs, judged["criterion"]
+
+
+def test_tokens_are_judged_against_the_measured_base_arm_too() -> None:
+    # the check's own base pass agrees, the base arm's measured tokens do not: neither within nor exact
+    assert judge(_tokens_block(5e-7, 2e-7, arm_same=False), "float32")["verdict"] == DISRUPTED
+    assert judge(_tokens_block(0.0, 2e-7, arm_same=False), "float32")["verdict"] == DISRUPTED
+
+
 def _results_with(block: dict, dtype: str = "bfloat16") -> dict:
     results = make_results(repeats=10)
     results["non_disruption"] = {**block, **judge(block, dtype)}
@@ -151,6 +203,13 @@ def test_gate_flags_a_worse_class_and_passes_the_same_class() -> None:
         assert finding.regressed and f"{finding.baseline} -> {finding.current}" in finding.evidence
     better = next(f for f in check_runs(within, disrupted).findings if f.metric == "non_disruption")
     assert not better.regressed
+
+
+def test_gate_gives_the_logprob_figures_of_a_verdict_judged_on_them() -> None:
+    within = _results_with(_tokens_block(0.01, 0.01))
+    disrupted = _results_with(_tokens_block(0.03, 0.01))
+    finding = next(f for f in check_runs(disrupted, within).findings if f.metric == "non_disruption")
+    assert finding.regressed and "max |Δlogprob| 0.03, the base's own 0.01 (3.00x)" in finding.evidence
 
 
 def _workload(batch_size: int, prompts: int = 3) -> Workload:

@@ -88,8 +88,8 @@ class _Rule(LogitsProcessor):
 
 class HFGenerateBackend:
     """transformers' `generate` over the base model (its own cached loop over a fused Otter checkpoint, whose
-    signal a logits processor cannot see): greedy, exactly N tokens, the arm's rule per step; it reports the
-    chosen tokens' log-probabilities."""
+    signal a logits processor cannot see): greedy, exactly N tokens, the arm's rule per step; asked for
+    them, it reports the chosen tokens' log-probabilities."""
 
     name = "hf-generate"
 
@@ -131,8 +131,8 @@ class HFGenerateBackend:
                 out = lm.feed(tokens[-1])
         return torch.cat(tokens, dim=1)
 
-    def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
-        tokens, ttft, tpot, logprobs = [], [], [], []
+    def generate(self, workload: Any, choose: Any = None, logprobs: bool = False) -> GenerateOutput:
+        tokens, ttft, tpot, chosen = [], [], [], []
         loop = self._otter_loop if self.otter else self._transformers_loop
         started = time.perf_counter()
         for batch in workload.batches(self.device):
@@ -140,14 +140,14 @@ class HFGenerateBackend:
             rule = _Rule(choose or self.arm.choose, workload, marks, picked_logprobs)
             with torch.inference_mode():
                 tokens += loop(batch, rule, workload).tolist()
-            logprobs += torch.cat(picked_logprobs, dim=1).tolist()
+            chosen += torch.cat(picked_logprobs, dim=1).tolist()
             steps = [later - earlier for earlier, later in zip(marks, marks[1:])]
             ttft.append(steps[0])
             tpot += steps[1:]
         total = time.perf_counter() - started
         calls = {"otter" if self.otter else "llm": len(ttft) + len(tpot)}
         facts = {"kv_cache": "transformers DynamicCache", "label": self.label}
-        return GenerateOutput(tokens, ttft, tpot, total, calls, facts, logprobs=logprobs)
+        return GenerateOutput(tokens, ttft, tpot, total, calls, facts, logprobs=chosen if logprobs else None)
 
     def close(self) -> None:
         """Nothing to stop: the model goes with the process."""

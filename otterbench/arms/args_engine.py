@@ -74,9 +74,9 @@ class VllmArgsLoop:
             self.scratch.cleanup()
             self.scratch = None
 
-    def generate(self, workload: Workload, choose: Any = None) -> GenerateOutput:
-        """Exactly N ARGS tokens per prompt, batch by batch, two engine calls per token (no other rule: the
-        non-disruption check asks only base and Otter arms for passes with `choose`).
+    def generate(self, workload: Workload, choose: Any = None, logprobs: bool = False) -> GenerateOutput:
+        """Exactly N ARGS tokens per prompt, batch by batch, two engine calls per token (no other rule, no
+        log-probabilities: the non-disruption check asks only base and Otter arms for passes).
 
         Timings per request, as the vllm backend reports them: a batch's requests get their first token
         together (TTFT: the first step) and their later ones together (TPOT: the later steps' mean)."""

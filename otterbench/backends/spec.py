@@ -12,8 +12,9 @@ Non-disruption under a generate-level backend (run/generated_check.py) asks the 
 `generate` passes, after the measured repeats: the Otter arm's model decoded with the reference arm's rule
 (`choose=` the base arm's greedy: its original response), and the base once more under a harmless change
 (its prompts regrouped: `workload.batch_size` changed; a backend that schedules its own batches may show no
-change, which leaves the verdict no room). Tokens are always enough; a backend that also fills
-`GenerateOutput.logprobs` is judged on tokens and log-probabilities, and the verdict says which.
+change, which leaves the verdict no room). Those passes, and no measured repeat, ask `generate` for
+`logprobs`. Tokens are always enough; a backend that also fills `GenerateOutput.logprobs` is judged on tokens
+and log-probabilities, and the verdict says which.
 Torch-free: the command line validates `--engine` against the registry at start-up.
 """
 
@@ -104,8 +105,9 @@ class GenerateOutput:
         default_factory=dict
     )  # facts the backend knows (KV cache reserved, ...)
     timer: str = "perf_counter"  # how the timings were taken
-    # optional evidence for the non-disruption check: per prompt, the log-probability the model's original
-    # next-token distribution gave each chosen token (log_softmax of the logits, the signal not added)
+    # optional evidence for the non-disruption check, when `generate` was asked for it: per prompt, the
+    # log-probability the model's original next-token distribution gave each chosen token (log_softmax of
+    # the vocabulary's logits, never normalised over signal columns; every pass of a run computed alike)
     logprobs: list[list[float]] | None = None
 
 
@@ -126,9 +128,11 @@ class GenerateBackend(Protocol):
     def load(self, arm: Any, models: ModelSources, device: Any) -> None:
         """Load what `arm` (an ArmSpec) needs, in this process, before anything is measured."""
 
-    def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
+    def generate(self, workload: Any, choose: Any = None, logprobs: bool = False) -> GenerateOutput:
         """Exactly workload.max_new_tokens tokens per prompt, decided by the arm's rule, or by `choose` (same
-        signature as `ArmSpec.choose`) when given: the non-disruption check passes the base arm's greedy."""
+        signature as `ArmSpec.choose`) when given: the non-disruption check passes the base arm's greedy.
+        `logprobs`: the check asks for the chosen tokens' log-probabilities (a measured repeat never does);
+        a backend that cannot give them leaves `GenerateOutput.logprobs` None."""
 
     def close(self) -> None:
         """Release what `load` started (an engine and its processes); called once the arm is done."""

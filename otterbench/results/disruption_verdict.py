@@ -12,9 +12,12 @@ over the whole workload) and its `yardstick` (the base against itself under harm
   under every change leaves no room: any deviation is then disruption. Argmax agreement is reported beside
   the base's own; it decides nothing (a flip at a near-tie is what the base's own changes show too).
 Under a generate-level backend the logits stay inside the engine: the block is judged on what the backend
-gave (`judged_on`: "tokens", or "tokens+logprobs"), never `exact` (run/generated_check.py):
-- full precision: within when Otter's greedy tokens are the base arm's, and (logprobs) their max |Δlogprob|
-  is within the dtype's tolerance;
+gave (`judged_on`: "tokens", or "tokens+logprobs"; run/generated_check.py). Its `exact` field stays null (no
+logit was compared), but with log-probabilities the verdict may be exact:
+- exact: Otter's greedy tokens are the base's and every chosen token's log-probability is bit-equal to the
+  base's (max |Δlogprob| 0): all the engine shows is identical. Tokens alone are never exact.
+- full precision: within when Otter's greedy tokens are the base's (its check pass and its measured arm),
+  and (logprobs) their max |Δlogprob| is within the dtype's tolerance;
 - half precision: within when Otter's greedy tokens stay with the base arm's at least as long as the base's
   own do under a harmless change (`token_agreement`, the yardstick's), and (logprobs) max |Δlogprob| is at
   most `WITHIN_RATIO` times the base's own; without a yardstick only identical tokens are within.
@@ -74,7 +77,11 @@ def _judge_tokens(block: dict[str, Any], dtype: str) -> dict[str, Any]:
     lp, own_lp = block.get("max_abs_logprob_diff"), yardstick.get("max_abs_logprob_diff")
     ratio = None if lp is None or not own_lp else lp / own_lp
     tolerance = FULL_PRECISION_TOLERANCE.get(dtype)
-    identical = block["token_agreement"] == 1.0
+    identical = block["token_agreement"] == 1.0 and block.get("greedy_tokens_identical") is not False
+    under = f"judged on {block['judged_on']} under {block.get('backend')}"
+    if identical and lp == 0.0:
+        rule = "greedy tokens identical, every chosen token's log-probability bit-equal"
+        return {"verdict": EXACT, "ratio_to_yardstick": ratio, "criterion": f"{under}: {rule}"}
     if tolerance is not None:
         within = identical and (lp is None or lp <= tolerance)
         rule = f"{dtype}: greedy tokens identical" + (
@@ -88,8 +95,11 @@ def _judge_tokens(block: dict[str, Any], dtype: str) -> dict[str, Any]:
         if lp is not None and own_lp is not None:
             within = within and lp <= WITHIN_RATIO * own_lp
             rule += f", max |Δlogprob| <= {WITHIN_RATIO:g}x the base's own"
-    criterion = f"judged on {block['judged_on']} under {block.get('backend')}: {rule}"
-    return {"verdict": WITHIN if within else DISRUPTED, "ratio_to_yardstick": ratio, "criterion": criterion}
+    return {
+        "verdict": WITHIN if within else DISRUPTED,
+        "ratio_to_yardstick": ratio,
+        "criterion": f"{under}: {rule}",
+    }
 
 
 def verdict_of(block: dict[str, Any]) -> str | None:

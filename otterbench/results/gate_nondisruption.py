@@ -19,6 +19,11 @@ def _verdict_finding(was: dict, now: dict) -> Finding:
         evidence = (
             f"{before} -> {after}: {now['criterion']}; token agreement now {now['token_agreement']:.3g}"
         )
+        if now.get("max_abs_logprob_diff") is not None:
+            own = (now.get("yardstick") or {}).get("max_abs_logprob_diff")
+            evidence += f", max |Δlogprob| {now['max_abs_logprob_diff']:.3g}"
+            evidence += "" if own is None else f", the base's own {own:.3g}"
+            evidence += "" if ratio is None else f" ({ratio:.2f}x)"
         return _finding(before, after, now, evidence)
     evidence = f"{before} -> {after}: max |Δlogit| now {now['max_abs_logit_diff']:.3g}"
     if yardstick is not None:

@@ -5,8 +5,9 @@ log-probabilities of the chosen tokens, when it gives them), through extra `gene
 measured repeats (a check, not serving; backends/spec.py):
 - the Otter arm's process: its model decoded with the reference arm's rule (the base arm's greedy over the
   original logits, the signal ignored): what the paper calls the original response, still accessible;
-- the base arm's process: its measured tokens, and one more pass under a harmless change (its prompts
-  regrouped, as run/yardstick.py's batch composition): the base's own yardstick.
+- the base arm's process: its measured tokens (decoded once more with their log-probabilities, which no
+  measured repeat asks for), and one more pass under a harmless change (its prompts regrouped, as
+  run/yardstick.py's batch composition): the base's own yardstick.
 The parent sets the two against each other (`generated_block`) and judges the result like the step-level
 check (results/disruption_verdict.py), saying what it was judged on.
 """
@@ -33,17 +34,20 @@ def _pass(out: GenerateOutput) -> dict[str, Any]:
 
 
 def generated_passes(arm: GeneratedArm, spec: ArmSpec, workload: Workload) -> dict[str, Any] | None:
-    """What this arm's process adds to the check, after its measured repeats; None for other roles."""
+    """What this arm's process adds to the check, after its measured repeats; None for other roles. Every
+    pass asks for log-probabilities (the measured repeats did not: they cost the backend time), so the base's
+    reference is decoded once more unless its last repeat carries them."""
     if spec.role == "otter":
-        greedy = arm.backend.generate(workload, choose=reference_spec().choose)
+        greedy = arm.backend.generate(workload, choose=reference_spec().choose, logprobs=True)
         return {"backend": arm.backend_name, "greedy": _pass(greedy)}
     if spec.role != "base" or arm.last is None:
         return None
+    reference = arm.last if arm.last.logprobs is not None else arm.backend.generate(workload, logprobs=True)
     change, yardstick = composition_change(workload), None
     if change is not None:
-        regrouped = arm.backend.generate(dataclasses.replace(workload, batch_size=change[0]))
+        regrouped = arm.backend.generate(dataclasses.replace(workload, batch_size=change[0]), logprobs=True)
         yardstick = {"change": change[1], **_pass(regrouped)}
-    return {"backend": arm.backend_name, "reference": _pass(arm.last), "yardstick": yardstick}
+    return {"backend": arm.backend_name, "reference": _pass(reference), "yardstick": yardstick}
 
 
 def _agreed(reference: list[int], other: list[int]) -> int:

@@ -22,6 +22,7 @@ from otterbench.backends.spec import TENSOR_PARALLEL_SIZE, GenerateOutput, Model
 from otterbench.backends.vllm import KV_CACHE_MIB
 from otterbench.backends.vllm.engine import (
     EngineOptions,
+    chosen_logprobs,
     generate_requests,
     quiet_engine_logs,
     start_engine,
@@ -107,22 +108,31 @@ class VLLMBackend:
             )
         return guidance_for(rule, tuple(knob.name for knob in self.arm.knobs), workload)
 
-    def generate(self, workload: Any, choose: Any = None) -> GenerateOutput:
+    def generate(self, workload: Any, choose: Any = None, logprobs: bool = False) -> GenerateOutput:
         """Each batch's prompts submitted together, one batch after another; vLLM's timings per request.
-        `choose` replaces the arm's rule (the non-disruption check passes the base arm's greedy)."""
+        `choose` replaces the arm's rule (the non-disruption check passes the base arm's greedy); `logprobs`
+        asks for each chosen token's log-probability over the vocabulary (engine.py: LOGPROBS_MODE), which
+        only the check's passes do: a measured repeat never pays for them."""
         guidance, n = self._guidance(workload, choose), workload.max_new_tokens
+        if logprobs and guidance is not None:
+            raise ValueError(
+                "log-probabilities are read only under greedy: a rule's row is its own 0/-inf mask"
+            )
         outputs, computed = [], []
         started = time.perf_counter()
         for start in range(0, workload.num_prompts, workload.batch_size):
             rows = workload.prompt_ids[start : start + workload.batch_size]
-            outputs += generate_requests(self.llm, rows, n, guidance)
+            outputs += generate_requests(self.llm, rows, n, guidance, logprobs)
             computed.append([len(row) + n - 1 for row in rows])  # the last token is never fed
         total_s = time.perf_counter() - started
         timings = request_timings(outputs)
         tokens = [list(output.outputs[0].token_ids) for output in outputs]
         calls = {self.counter: len(computed) * n}  # one engine step per token of each batch
         self.memory = engine_memory(self.llm, computed, self.folder, self.dtype).to_dict()
-        return GenerateOutput(tokens, timings.ttft_s, timings.tpot_s, total_s, calls, self.memory, TIMER)
+        chosen = [chosen_logprobs(output) for output in outputs] if logprobs else None
+        return GenerateOutput(
+            tokens, timings.ttft_s, timings.tpot_s, total_s, calls, self.memory, TIMER, logprobs=chosen
+        )
 
     def close(self) -> None:
         """Stop the engine (its spawned processes go with it) and remove the scratch folder."""

@@ -19,6 +19,17 @@ from otterbench.backends.vllm.layout import SIGNAL_SWITCH
 from otterbench.backends.vllm.rules import Guidance, guidance_args
 
 PROCESSOR = "otterbench.backends.vllm.processor:OtterLogitsProcessor"
+# Where a requested log-probability comes from (an engine argument: one mode for every request). vLLM's
+# default, "raw_logprobs", is the log-softmax of the model's raw output row: for an Otter engine with its
+# signal on that row is [base logits | signal] (2V wide), so the normalisation would span the signal columns.
+# "processed_logprobs" is the log-softmax of the row vLLM's greedy sampler takes its argmax over, after the
+# logits processors: the Otter processor has cut it to the V base logits (processor.py), a plain engine's is
+# its V logits, so every engine reports the same quantity over the vocabulary alone. On every engine alike
+# the processors that run before it hold: min_tokens (greedy_params) sets the stop ids a checkpoint's
+# generation config names to -inf, so they are left out of the normalisation. For a request naming a rule
+# the row is the rule's 0/-inf mask: ask for log-probabilities only on greedy requests without one. The mode
+# changes nothing when no request asks (vLLM computes log-probabilities only for requests that do).
+LOGPROBS_MODE = "processed_logprobs"
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ def engine_kwargs(checkpoint: str | Path, options: EngineOptions) -> dict[str, A
         "enforce_eager": options.enforce_eager,
         "seed": options.seed,
         "disable_log_stats": not options.log_stats,
+        "logprobs_mode": LOGPROBS_MODE,
     }
     if options.max_model_len is not None:
         kwargs["max_model_len"] = options.max_model_len
@@ -133,8 +145,9 @@ def running_engine(checkpoint: str | Path, options: EngineOptions = EngineOption
         stop_engine(llm)
 
 
-def greedy_params(max_new_tokens: int, guidance: Guidance | None = None) -> Any:
-    """Greedy sampling of exactly `max_new_tokens` (no early stop), decided by `guidance`'s rule if given."""
+def greedy_params(max_new_tokens: int, guidance: Guidance | None = None, logprobs: bool = False) -> Any:
+    """Greedy sampling of exactly `max_new_tokens` (no early stop), decided by `guidance`'s rule if given;
+    with `logprobs`, each chosen token's log-probability too (LOGPROBS_MODE; 0 top alternatives)."""
     from vllm import SamplingParams
 
     return SamplingParams(
@@ -144,23 +157,38 @@ def greedy_params(max_new_tokens: int, guidance: Guidance | None = None) -> Any:
         ignore_eos=True,
         detokenize=False,
         extra_args=guidance_args(guidance) if guidance is not None else None,
+        logprobs=0 if logprobs else None,
     )
 
 
 def generate_requests(
-    llm: Any, prompts: Sequence[Sequence[int]], max_new_tokens: int, guidance: Guidance | None = None
+    llm: Any,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    guidance: Guidance | None = None,
+    logprobs: bool = False,
 ) -> list[Any]:
-    """vLLM's RequestOutputs for `prompts` submitted together, exactly `max_new_tokens` each (checked)."""
+    """vLLM's RequestOutputs for `prompts` submitted together, exactly `max_new_tokens` each (checked); with
+    `logprobs`, each carrying its chosen tokens' log-probabilities (`chosen_logprobs` reads them)."""
     from vllm.inputs import TokensPrompt
 
     requests = [TokensPrompt(prompt_token_ids=[int(t) for t in ids]) for ids in prompts]
-    outputs = llm.generate(requests, greedy_params(max_new_tokens, guidance), use_tqdm=False)
+    params = greedy_params(max_new_tokens, guidance, logprobs)
+    outputs = llm.generate(requests, params, use_tqdm=False)
     short = [
         len(out.outputs[0].token_ids) for out in outputs if len(out.outputs[0].token_ids) != max_new_tokens
     ]
     if short:
         raise RuntimeError(f"vLLM returned {short} tokens for some prompts, not {max_new_tokens}")
     return outputs
+
+
+def chosen_logprobs(output: Any) -> list[float]:
+    """One RequestOutput's log-probability of each token it generated (asked for with `logprobs`)."""
+    completion = output.outputs[0]
+    if completion.logprobs is None:
+        raise ValueError("the request was generated without logprobs")
+    return [float(step[token].logprob) for step, token in zip(completion.logprobs, completion.token_ids)]
 
 
 def generate_greedy(
