@@ -10,11 +10,11 @@ Two kinds:
 
 Non-disruption under a generate-level backend (run/generated_check.py) asks the backend only for more
 `generate` passes, after the measured repeats: the Otter arm's model decoded with the reference arm's rule
-(`choose=` the base arm's greedy: its original response), and the base once more under a harmless change
-(its prompts regrouped: `workload.batch_size` changed; a backend that schedules its own batches may show no
-change, which leaves the verdict no room). Those passes, and no measured repeat, ask `generate` for
-`logprobs`. Tokens are always enough; a backend that also fills `GenerateOutput.logprobs` is judged on tokens
-and log-probabilities, and the verdict says which.
+(`choose=` the base arm's greedy: its original response), and the base's workload once more as measured and
+once under a harmless change (its prompts regrouped: `workload.batch_size` changed; a backend that
+schedules its own batches may show no change, which leaves the verdict no room). Those passes, and no
+measured repeat, ask `generate` for `logprobs`. Tokens are always enough; a backend that also fills
+`GenerateOutput.logprobs` is judged on tokens and log-probabilities, and the verdict says which.
 Torch-free: the command line validates `--engine` against the registry at start-up.
 """
 

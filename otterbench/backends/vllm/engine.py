@@ -28,7 +28,8 @@ PROCESSOR = "otterbench.backends.vllm.processor:OtterLogitsProcessor"
 # the processors that run before it hold: min_tokens (greedy_params) sets the stop ids a checkpoint's
 # generation config names to -inf, so they are left out of the normalisation. For a request naming a rule
 # the row is the rule's 0/-inf mask: ask for log-probabilities only on greedy requests without one. The mode
-# changes nothing when no request asks (vLLM computes log-probabilities only for requests that do).
+# changes nothing for greedy requests that do not ask (vLLM computes log-probabilities only for those that
+# do; on CUDA the mode also keeps FlashInfer's top-k/top-p sampler off, which greedy decoding never runs).
 LOGPROBS_MODE = "processed_logprobs"
 
 
