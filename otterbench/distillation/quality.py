@@ -26,13 +26,13 @@ TASK = "args"
 
 
 def quality_arms() -> tuple[str, ...]:
-    """base and the ARGS arms that decide differently in kind (an optimized form decides as its faithful one),
-    among those transformers runs (the quality pass decodes them step by step)."""
+    """base and the ARGS arms that decide differently in kind (an arm that `decides_as` another makes that
+    arm's decisions), among those transformers runs (the quality pass decodes them step by step)."""
     return tuple(
         spec.name
         for spec in ARMS.values()
         if spec.task in (None, TASK)
-        and spec.baseline != "optimized"
+        and spec.decides_as is None
         and refusal(DEFAULT_BACKEND, spec) is None
     )
 
