@@ -232,7 +232,8 @@ def test_non_finite_plan_options_are_refused(option, value):
 
 
 def test_separate_models_are_given_by_model_role():
-    given = plan_costs(PlanInputs(base="llama-3-8b", models={"reward_model": "llama-2-7b"}))
+    models = {"reward_model": "llama-2-7b", "token_reward_model": "llama-3-8b"}  # the latter shares the vocab
+    given = plan_costs(PlanInputs(base="llama-3-8b", models=models))
     assert (
         given.arm("args-faithful").parameters
         > plan_costs(PlanInputs(base="llama-3-8b")).arm("base").parameters

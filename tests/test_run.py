@@ -41,12 +41,17 @@ def inline_run(tmp_path_factory):
 def test_inline_run_writes_valid_matched_results(inline_run) -> None:
     results = load_run(inline_run.run_dir)  # validates against the JSON schema
     assert inline_run.exit_code == 0 and results["status"] == "complete"
-    assert [a["name"] for a in results["arms"]] == ["base", "args-faithful", "args-optimized", "otter-args"]
+    names = ["base", "args-faithful", "args-optimized", "args-token", "otter-args"]
+    assert [a["name"] for a in results["arms"]] == names
     assert all(a["status"] == "ok" and a["new_tokens"] == 3 for a in results["arms"])
     hashes = {a["name"]: a["token_ids_hash"] for a in results["arms"]}
     assert hashes["args-faithful"] == hashes["args-optimized"]
     assert decision_pairs(results) == [DecisionPair("args-optimized", "args-faithful", True)]
-    assert {s["separate_arm"] for s in results["savings"]} == {"args-faithful", "args-optimized"}
+    assert {s["separate_arm"] for s in results["savings"]} == {
+        "args-faithful",
+        "args-optimized",
+        "args-token",
+    }
     default = backend_spec("eager").layouts[0]  # the engine's preferred layout, packed
     assert results["otter"]["layout"] == default and results["otter"]["distilled"] is False
     assert results["config"]["layout"] == default
@@ -69,7 +74,7 @@ def test_inline_run_writes_valid_matched_results(inline_run) -> None:
         assert latency["tpot_s"]["n"] == 2 * 2 * 2  # (N-1) steps per batch
         assert set(arm["memory"]["by_phase"]) == {"runtime", "load", "prefill", "decode"}
     csv = (inline_run.run_dir / "arms.csv").read_text().splitlines()
-    assert len(csv) == 1 + 4
+    assert len(csv) == 1 + 5
 
 
 def test_failing_arm_is_recorded_and_others_kept(tmp_path, monkeypatch) -> None:
@@ -103,7 +108,7 @@ def test_interrupted_run_leaves_valid_files(tmp_path, monkeypatch) -> None:
     outcome = runner.run_suite(small_config(tmp_path, isolation="inline", device="cpu"))
     results = load_run(outcome.run_dir)
     assert outcome.exit_code == Exit.INTERRUPTED and results["status"] == "interrupted"
-    assert [a["status"] for a in results["arms"]] == ["ok", "ok", "not_run", "not_run"]
+    assert [a["status"] for a in results["arms"]] == ["ok", "ok", "not_run", "not_run", "not_run"]
     assert not list(outcome.run_dir.glob("*.tmp*"))
 
 

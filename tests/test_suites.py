@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from otterbench.arms.registry import arm_names, knobs, model_roles
+from otterbench.run.config import resolve_run_config
 from otterbench.run.suite import (
     SuiteError,
     list_suites,
@@ -60,7 +61,8 @@ def _error(path: Path) -> str:
 
 def test_safety_suite_loads_as_specified():
     suite = load_suite("safety")
-    assert suite.task == "args" and suite.arms == ("base", "args-faithful", "args-optimized", "otter-args")
+    arms = ("base", "args-faithful", "args-optimized", "args-token", "otter-args")
+    assert suite.task == "args" and suite.arms == arms
     assert (suite.k, suite.weight, suite.max_new_tokens, suite.batch_size) == (10, 1.0, 16, 8)
     assert (suite.num_prompts, suite.seed, suite.repeats, suite.warmup, suite.dtype) == (
         32,
@@ -72,7 +74,7 @@ def test_safety_suite_loads_as_specified():
     assert suite.prompts_path == suites_dir() / "prompts" / "safety.jsonl"
     assert suite.profiles["paper"]["reward_model"] == "argsearch/llama-7b-rm-float32"
     assert suite.profile_dtype("paper") == "bfloat16" and suite.profile_dtype("tiny") == "float32"
-    assert suite.needed_roles() == {"base", "reward_model"}
+    assert suite.needed_roles() == {"base", "reward_model", "token_reward_model"}
     prompts = load_prompts(suite.prompts_path)
     assert len(prompts) >= 40 and all(
         p.startswith("Human: ") and p.endswith("\n\nAssistant:") for p in prompts
@@ -255,3 +257,20 @@ def test_a_folder_named_like_a_suite_does_not_hide_the_bundled_suite(tmp_path, m
     (tmp_path / "safety").mkdir()
     monkeypatch.chdir(tmp_path)
     assert load_suite("safety").name == "safety"
+
+
+def test_a_profile_without_a_suite_arms_model_skips_that_arm_and_says_how_to_run_it(tmp_path):
+    # the paper profile names no token-level reward model: args-token is left out, not the run refused
+    config = resolve_run_config("safety", out_dir=tmp_path, profile="paper")
+    assert config.arms == ("base", "args-faithful", "args-optimized", "otter-args")
+    assert config.skipped_arms == (
+        "args-token not run: profile 'paper' names no token_reward_model (pass --token-reward-model "
+        "ID_OR_PATH to run it)",
+    )
+    assert config.to_dict()["skipped_arms"] == list(config.skipped_arms)
+    given = resolve_run_config(
+        "safety", out_dir=tmp_path, profile="paper", overrides={"token_reward_model": "tiny"}
+    )
+    assert "args-token" in given.arms and given.skipped_arms == ()
+    tiny = resolve_run_config("safety", out_dir=tmp_path)  # the tiny profile names every model
+    assert "args-token" in tiny.arms and tiny.skipped_arms == ()

@@ -31,9 +31,7 @@ def quality_arms() -> tuple[str, ...]:
     return tuple(
         spec.name
         for spec in ARMS.values()
-        if spec.task in (None, TASK)
-        and spec.decides_as is None
-        and refusal(DEFAULT_BACKEND, spec) is None
+        if spec.task in (None, TASK) and spec.decides_as is None and refusal(DEFAULT_BACKEND, spec) is None
     )
 
 

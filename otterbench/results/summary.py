@@ -198,5 +198,7 @@ def print_summary(console: Console, results: dict[str, Any], run_dir: Path | Non
     elif otter.get("distilled"):
         console.print(f"Otter weights: distilled ({otter.get('path')})")
     _print_notes(console, results)
+    for line in results.get("config", {}).get("skipped_arms", []):
+        console.print(line, style="yellow", markup=False, highlight=False)
     if run_dir is not None:
         console.print(f"results: {run_dir}/results.json, arms.csv  (plots: otterbench report {run_dir})")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.registry import arm_names
+from otterbench.arms.registry import arm_info, arm_names
 from otterbench.backends import BackendSettings, backend_names, backend_spec
-from otterbench.models.roles import role_names
+from otterbench.models.roles import OTTER_ROLE, role_flag, role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run import settings
@@ -44,6 +44,8 @@ class RunConfig:
     backend: BackendSettings = field(default_factory=BackendSettings)
     process: ProcessSettings = field(default_factory=ProcessSettings)
     save_outputs: bool = False  # write outputs.jsonl (every arm's generated ids and text) in the run folder
+    # the suite's own arms left out because the profile names no model for them (one line each, with the fix)
+    skipped_arms: tuple[str, ...] = ()
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -96,6 +98,7 @@ class RunConfig:
             "device_map": self.process.device_map,
             "cpu_threads": self.process.cpu_threads,
             "save_outputs": self.save_outputs,
+            "skipped_arms": list(self.skipped_arms),
         }
 
     def source(self, role: str) -> str | None:
@@ -109,6 +112,29 @@ class RunConfig:
     def device_map(self) -> str | None:
         """The device map the arms load with: --device-map, else the profile's (None: one device)."""
         return self.process.device_map or self.suite.profiles[self.profile].get("device_map")
+
+
+def _arms_with_models(config: RunConfig) -> RunConfig:
+    """Without --arms: the suite's arms whose models the profile (or --ROLE) names; an arm without one (e.g.
+    args-token under a profile with no token-level reward model) is skipped and said, not refused. The
+    base and Otter arms are never skipped: with no base model, preflight refuses the run."""
+    missing = {
+        arm: role
+        for arm in config.arms
+        for role in arm_info(arm).needs
+        if role not in ("base", OTTER_ROLE) and config.source(role) is None
+    }
+    if not missing:
+        return config
+    skipped = tuple(
+        f"{arm} not run: profile {config.profile!r} names no {role} (pass {role_flag(role)} ID_OR_PATH "
+        "to run it)"
+        for arm, role in missing.items()
+    )
+    kept = tuple(arm for arm in config.arms if arm not in missing)
+    return dataclasses.replace(
+        config, suite=dataclasses.replace(config.suite, arms=kept), skipped_arms=skipped
+    )
 
 
 def _fail(option: str, value: Any, fix: str) -> RunInputError:
@@ -210,8 +236,9 @@ def resolve_run_config(
     groups = route(run_fields, {name: run_fields.pop(name) for name in GROUPS if name in run_fields})
     config = RunConfig(suite=suite, profile=profile, out_dir=Path(out_dir), **groups, **run_fields)
     _check_run_fields(config)
-    if not arms:  # the suite's own arms, as the chosen backend runs them
+    if not arms:  # the suite's own arms, as the chosen backend runs them, with the models the profile names
         config = dataclasses.replace(config, suite=backend_arms(config.suite, config.backend.name))
+        config = _arms_with_models(config)
     config = _with_defaults(config)
     _check_out_dir(Path(out_dir))
     problems = quick_problems(  # fast: nothing heavy is imported yet

@@ -106,6 +106,8 @@ def resolve_run(config: RunConfig, emit: EventSink = ignore) -> ResolvedRun:
         raise RunInputError(str(error)) from None
     emit(RunPhase("checking the input"))
     (catalogue,) = preflight(config)  # every bad input at once, before any model loads or process starts
+    for line in config.skipped_arms:
+        emit(Notice(line))
     workload = _workload(config, catalogue)
     if device.type == "cuda":
         others = other_gpu_processes(device)

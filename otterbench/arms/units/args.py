@@ -90,6 +90,11 @@ def _optimized_cost(model: CostModel) -> Any:
     return model.cached("base") + model.cached("reward_model", rows=model.k, transient_rows=model.k)
 
 
+def _token_cost(model: CostModel) -> Any:
+    # one cached forward of a causal LM whose next-token logits score every candidate (it shares the vocab)
+    return model.cached("base") + model.cached("token_reward_model", same_vocab=True)
+
+
 def _otter_cost(model: CostModel) -> Any:
     return model.otter()
 
@@ -131,7 +136,12 @@ SPECS = (
         **_SEPARATE,
     ),
     ArmSpec(
-        "args-token", needs=("base", "token_reward_model"), build=_token, baseline="token-level", **_SEPARATE
+        "args-token",
+        needs=("base", "token_reward_model"),
+        build=_token,
+        baseline="token-level",
+        cost=_token_cost,
+        **_SEPARATE,
     ),
     ArmSpec(
         "otter-args",
