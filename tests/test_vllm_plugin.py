@@ -98,16 +98,13 @@ def test_plugin_serves_the_fused_checkpoint_with_the_base_tokens_and_the_arms_ru
             assert guided != hf["base"], arm  # the rule changed the tokens
 
 
-def _hf_logprobs(
-    model, prompts: list[list[int]], tokens: list[list[int]], masked: list[int]
-) -> list[list[float]]:
-    """transformers' float32 log-softmax over the V vocabulary logits at each chosen token, the stop ids vLLM's
-    min_tokens sets to -inf (engine.py: LOGPROBS_MODE) left out: the quantity the vLLM engines report."""
+def _hf_logprobs(model, prompts: list[list[int]], tokens: list[list[int]]) -> list[list[float]]:
+    """transformers' float32 log-softmax over the V vocabulary logits at each chosen token (every id, the
+    stop ids included): the quantity the vLLM engines report (engine.py: LOGPROBS_MODE)."""
     rows = []
     with torch.inference_mode():
         for prompt, new in zip(prompts, tokens):
             logits = model(torch.tensor([prompt + new])).logits[0, len(prompt) - 1 : -1].float()
-            logits[:, masked] = float("-inf")
             rows.append(
                 torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new)[:, None])[:, 0].tolist()
             )
@@ -117,8 +114,6 @@ def _hf_logprobs(
 def test_the_chosen_tokens_logprobs_are_the_vocabularys_alone_on_base_and_otter(case) -> None:
     folder = case["root"] / "base"
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    stops = GenerationConfig.from_pretrained(folder).eos_token_id  # what vLLM reads as the stop ids
-    masked = [stops] if isinstance(stops, int) else list(stops or [])
     engines = {"tp1": EngineOptions(signal=True, in_process=True), "base": EngineOptions(in_process=True)}
     for name, options in engines.items():
         with running_engine(case["root"] / name, options) as llm:
@@ -126,11 +121,30 @@ def test_the_chosen_tokens_logprobs_are_the_vocabularys_alone_on_base_and_otter(
             asked = generate_requests(llm, case["prompts"], N, logprobs=True)
         tokens = [list(out.outputs[0].token_ids) for out in asked]
         assert tokens == [list(out.outputs[0].token_ids) for out in plain] == case["hf"]["base"], name
-        expected = _hf_logprobs(base, case["prompts"], tokens, masked)
+        expected = _hf_logprobs(base, case["prompts"], tokens)
         # float32 rounding only; the Otter engine's raw rows are [logits | signal]: had the normalisation
         # spanned the signal columns, every value would be off by their log-sum-exp share (~0.7 here)
         for got, want in zip(map(chosen_logprobs, asked), expected):
             assert got == pytest.approx(want, abs=1e-4), name
+
+
+def test_an_end_of_sequence_argmax_is_chosen_as_the_transformers_arms_choose_it(case, tmp_path) -> None:
+    # the base with its end id's output row made the argmax wherever the greedy token scores above zero: the
+    # transformers arms decode it (exactly N tokens, whatever they are); vLLM must neither stop nor mask it
+    model = AutoModelForCausalLM.from_pretrained(case["root"] / "base", dtype=torch.float32)
+    end = GenerationConfig.from_pretrained(case["root"] / "base").eos_token_id
+    first = case["hf"]["base"][0][0]
+    with torch.no_grad():
+        model.lm_head.weight[end] = 4 * model.lm_head.weight[first]
+    model.save_pretrained(tmp_path / "ends")
+    workload = case["workload"]
+    expected = _hf_tokens("base", model, workload)
+    assert end in sum(expected, [])  # the end id is chosen: the check is not vacuous
+    with running_engine(tmp_path / "ends", EngineOptions(in_process=True)) as llm:
+        asked = generate_requests(llm, case["prompts"], N, logprobs=True)
+    assert [list(out.outputs[0].token_ids) for out in asked] == expected
+    for got, want in zip(map(chosen_logprobs, asked), _hf_logprobs(model, case["prompts"], expected)):
+        assert got == pytest.approx(want, abs=1e-4)
 
 
 def test_tensor_parallel_2_gives_the_tp1_tokens(case) -> None:

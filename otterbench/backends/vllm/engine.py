@@ -24,10 +24,9 @@ PROCESSOR = "otterbench.backends.vllm.processor:OtterLogitsProcessor"
 # signal on that row is [base logits | signal] (2V wide), so the normalisation would span the signal columns.
 # "processed_logprobs" is the log-softmax of the row vLLM's greedy sampler takes its argmax over, after the
 # logits processors: the Otter processor has cut it to the V base logits (processor.py), a plain engine's is
-# its V logits, so every engine reports the same quantity over the vocabulary alone. On every engine alike
-# the processors that run before it hold: min_tokens (greedy_params) sets the stop ids a checkpoint's
-# generation config names to -inf, so they are left out of the normalisation. For a request naming a rule
-# the row is the rule's 0/-inf mask: ask for log-probabilities only on greedy requests without one. The mode
+# its V logits, so every engine reports the same quantity over the vocabulary alone, every id included (the
+# stop ids too: greedy_params sets no min_tokens, whose processor would put them at -inf). For a request
+# naming a rule the row is the rule's 0/-inf mask: ask log-probabilities only of greedy requests. The mode
 # changes nothing for greedy requests that do not ask (vLLM computes log-probabilities only for those that
 # do; on CUDA the mode also keeps FlashInfer's top-k/top-p sampler off, which greedy decoding never runs).
 LOGPROBS_MODE = "processed_logprobs"
@@ -147,14 +146,19 @@ def running_engine(checkpoint: str | Path, options: EngineOptions = EngineOption
 
 
 def greedy_params(max_new_tokens: int, guidance: Guidance | None = None, logprobs: bool = False) -> Any:
-    """Greedy sampling of exactly `max_new_tokens` (no early stop), decided by `guidance`'s rule if given;
-    with `logprobs`, each chosen token's log-probability too (LOGPROBS_MODE; 0 top alternatives)."""
+    """Greedy sampling of exactly `max_new_tokens`, decided by `guidance`'s rule if given; with `logprobs`, each
+    chosen token's log-probability too (LOGPROBS_MODE; 0 top alternatives).
+
+    `ignore_eos` alone makes the length exact: the end-of-sequence id is neither a stop nor added to the stop
+    ids from the generation config, and it stays choosable, as in the transformers arms (which decode N tokens
+    whatever they are). `min_tokens=N` would also give N tokens, but its processor puts every stop id at -inf
+    at every step: where the end id is the argmax vLLM would pick another token than the transformers arms.
+    """
     from vllm import SamplingParams
 
     return SamplingParams(
         temperature=0.0,
         max_tokens=max_new_tokens,
-        min_tokens=max_new_tokens,
         ignore_eos=True,
         detokenize=False,
         extra_args=guidance_args(guidance) if guidance is not None else None,
