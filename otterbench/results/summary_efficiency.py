@@ -53,8 +53,12 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
     if not results["savings"]:
         return None
     repeats = results["config"].get("repeats", 0)
-    layout = next((s["predicted"]["layout"] for s in results["savings"] if s.get("predicted")), "-")
-    title = f"Savings measured and their limits (equal efficiency for every arm; {layout} layout)"
+    layout = next((s["predicted"]["layout"] for s in results["savings"] if s.get("predicted")), None)
+    title = (
+        f"Savings measured and their limits (equal efficiency for every arm; {layout} layout)"
+        if layout
+        else "Savings measured (no limits: the planner prices none of these separate arms)"
+    )
     if repeats < MIN_REPEATS_FOR_INTERVAL:
         title += " (not enough repeats for an interval)"
     table = Table(title=title)
