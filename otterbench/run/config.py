@@ -9,7 +9,7 @@ from typing import Any
 
 from otterbench.arms.registry import arm_info, arm_names
 from otterbench.backends import BackendSettings, backend_names, backend_spec
-from otterbench.models.roles import OTTER_ROLE, role_flag, role_names
+from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_flag, role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run import settings
@@ -122,7 +122,7 @@ def _arms_with_models(config: RunConfig) -> RunConfig:
         arm: role
         for arm in config.arms
         for role in arm_info(arm).needs
-        if role not in ("base", OTTER_ROLE) and config.source(role) is None
+        if role not in (BASE_ROLE, OTTER_ROLE) and config.source(role) is None
     }
     if not missing:
         return config
