@@ -162,10 +162,8 @@ def _refuse_foreign_options(name: str, own: set[str], given: Mapping[str, Any]) 
 
     for spec in BACKENDS.values():
         for knob in spec.options:
-            if knob.name in own or given.get(knob.name) in (
-                None,
-                knob.default,
-            ):  # the default changes nothing
+            unchanged = given.get(knob.name) in (None, knob.default)  # its default changes nothing
+            if knob.name in own or unchanged:
                 continue
             owners = sorted(other.name for other in BACKENDS.values() if knob in other.options)
             flag = "--" + knob.name.replace("_", "-")
