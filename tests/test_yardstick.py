@@ -28,6 +28,8 @@ from otterbench.results.gate import check_runs
 from otterbench.results.summary import non_disruption_line
 from otterbench.run import pipeline as runner
 from otterbench.run.config import resolve_run_config
+from otterbench.run.generated_check import generated_block
+from otterbench.run.record import token_ids_hash
 from otterbench.run.yardstick import composition_change, measure_yardstick
 from otterbench.workload import Workload
 
@@ -151,6 +153,33 @@ def test_tokens_are_judged_against_the_measured_base_arm_too() -> None:
     # the check's own base pass agrees, the base arm's measured tokens do not: neither within nor exact
     assert judge(_tokens_block(5e-7, 2e-7, arm_same=False), "float32")["verdict"] == DISRUPTED
     assert judge(_tokens_block(0.0, 2e-7, arm_same=False), "float32")["verdict"] == DISRUPTED
+
+
+def _pass(tokens: list[list[int]], shift: float = 0.0) -> dict:
+    """A backend's pass: its tokens and each chosen token's log-probability (-1.0, moved by `shift`)."""
+    return {"token_ids": tokens, "logprobs": [[-1.0 + shift] * len(row) for row in tokens]}
+
+
+def test_the_base_on_otters_norm_path_is_a_second_harmless_change_under_a_generate_level_backend() -> None:
+    # a bf16 engine whose regrouped base is bit-stable (0.0) would leave Otter's 0.015 no room; the base on
+    # Otter's norm path (the integration arm) moves by 0.01: Otter is within the base's own numerics
+    tokens = [[5, 6, 7, 8], [9, 10, 11, 12]]
+    base = {"reference": _pass(tokens), "yardstick": {"change": "regrouped", **_pass(tokens)}}
+    report = {"backend": "vllm", "greedy": _pass(tokens, 0.015)}
+    digest = token_ids_hash(tokens)
+    alone = generated_block(report, base, digest, "fused", "bfloat16")
+    assert alone["verdict"] == DISRUPTED and list(alone["yardstick"]["changes"]) == ["batch_composition"]
+    both = generated_block(report, base, digest, "fused", "bfloat16", _pass(tokens, 0.01))
+    yardstick = both["yardstick"]
+    assert list(yardstick["changes"]) == ["batch_composition", "norm_path"]
+    assert yardstick["changes"]["norm_path"]["max_abs_logprob_diff"] == pytest.approx(0.01)
+    assert yardstick["max_abs_logprob_diff"] == pytest.approx(0.01)  # the widest change
+    assert both["verdict"] == WITHIN and both["ratio_to_yardstick"] == pytest.approx(1.5)
+    validate_results(_results_with(both))
+    assert "norm path" in non_disruption_line(_results_with(both))
+    # a change that moves tokens sets the yardstick's token agreement (the lowest of the changes)
+    moved = generated_block(report, base, digest, "fused", "bfloat16", _pass([[5, 6, 0, 0], tokens[1]]))
+    assert moved["yardstick"]["token_agreement"] == pytest.approx(6 / 8)
 
 
 def _results_with(block: dict, dtype: str = "bfloat16") -> dict:

@@ -55,7 +55,10 @@ def _otter_block(records: list[ArmRecord], resolved: ResolvedRun) -> tuple[dict[
     if "greedy" not in report:  # step-level: the Otter process compared logits itself
         return otter, non_disruption_block(report, base_hash, dtype)
     passes = base.check_passes if base else None  # generate-level: judged against the base arm's passes
-    block = generated_block(report, passes, base_hash, info["layout"], dtype)
+    # ... with the base on Otter's norm path, when that arm ran, as a second harmless change
+    integration = next((r for r in records if r.role == "integration" and r.ok and r.check_passes), None)
+    norm_path = integration.check_passes["norm_path"] if integration else None
+    block = generated_block(report, passes, base_hash, info["layout"], dtype, norm_path)
     return otter, block or not_measured(
         info["layout"], "no base arm finished to judge the Otter arm's tokens by"
     )

@@ -7,8 +7,11 @@ measured repeats (a check, not serving; backends/spec.py):
   original logits, the signal ignored): what the paper calls the original response, still accessible;
 - the base arm's process: its measured tokens (decoded once more with their log-probabilities, which no
   measured repeat asks for), and one more pass under a harmless change (its prompts regrouped, as
-  run/yardstick.py's batch composition): the base's own yardstick.
-The parent sets the two against each other (`generated_block`) and judges the result like the step-level
+  run/yardstick.py's batch composition): the base's own yardstick;
+- the integration arm's process, when one ran (base-plugin: the same base served on Otter's norm path): its
+  greedy pass, a second harmless change (the same weights and math through the kernels Otter's engine runs,
+  as run/yardstick.py's other engine).
+The parent sets them against each other (`generated_block`) and judges the result like the step-level
 check (results/disruption_verdict.py), saying what it was judged on.
 """
 
@@ -27,6 +30,8 @@ from otterbench.run.yardstick import composition_change
 from otterbench.workload import Workload
 
 SCOPE = "whole workload: greedy tokens decoded by the backend"
+CHECK_ROLES = ("base", "otter", "integration")  # the arms whose processes add passes to the check
+NORM_PATH_CHANGE = "the base on Otter's norm path (the integration arm) vs the base"
 
 
 def _pass(out: GenerateOutput) -> dict[str, Any]:
@@ -40,6 +45,11 @@ def generated_passes(arm: GeneratedArm, spec: ArmSpec, workload: Workload) -> di
     if spec.role == "otter":
         greedy = arm.backend.generate(workload, choose=reference_spec().choose, logprobs=True)
         return {"backend": arm.backend_name, "greedy": _pass(greedy)}
+    if spec.role == "integration":
+        return {
+            "backend": arm.backend_name,
+            "norm_path": _pass(arm.backend.generate(workload, logprobs=True)),
+        }
     if spec.role != "base" or arm.last is None:
         return None
     reference = arm.last if arm.last.logprobs is not None else arm.backend.generate(workload, logprobs=True)
@@ -76,19 +86,37 @@ def compare_passes(reference: dict[str, Any], other: dict[str, Any]) -> dict[str
     }
 
 
-def _yardstick(base: dict[str, Any]) -> dict[str, Any] | None:
-    if base["yardstick"] is None:
+def _yardstick(base: dict[str, Any], integration: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The base against itself under each harmless change the run's passes hold, and the widest of them (the
+    lowest token agreement, the largest |Δlogprob|), as run/yardstick.py aggregates its changes."""
+    changes = {}
+    if base["yardstick"] is not None:
+        own = compare_passes(base["reference"], base["yardstick"])
+        changes["batch_composition"] = {"change": base["yardstick"]["change"], **own}
+    if integration is not None:
+        changes["norm_path"] = {"change": NORM_PATH_CHANGE, **compare_passes(base["reference"], integration)}
+    if not changes:
         return None
-    own = compare_passes(base["reference"], base["yardstick"])
-    change = {"change": base["yardstick"]["change"], **own}
-    return {"scope": SCOPE, **own, "changes": {"batch_composition": change}}
+    widest = min(changes.values(), key=lambda change: change["token_agreement"])
+    deviations = [change["max_abs_logprob_diff"] for change in changes.values()]
+    return {
+        "scope": SCOPE,
+        **{key: widest[key] for key in ("token_agreement", "rows_identical", "rows", "positions")},
+        "max_abs_logprob_diff": None if None in deviations else max(deviations),
+        "changes": changes,
+    }
 
 
 def generated_block(
-    report: dict[str, Any], base: dict[str, Any] | None, base_hash: str | None, layout: str, dtype: str
+    report: dict[str, Any],
+    base: dict[str, Any] | None,
+    base_hash: str | None,
+    layout: str,
+    dtype: str,
+    integration: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """results.json's non_disruption block from the Otter process's `report` and the base arm's passes;
-    None without a base arm's passes to judge against."""
+    """results.json's non_disruption block from the Otter process's `report`, the base arm's passes and, when
+    an integration arm ran, its pass; None without a base arm's passes to judge against."""
     if base is None:
         return None
     greedy, reference = report["greedy"], base["reference"]
@@ -107,6 +135,6 @@ def generated_block(
         "base_greedy_token_ids_hash": token_ids_hash(reference["token_ids"]),
         "base_arm_token_ids_hash": base_hash,
         "greedy_tokens_identical": token_ids_hash(greedy["token_ids"]) == base_hash,
-        "yardstick": _yardstick(base),
+        "yardstick": _yardstick(base, integration),
     }
     return {**block, **judge(block, dtype)}

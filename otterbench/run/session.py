@@ -24,7 +24,7 @@ from otterbench.arms.generated import GeneratedArm
 from otterbench.arms.registry import ensure_registered
 from otterbench.backends import BackendSettings
 from otterbench.run.arm_models import load_arm, load_job_models
-from otterbench.run.generated_check import generated_passes
+from otterbench.run.generated_check import CHECK_ROLES, generated_passes
 from otterbench.run.nondisruption import check_non_disruption
 from otterbench.run.record import ArmRecord, energy_entry, latency_summaries, token_ids_hash
 from otterbench.run.settings import OtterSettings, ProcessSettings
@@ -170,7 +170,7 @@ class ArmSession:
         if not isinstance(self.arm, GeneratedArm):
             return None
         spec = ensure_registered(self.job.arm, self.job.arm_origin)
-        if spec.role in ("base", "otter"):
+        if spec.role in CHECK_ROLES:
             self.on_phase("checking non-disruption")
         return generated_passes(self.arm, spec, self.job.workload)
 
