@@ -40,24 +40,28 @@ def _pass(out: GenerateOutput) -> dict[str, Any]:
 
 def generated_passes(arm: GeneratedArm, spec: ArmSpec, workload: Workload) -> dict[str, Any] | None:
     """What this arm's process adds to the check, after its measured repeats; None for other roles. Every
-    pass asks for log-probabilities (the measured repeats did not: they cost the backend time), so the base's
-    reference is decoded once more unless its last repeat carries them."""
+    pass asks for log-probabilities (the measured repeats did not: they cost the backend time)."""
     if spec.role == "otter":
         greedy = arm.backend.generate(workload, choose=reference_spec().choose, logprobs=True)
         return {"backend": arm.backend_name, "greedy": _pass(greedy)}
-    if spec.role == "integration":
-        return {
-            "backend": arm.backend_name,
-            "norm_path": _pass(arm.backend.generate(workload, logprobs=True)),
-        }
-    if spec.role != "base" or arm.last is None:
+    if spec.role not in CHECK_ROLES or arm.last is None:
         return None
-    reference = arm.last if arm.last.logprobs is not None else arm.backend.generate(workload, logprobs=True)
+    measured = _as_measured(arm, workload)
+    if spec.role == "integration":
+        return {"backend": arm.backend_name, "norm_path": _pass(measured)}
     change, yardstick = composition_change(workload), None
     if change is not None:
         regrouped = arm.backend.generate(dataclasses.replace(workload, batch_size=change[0]), logprobs=True)
         yardstick = {"change": change[1], **_pass(regrouped)}
-    return {"backend": arm.backend_name, "reference": _pass(reference), "yardstick": yardstick}
+    return {"backend": arm.backend_name, "reference": _pass(measured), "yardstick": yardstick}
+
+
+def _as_measured(arm: GeneratedArm, workload: Workload) -> GenerateOutput:
+    """The arm's workload decoded as measured, with log-probabilities: its last repeat when that carries
+    them, else one more pass."""
+    if arm.last.logprobs is not None:
+        return arm.last
+    return arm.backend.generate(workload, logprobs=True)
 
 
 def _agreed(reference: list[int], other: list[int]) -> int:
