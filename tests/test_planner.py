@@ -162,7 +162,7 @@ def test_batch_one_decode_is_memory_bound_and_a_huge_short_batch_compute_bound()
 
 def test_json_output_is_one_object_with_every_arm():
     for task in ("args", "dexperts"):
-        # the planner covers the arms with a cost term (args-token and args-vllm, measured arms, have none)
+        # the planner covers the arms with a cost term (every arm of these tasks has one)
         names = [name for name in arm_names() if ARMS[name].task in (None, task) and ARMS[name].cost]
         result = runner.invoke(app, ["plan", "--base", "llama-2-7b", "--task", task, "--json"])
         assert result.exit_code == 0, result.output
@@ -238,6 +238,6 @@ def test_separate_models_are_given_by_model_role():
         given.arm("args-faithful").parameters
         > plan_costs(PlanInputs(base="llama-3-8b")).arm("base").parameters
     )
-    assert not given.notes  # every role the priced arms need was given
+    assert not [note for note in given.notes if "not given" in note]  # every role the arms need was given
     with pytest.raises(PlanError, match=r"model role\(s\) \['critic'\] are not separate models"):
         PlanInputs(base="llama-3-8b", models={"critic": "llama-2-7b"})

@@ -65,6 +65,26 @@ def test_decode_bytes_per_step_by_hand(source: str) -> None:
     assert plan.arm("otter-args").bytes_per_step == (BASE + INSERTED) * BYTES + T * (KV + KV_OTTER) == 4328
 
 
+def test_args_vllm_recomputes_what_whole_blocks_leave_by_hand(source: str) -> None:
+    # blocks of 4 tokens: each request recomputes 1..4 tokens past the cached blocks, 2.5 on average; the
+    # policy's request reads its T-token prefix once, the reward model's k requests each read theirs
+    plan = _plan(source, vllm_block_size=4)
+    tail = 2.5
+    policy_flops = tail * (2 * 896 + 4 * 1 * 2 * 4 * T)  # rows x (2 P_lin + 4 L h hd T)
+    reward_flops = K * tail * (2 * 648 + 4 * 1 * 2 * 4 * T)
+    assert plan.arm("args-vllm").flops_per_token == policy_flops + reward_flops == 17400
+    rewritten = round((tail - 1) * KV) + round(K * tail * KV)  # the recomputed rows' KV, written each step
+    assert plan.arm("args-vllm").bytes_per_step == (BASE + RM) * BYTES + T * (KV + K * KV) + rewritten == 5776
+    # blocks of one token recompute nothing: the same FLOPs as args-optimized, which reads the shared prefix
+    # once where vLLM's k requests read it k times
+    one = _plan(source, vllm_block_size=1)
+    optimized, vllm = one.arm("args-optimized"), one.arm("args-vllm")
+    assert vllm.flops_per_token == optimized.flops_per_token
+    assert vllm.bytes_per_step - optimized.bytes_per_step == T * (K - 1) * KV == 640
+    assert vllm.prefill_bytes == optimized.prefill_bytes  # one prefill per engine: blocks serve the step
+    assert "blocks of 4 tokens" in " ".join(plan.notes)
+
+
 def test_decode_limit_is_the_bytes_saving_at_batch_one(source: str) -> None:
     saving = {s.separate_arm: s for s in _plan(source).savings}
     # 1 - (4328 - 2672) / (9328 - 2672): every arm moving its bytes at the same efficiency

@@ -41,19 +41,21 @@ class CostModel(Protocol):
     """
 
     k: int  # the ARGS candidates per step
+    vllm_block_size: int  # tokens per KV block of vLLM's prefix cache, which serves whole blocks only
 
     def cached(
         self,
         role: str,
         *,
-        rows: int = 1,
+        rows: float = 1,
         cache_rows: int = 1,
         moved_rows: int = 1,
         prefills: int = 1,
-        transient_rows: int = 0,
+        transient_rows: float = 0,
         same_vocab: bool = False,
     ) -> Any:
-        """A model decoded with its KV cache: `rows` query rows per step, the cache held/moved per row."""
+        """A model decoded with its KV cache: `rows` query rows per step (a mean where it varies), the cache
+        held/moved per row."""
 
     def uncached(self, role: str, *, same_vocab: bool = False) -> Any:
         """A model with no cache: every new token re-runs the whole sequence."""
@@ -106,7 +108,7 @@ class ArmSpec:
     decides_as: str | None = None
     knobs: tuple[Knob, ...] = ()  # the task knobs its decisions read (shared with its task's other arms)
     cost: CostTerm | None = None  # the planner's cost term; None: the planner does not price it
-    cost_note: str | None = None  # a caveat the planner prints beside its prediction
+    cost_note: str | None = None  # a caveat the planner prints beside its prediction ({input} fields filled)
     backends: tuple[str, ...] | None = None  # decode backends it may run under; None: any that accepts it
     # the arm's decision as one rule over a single model's next-token output, for generate-level backends
     # that own the decode loop: (logits [B,V], signal [B,V] or None, workload) -> next tokens [B,1]. None: it

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from otterbench.backends.vllm.args_engines import CUDA_BLOCK_TOKENS
 from otterbench.exits import Exit
 from otterbench.models.roles import BASE_ROLE, ROLES
 from otterbench.otter.spec import DEFAULT_RATIO
@@ -79,6 +80,13 @@ def plan(
     ridge: Annotated[
         float, typer.Option(help="Device FLOPs per byte where compute-bound starts (H100 SXM bf16 default).")
     ] = H100_RIDGE_FLOPS_PER_BYTE,
+    vllm_block_size: Annotated[
+        int,
+        typer.Option(
+            help="Tokens per KV block of vLLM's prefix cache, for args-vllm (it re-sends each sequence every "
+            "token and recomputes what whole blocks leave; CUDA default)."
+        ),
+    ] = CUDA_BLOCK_TOKENS,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of tables.")
     ] = False,
@@ -105,6 +113,7 @@ def plan(
             layout=layout,
             dtype=dtype,
             ridge_flops_per_byte=ridge,
+            vllm_block_size=vllm_block_size,
         )
         result = predict(inputs, plot)
     except (PlanError, ValueError) as error:

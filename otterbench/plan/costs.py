@@ -234,7 +234,7 @@ def _notes(inputs: PlanInputs) -> list[str]:
     specs = planned(inputs.task)
     if any(inputs.source(role) is None for role in planned_roles(inputs.task)):
         notes.append(f"separate model(s) not given: planned with the base's shape ({inputs.base})")
-    notes += [spec.cost_note for spec in specs if spec.cost_note]
+    notes += [spec.cost_note.format_map(vars(inputs)) for spec in specs if spec.cost_note]
     if inputs.signal == "scalar":
         notes.append("scalar signal scores the prefix, not each of the k candidates; counted as one forward")
     return notes

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from otterbench.arms.registry import ARMS
+from otterbench.backends.vllm.args_engines import CUDA_BLOCK_TOKENS
 from otterbench.dtypes import DTYPE_BYTES
 from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_names
 from otterbench.otter.spec import DEFAULT_RATIO
@@ -47,6 +48,8 @@ class PlanInputs:
     ridge_flops_per_byte: float = H100_RIDGE_FLOPS_PER_BYTE
     layout: str = "split"  # how the Otter arms run (plan/layouts.py): beside the base or widened
     prompt_length: int | None = None  # P of the prefill prediction; None: the context
+    # tokens per KV block of vLLM's prefix cache (args-vllm re-sends each sequence; whole blocks are served)
+    vllm_block_size: int = CUDA_BLOCK_TOKENS
 
     def source(self, role: str) -> str | None:
         """The config source given for a separate model role (None: planned with the base's shape)."""
@@ -63,7 +66,7 @@ class PlanInputs:
             )
         if self.dtype not in DTYPE_BYTES:
             raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")
-        for name in ("k", "batch_size", "context", "prompt_length"):
+        for name in ("k", "batch_size", "context", "prompt_length", "vllm_block_size"):
             value = getattr(self, name)
             if name == "prompt_length" and value is None:
                 continue

@@ -35,12 +35,13 @@ def cached_term(
     b: int,
     context: int,
     prompt: int,
-    rows: int = 1,
+    rows: float = 1,
     cache_rows: int = 1,
     moved_rows: int = 1,
     prefills: int = 1,
-    transient_rows: int = 0,
+    transient_rows: float = 0,
 ) -> Term:
+    # rows may be a mean (args-vllm: the tokens a prefix cache of whole blocks leaves to recompute)
     kv = kv_bytes_per_token(shape, b)
     return Term(
         parameters=shape.parameters,
@@ -48,7 +49,7 @@ def cached_term(
         prefill_flops=prefills * prefill_flops(shape, prompt),
         kv_bytes_per_token=cache_rows * kv,
         kv_moved_bytes_per_token=moved_rows * kv,
-        kv_transient_bytes=transient_rows * kv,
+        kv_transient_bytes=round(transient_rows * kv),
         prefill_kv_bytes_per_token=prefills * kv,
     )
 
@@ -66,6 +67,7 @@ class Shapes:
     def __init__(self, inputs: PlanInputs, base: ModelShape, otter: ModelShape) -> None:
         self.inputs, self.base, self.otter_shape = inputs, base, otter
         self.k, self.b, self.t, self.p = inputs.k, DTYPE_BYTES[inputs.dtype], inputs.context, inputs.prompt
+        self.vllm_block_size = inputs.vllm_block_size
         self.shapes = {BASE_ROLE: base}  # role -> shape, each read once
 
     def shape(self, role: str, same_vocab: bool = False) -> ModelShape:
@@ -82,7 +84,7 @@ class Shapes:
             )
         return shape
 
-    def cached(self, role: str, *, same_vocab: bool = False, **rows: int) -> Term:
+    def cached(self, role: str, *, same_vocab: bool = False, **rows: float) -> Term:
         return cached_term(self.shape(role, same_vocab), self.b, self.t, self.p, **rows)
 
     def uncached(self, role: str, *, same_vocab: bool = False) -> Term:

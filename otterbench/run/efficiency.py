@@ -120,8 +120,10 @@ def _savings_by_layout(results: dict[str, Any], layout: str) -> dict[str, dict[s
     }
 
 
-def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
-    """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout."""
+def predict_run(config: Any, catalogue: Any, workload: Any, device_type: str) -> dict[str, Any]:
+    """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout
+    (and, for args-vllm, the KV block its engines take on `device_type`)."""
+    from otterbench.backends.vllm.args_engines import block_tokens
     from otterbench.models.roles import BASE_ROLE
     from otterbench.otter import read_otter_config
     from otterbench.plan.costs import plan_costs
@@ -158,6 +160,7 @@ def predict_run(config: Any, catalogue: Any, workload: Any) -> dict[str, Any]:
             dtype=config.dtype,
             layout=config.insertion.layout,
             ratio=config.insertion.ratio,
+            vllm_block_size=block_tokens(device_type),
             **{key: value for key, value in sizes.items() if value is not None},
         )
         results = {layout: plan_costs(inputs)}
@@ -235,7 +238,7 @@ def run_efficiency_inputs(
 
     bandwidth = measure_peak_bandwidth(device, config.process.cpu_threads)
     try:
-        return bandwidth, predict_run(config, catalogue, workload)
+        return bandwidth, predict_run(config, catalogue, workload, device.type)
     except (PlanError, ValueError, OSError) as error:  # a model the planner cannot price: no prediction
         warn(f"no predicted costs for this run: {error}")
         return bandwidth, None

@@ -90,6 +90,19 @@ def _optimized_cost(model: CostModel) -> Any:
     return model.cached("base") + model.cached("reward_model", rows=model.k, transient_rows=model.k)
 
 
+def _vllm_cost(model: CostModel) -> Any:
+    # no hook for a second model (arms/args_engine.py): each token re-sends every sequence (T tokens) to the
+    # policy and T+1-token sequences (one per candidate) to the reward model. vLLM's prefix cache serves whole
+    # blocks of what earlier steps computed and recomputes the rest, 1..block tokens, (block+1)/2 on average
+    # (rows beyond the one a cached decode writes are rewritten KV: transient); each request's attention reads
+    # its own T-token prefix (the reward model: k per sequence, their shared blocks held once). The first step
+    # prefills the prompt once per engine: blocks allocated for one request serve the next within the step.
+    tail, k = (model.vllm_block_size + 1) / 2, model.k
+    return model.cached("base", rows=tail, transient_rows=tail - 1) + model.cached(
+        "reward_model", rows=k * tail, moved_rows=k, transient_rows=k * tail
+    )
+
+
 def _token_cost(model: CostModel) -> Any:
     # one cached forward of a causal LM whose next-token logits score every candidate (it shares the vocab)
     return model.cached("base") + model.cached("token_reward_model", same_vocab=True)
@@ -133,6 +146,9 @@ SPECS = (
         decides_as="args-faithful",
         backends=("vllm",),
         engine_loop=_vllm_loop,
+        cost=_vllm_cost,
+        cost_note="args-vllm re-sends each sequence every token: vLLM's prefix cache serves whole blocks of "
+        "{vllm_block_size} tokens, each request recomputes the rest (1 to {vllm_block_size}, the mean counted)",
         **_SEPARATE,
     ),
     ArmSpec(

@@ -30,13 +30,19 @@ REWARD_ENGINE_ARGS = {"runner": "pooling", "skip_tokenizer_init": False, "enable
 # the prefix cache serves whole KV blocks: at vLLM's CPU default (128 tokens) a sequence shorter than a block
 # never hits it and every step recomputes every sequence; 32 is the smallest block vLLM's CPU attention takes
 # (measured on the tiny profile, 8 safety prompts x 16 tokens: ~3.5x faster than 128, the same tokens).
-# CUDA's default (16) is kept.
+# On CUDA, vLLM's default (16), named so that the block the engines run is the one the planner prices.
 CPU_BLOCK_TOKENS = 32
+CUDA_BLOCK_TOKENS = 16
+
+
+def block_tokens(device_type: str) -> int:
+    """Tokens per KV block of both ARGS engines on `device_type` (the planner's `vllm_block_size`)."""
+    return CPU_BLOCK_TOKENS if device_type == "cpu" else CUDA_BLOCK_TOKENS
 
 
 def block_args(device_type: str) -> dict[str, int]:
-    """The `vllm.LLM` block size both ARGS engines take on `device_type` (none: vLLM's default)."""
-    return {"block_size": CPU_BLOCK_TOKENS} if device_type == "cpu" else {}
+    """The `vllm.LLM` block size both ARGS engines take on `device_type`."""
+    return {"block_size": block_tokens(device_type)}
 
 
 def top_candidates(llm: Any, sequences: Sequence[Sequence[int]], k: int) -> list[list[tuple[int, float]]]:
