@@ -163,7 +163,7 @@ def test_decode_only_savings_follow_the_same_rules() -> None:
 def test_savings_without_any_limit_say_so_instead_of_naming_no_layout() -> None:
     results = make_results(repeats=5)
     for saving in results["savings"]:
-        saving["predicted"] = None  # e.g. args-vllm: no planner cost term
+        saving["predicted"] = None  # e.g. a run the planner cannot price
     out = io.StringIO()
     print_summary(Console(file=out, width=200, color_system=None), results)
     assert "Savings measured (no limits: the planner prices none of these separate arms)" in out.getvalue()
