@@ -43,13 +43,15 @@ def assert_close_in_dtype(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _bandwidth_measured_once():
-    """Every run measures the peak memory bandwidth (~0.4 s of copies); the tests' runs share one measurement."""
+def _peaks_measured_once():
+    """Every run measures the peak memory bandwidth (~0.4 s of copies) and FLOP/s (matmuls); the tests' runs
+    share one measurement of each."""
     from otterbench.run import efficiency
 
-    measured = functools.cache(efficiency.measure_peak_bandwidth)
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(efficiency, "measure_peak_bandwidth", lambda *args: dict(measured(*args)))
+    for name in ("measure_peak_bandwidth", "measure_peak_flops"):
+        measured = functools.cache(getattr(efficiency, name))
+        monkeypatch.setattr(efficiency, name, lambda *args, measured=measured: dict(measured(*args)))
     yield
     monkeypatch.undo()
 

@@ -139,8 +139,8 @@ def test_a_layout_that_cannot_hold_the_insertion_is_refused_in_one_line(source: 
 def test_a_measured_saving_above_its_limit_is_said_with_the_efficiencies() -> None:
     from otterbench.results.summary_efficiency import limit_notes
 
-    def arm(name: str, extra_mbu: float) -> dict:
-        return {"name": name, "efficiency": {"extra_mbu": extra_mbu}}
+    def arm(name: str, extra: float) -> dict:
+        return {"name": name, "efficiency": {"extra_efficiency": extra}}
 
     by_layout = {"split": {"space_pct": 86.0, "time_roofline_pct": 86.3, "prefill_pct": 85.0}}
     saving = {
@@ -153,9 +153,13 @@ def test_a_measured_saving_above_its_limit_is_said_with_the_efficiencies() -> No
     notes = limit_notes(results)
     assert notes[0] == "args-faithful limits by layout: split decode 86.3%, prefill 85.0%, space 86.0%"
     assert "above its limit 74.2%" in notes[1]
-    assert "(extra MBU 52.0%) than otter-args (extra MBU 72.0%)" in notes[1]
+    assert "(extra efficiency 52.0%) than otter-args (extra efficiency 72.0%)" in notes[1]
     saving["extra_decode_time_saved_pct"] = 70.0
     assert len(limit_notes(results)) == 1  # below the limit: nothing to explain
+    # a file written before extra_efficiency: its extra MBU (what its limits were priced on) is shown
+    results["arms"] = [{"name": "args-faithful", "efficiency": {"extra_mbu": 0.5}}, arm("otter-args", 0.7)]
+    saving["extra_decode_time_saved_pct"] = 83.9
+    assert "(extra efficiency 50.0%)" in limit_notes(results)[1]
 
 
 def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
@@ -168,18 +172,36 @@ def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
         "safety", out_dir=tmp_path, suite_overrides=small, isolation="inline", device="cpu"
     )
     results = load_run(runner.run_suite(config).run_dir)  # validated against the schema
-    peak = results["environment"]["memory_bandwidth"]["peak_bytes_per_s"]
+    environment = results["environment"]
+    peak = environment["memory_bandwidth"]["peak_bytes_per_s"]
+    peak_flops = environment["compute_peak"]["peak_flops_per_s"]
+    ridge = peak_flops / peak  # the limits are priced at this device's ridge point, measured in the run
     for arm in results["arms"]:
         eff = arm["efficiency"]
         tpot = arm["latency"]["tpot_s"]["median"]
-        assert eff["overhead_s_per_step"] == pytest.approx(tpot - eff["bytes_per_step"] / peak)
+        assert eff["roofline_bytes"] == pytest.approx(
+            max(eff["flops_per_step"] / ridge, eff["bytes_per_step"])
+        )
+        assert eff["bound"] == (
+            "compute" if eff["flops_per_step"] / eff["bytes_per_step"] >= ridge else "memory"
+        )
+        assert eff["overhead_s_per_step"] == pytest.approx(tpot - eff["roofline_bytes"] / peak)
+        assert eff["mfu"] == pytest.approx(eff["flops_per_step"] / tpot / peak_flops)
         assert eff["prefill_bytes"] > 0 and eff["prompt_length"] >= 1
+    arms = {arm["name"]: arm for arm in results["arms"]}
     base = results["arms"][0]
-    for arm in results["arms"][1:]:  # the extra bytes over the extra time, against the peak
+    for arm in results["arms"][1:]:  # the extra roofline work over the extra time, against the peak
         extra_time = arm["latency"]["tpot_s"]["median"] - base["latency"]["tpot_s"]["median"]
-        extra_bytes = arm["efficiency"]["bytes_per_step"] - base["efficiency"]["bytes_per_step"]
-        expected = extra_bytes / extra_time / peak if extra_time > 0 else None
-        assert arm["efficiency"]["extra_mbu"] == (pytest.approx(expected) if expected else None)
+        extra_work = arm["efficiency"]["roofline_bytes"] - base["efficiency"]["roofline_bytes"]
+        expected = extra_work / extra_time / peak if extra_time > 0 else None
+        assert arm["efficiency"]["extra_efficiency"] == (pytest.approx(expected) if expected else None)
+    for saving in results["savings"]:  # above its limit exactly when the separate arm's extra work ran slower
+        separate, otter = (
+            arms[saving[key]]["efficiency"]["extra_efficiency"] for key in ("separate_arm", "otter_arm")
+        )
+        if separate is not None and otter is not None:
+            above = saving["extra_decode_time_saved_pct"] > saving["predicted"]["time_roofline_pct"]
+            assert above == (separate < otter)
     for saving in results["savings"]:
         predicted = saving["predicted"]
         layout = results["otter"]["layout"]  # the run's own layout, priced beside the others

@@ -182,7 +182,7 @@ def test_cli_run_in_spawned_processes(tmp_path, schedule: str, monkeypatch, capf
     assert [e.phase for e in seen if isinstance(e, RunPhase)] == [
         "checking the input",
         f"preparing the {backend_spec('eager').layouts[0]} checkpoint",
-        "measuring memory bandwidth",
+        "measuring memory bandwidth and compute peak",
     ]
     phases = {arm: [e.phase for e in seen if isinstance(e, ArmPhase) and e.arm == arm] for arm in ARMS}
     assert phases == {

@@ -16,30 +16,46 @@ def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 
 
 def efficiency_table(results: dict[str, Any]) -> Table | None:
-    """Per arm: the planner's MB and MFLOPs per decode step, the bandwidth its TPOT implies, MBU, the MBU of
-    its extra bytes over the base's, and the fixed per-step overhead (TPOT p50 minus its bytes at peak)."""
+    """Per arm: the planner's MB and MFLOPs per decode step and its bound at the device's ridge point, MBU and
+    MFU at its TPOT, the efficiency of its extra work over the base's, and the fixed per-step overhead (TPOT
+    p50 minus its roofline at peak)."""
     arms = [arm for arm in results["arms"] if arm.get("efficiency")]
     if not arms:
         return None
-    bandwidth = (results["environment"].get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    environment = results["environment"]
+    bandwidth = (environment.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    compute = environment.get("compute_peak") or {}
     context = arms[0]["efficiency"]["context"]
-    title = f"Per decode step (planner, mean context {context}); peak bandwidth {_num(bandwidth, 1e9)} GB/s"
+    title = f"Per decode step (planner, mean context {context}); peak {_num(bandwidth, 1e9)} GB/s"
+    if compute.get("peak_flops_per_s") and bandwidth:
+        ridge = compute["peak_flops_per_s"] / bandwidth
+        title += f", {_num(compute['peak_flops_per_s'], 1e9)} GFLOP/s {compute['dtype']} (ridge {ridge:.1f} FLOP/B)"
     table = Table(title=title)
-    for column in ("arm", "MB/step", "MFLOP/step", "GB/s", "MBU", "extra MBU", "overhead ms"):
+    for column in ("arm", "MB/step", "MFLOP/step", "bound", "MBU", "MFU", "extra eff.", "overhead ms"):
         table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
     for arm in arms:
         eff = arm["efficiency"]
-        mbu = None if eff["mbu"] is None else 100 * eff["mbu"]
         table.add_row(
             arm["name"],
             _num(eff["bytes_per_step"], 1e6, 2),
             _num(eff["flops_per_step"], 1e6),
-            _num(eff["achieved_bytes_per_s"], 1e9, 2),
-            pct_text(mbu),
-            pct_text(None if eff.get("extra_mbu") is None else 100 * eff["extra_mbu"]),
+            eff.get("bound", "-"),
+            _share(eff.get("mbu")),
+            _share(eff.get("mfu")),
+            _share(extra_efficiency(arm)),
             _num(eff.get("overhead_s_per_step"), 1e-3, 2),
         )
     return table
+
+
+def _share(value: float | None) -> str:
+    return pct_text(None if value is None else 100 * value)
+
+
+def extra_efficiency(arm: dict[str, Any] | None) -> float | None:
+    """The share of peak at which an arm did its extra work over the base's (older files: their extra MBU)."""
+    efficiency = (arm or {}).get("efficiency") or {}
+    return efficiency.get("extra_efficiency", efficiency.get("extra_mbu"))
 
 
 def _measured(results: dict[str, Any], saving: dict[str, Any]) -> str:
@@ -77,9 +93,8 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
     return table
 
 
-def _mbu_text(arm: dict[str, Any] | None) -> str:
-    mbu = ((arm or {}).get("efficiency") or {}).get("extra_mbu")
-    return "extra MBU -" if mbu is None else f"extra MBU {100 * mbu:.1f}%"
+def _efficiency_text(arm: dict[str, Any] | None) -> str:
+    return f"extra efficiency {_share(extra_efficiency(arm))}"
 
 
 def limit_notes(results: dict[str, Any]) -> list[str]:
@@ -100,8 +115,9 @@ def limit_notes(results: dict[str, Any]) -> list[str]:
             otter = saving["otter_arm"]
             notes.append(
                 f"{separate}: the measured decode saving {measured:.1f}% is above its limit {limit:.1f}%: "
-                f"{separate} moved its extra bytes at a lower efficiency ({_mbu_text(arms.get(separate))}) "
-                f"than {otter} ({_mbu_text(arms.get(otter))})"
+                f"{separate} did its extra work (bytes, or FLOPs where compute-bound) at a lower share of the "
+                f"device's peak ({_efficiency_text(arms.get(separate))}) than {otter} "
+                f"({_efficiency_text(arms.get(otter))})"
             )
     return notes
 

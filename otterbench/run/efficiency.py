@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,44 +29,82 @@ from otterbench.models.tiny import tiny_config
 _CPU_COPY_BYTES = 256 * 2**20  # well past any last-level cache: the copy streams through DRAM
 _GPU_COPY_BYTES = 2 * 2**30
 _COPIES = 5
+# square matmuls for the peak FLOP/s: large enough to reach the kernels' plateau (on CPU 512 already does on
+# one thread; a slow dtype there stays under a second), small enough to cost little next to a run
+_CPU_MATMUL = 512
+_GPU_MATMUL = 8192
 
 
-def _time_copy(dst: torch.Tensor, src: torch.Tensor, device: torch.device) -> float:
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src)
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    begin = time.perf_counter()
-    dst.copy_(src)
-    return time.perf_counter() - begin
+def _best_seconds(work: Callable[[], Any], device: torch.device) -> float:
+    """The fastest of a few timed calls of `work` (CUDA events on a GPU), after one untimed call."""
+    work()  # first touch: page faults, allocation and kernel selection are not throughput
+    times = []
+    for _ in range(_COPIES):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            work()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            begin = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - begin)
+    return min(times)
+
+
+@contextmanager
+def _arms_threads(device: torch.device, cpu_threads: int) -> Iterator[int]:
+    """On CPU, the arms' thread count for the block (what they could reach); yields the threads in use."""
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and cpu_threads > 0:
+        torch.set_num_threads(cpu_threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def measure_peak_bandwidth(device: torch.device, cpu_threads: int = 1) -> dict[str, Any]:
     """Best of a few large copies (read + write bytes over time): a device-to-device copy on GPU, memcpy on CPU."""
     size = _GPU_COPY_BYTES if device.type == "cuda" else _CPU_COPY_BYTES
-    threads = torch.get_num_threads()
-    if device.type == "cpu" and cpu_threads > 0:
-        torch.set_num_threads(cpu_threads)  # the arms' thread count: the bandwidth they could reach
-    try:
+    with _arms_threads(device, cpu_threads) as threads:
         src = torch.ones(size // 4, dtype=torch.float32, device=device)
-        dst = torch.empty_like(src)
-        dst.copy_(src)  # first touch: page faults and allocation are not bandwidth
-        best = min(_time_copy(dst, src, device) for _ in range(_COPIES))
-    finally:
-        torch.set_num_threads(threads)
-    del src, dst
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    method = (
-        "device-to-device copy" if device.type == "cuda" else f"memcpy on {cpu_threads or threads} thread(s)"
-    )
+        best = _best_seconds(partial(torch.empty_like(src).copy_, src), device)
+        del src
+    method = "device-to-device copy" if device.type == "cuda" else f"memcpy on {threads} thread(s)"
     return {
         "peak_bytes_per_s": 2 * size / best,
         "method": f"{method}, {size // 2**20} MiB, best of {_COPIES}",
     }
+
+
+def measure_peak_flops(device: torch.device, dtype: str, cpu_threads: int = 1) -> dict[str, Any]:
+    """Best of a few square matmuls (2n^3 FLOPs each) in the run's dtype, on the arms' threads on CPU: the
+    compute peak an arm's matmuls could reach, which with the peak bandwidth sets the device's ridge point."""
+    from otterbench.dtypes import torch_dtype
+
+    n = _GPU_MATMUL if device.type == "cuda" else _CPU_MATMUL
+    with _arms_threads(device, cpu_threads) as threads:
+        a = torch.randn(n, n, dtype=torch_dtype(dtype), device=device)
+        best = _best_seconds(partial(torch.matmul, a, torch.randn_like(a), out=torch.empty_like(a)), device)
+        del a
+    where = "" if device.type == "cuda" else f" on {threads} thread(s)"
+    return {
+        "peak_flops_per_s": 2 * n**3 / best,
+        "dtype": dtype,
+        "method": f"{n}x{n} matmul in {dtype}{where}, best of {_COPIES}",
+    }
+
+
+def ridge_point(bandwidth: dict[str, Any] | None, compute: dict[str, Any] | None) -> float | None:
+    """The device's ridge point (FLOPs per byte where compute-bound starts): peak FLOP/s over peak bytes/s."""
+    flops = (compute or {}).get("peak_flops_per_s")
+    bytes_per_s = (bandwidth or {}).get("peak_bytes_per_s")
+    return flops / bytes_per_s if flops and bytes_per_s else None
 
 
 def _planner_source(config: Any, catalogue: Any, role: str, scratch: Path) -> str | None:
@@ -120,9 +160,12 @@ def _savings_by_layout(results: dict[str, Any], layout: str) -> dict[str, dict[s
     }
 
 
-def predict_run(config: Any, catalogue: Any, workload: Any, device_type: str) -> dict[str, Any]:
-    """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout
-    (and, for args-vllm, the KV block its engines take on `device_type`)."""
+def predict_run(
+    config: Any, catalogue: Any, workload: Any, device_type: str, ridge: float | None = None
+) -> dict[str, Any]:
+    """The planner's costs of every arm and its savings for this run's models, workload, dtype and layout,
+    at the device's ridge point (None: the planner's default, an H100's) and, for args-vllm, with the KV
+    block its engines take on `device_type`."""
     from otterbench.backends.vllm.args_engines import block_tokens
     from otterbench.models.roles import BASE_ROLE
     from otterbench.otter import read_otter_config
@@ -161,6 +204,7 @@ def predict_run(config: Any, catalogue: Any, workload: Any, device_type: str) ->
             layout=config.insertion.layout,
             ratio=config.insertion.ratio,
             vllm_block_size=block_tokens(device_type),
+            **({} if ridge is None else {"ridge_flops_per_byte": ridge}),
             **{key: value for key, value in sizes.items() if value is not None},
         )
         results = {layout: plan_costs(inputs)}
@@ -175,10 +219,13 @@ def predict_run(config: Any, catalogue: Any, workload: Any, device_type: str) ->
             "flops_per_step": arm.flops_per_token * suite.batch_size,
             "prefill_bytes": arm.prefill_bytes,
             "prefill_flops": arm.prefill_flops,
+            "roofline_bytes": arm.roofline_bytes,
+            "bound": arm.bound,
         }
         for arm in results[layout].arms
     }
     return {
+        "ridge_flops_per_byte": inputs.ridge_flops_per_byte,
         "context": inputs.context,
         "prompt_length": inputs.prompt,
         "batch_size": inputs.batch_size,
@@ -187,45 +234,58 @@ def predict_run(config: Any, catalogue: Any, workload: Any, device_type: str) ->
     }
 
 
-def arm_efficiency(arm: dict[str, Any], prediction: dict[str, Any] | None, peak: float | None) -> dict | None:
-    """One arm's predicted bytes and FLOPs per decode step and prefill, achieved bandwidth, MBU and fixed
-    per-step overhead (None if not ok)."""
+def arm_efficiency(
+    arm: dict[str, Any],
+    prediction: dict[str, Any] | None,
+    peak: float | None,
+    peak_flops: float | None = None,
+) -> dict | None:
+    """One arm's predicted bytes and FLOPs per decode step and prefill, its bound, achieved bandwidth, MBU,
+    MFU and fixed per-step overhead (None if not ok)."""
     if prediction is None or arm.get("status") != "ok" or arm["name"] not in prediction["arms"]:
         return None
     predicted = prediction["arms"][arm["name"]]
     tpot = ((arm.get("latency") or {}).get("tpot_s") or {}).get("median")
     achieved = predicted["bytes_per_step"] / tpot if tpot else None
+    roofline = predicted.get("roofline_bytes", predicted["bytes_per_step"])
     return {
         **predicted,
         "context": prediction["context"],
         "prompt_length": prediction["prompt_length"],
         "achieved_bytes_per_s": achieved,
         "mbu": achieved / peak if achieved is not None and peak else None,
-        # what a step costs beyond moving its bytes at peak bandwidth
-        "overhead_s_per_step": tpot - predicted["bytes_per_step"] / peak if tpot and peak else None,
+        "mfu": predicted["flops_per_step"] / tpot / peak_flops if tpot and peak_flops else None,
+        # what a step costs beyond its roofline (its bytes, or its FLOPs where compute-bound) at peak
+        "overhead_s_per_step": tpot - roofline / peak if tpot and peak else None,
     }
 
 
-def extra_mbu(arm: dict[str, Any], base: dict[str, Any] | None, peak: float | None) -> float | None:
-    """How fast an arm moves its extra bytes over the base's, against the peak: `(bytes - base bytes) /
-    (TPOT - base TPOT) / peak`. A measured saving is above its limit exactly when the separate arm's extra
-    MBU is below the Otter arm's."""
+def extra_efficiency(arm: dict[str, Any], base: dict[str, Any] | None, peak: float | None) -> float | None:
+    """How fast an arm does its extra work over the base's, against the peak: `(roofline - base roofline) /
+    (TPOT - base TPOT) / peak`, the roofline being each arm's bytes, or its FLOPs over the ridge where it is
+    compute-bound (memory-bound arms: the MBU of the extra bytes). A measured saving is above its limit
+    exactly when the separate arm's extra efficiency is below the Otter arm's."""
     if base is None or not peak:
         return None
+    eff, base_eff = arm["efficiency"], base["efficiency"]
     extra_time = arm["latency"]["tpot_s"]["median"] - base["latency"]["tpot_s"]["median"]
-    extra_bytes = arm["efficiency"]["bytes_per_step"] - base["efficiency"]["bytes_per_step"]
-    return extra_bytes / extra_time / peak if extra_time > 0 and extra_bytes > 0 else None
+    extra_work = eff.get("roofline_bytes", eff["bytes_per_step"]) - base_eff.get(
+        "roofline_bytes", base_eff["bytes_per_step"]
+    )
+    return extra_work / extra_time / peak if extra_time > 0 and extra_work > 0 else None
 
 
 def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -> None:
     """Fill each arm's `efficiency` and each saving's `predicted` block in a results document."""
-    peak = (results["environment"].get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    environment = results["environment"]
+    peak = (environment.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    peak_flops = (environment.get("compute_peak") or {}).get("peak_flops_per_s")
     for arm in results["arms"]:
-        arm["efficiency"] = arm_efficiency(arm, prediction, peak)
+        arm["efficiency"] = arm_efficiency(arm, prediction, peak, peak_flops)
     base = next((arm for arm in results["arms"] if arm["role"] == "base" and arm["efficiency"]), None)
     for arm in results["arms"]:
         if arm["efficiency"] and arm["role"] != "base":
-            arm["efficiency"]["extra_mbu"] = extra_mbu(arm, base, peak)
+            arm["efficiency"]["extra_efficiency"] = extra_efficiency(arm, base, peak)
     for saving in results["savings"]:
         saving["predicted"] = (prediction or {}).get("savings", {}).get(saving["separate_arm"])
 
@@ -233,12 +293,18 @@ def add_efficiency(results: dict[str, Any], prediction: dict[str, Any] | None) -
 def run_efficiency_inputs(
     config: Any, catalogue: Any, workload: Any, device: torch.device, warn: Callable[[str], None]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The device's peak bandwidth (measured now, in the parent) and the planner's prediction for the run."""
+    """The device's peak bandwidth and peak FLOP/s in the run's dtype (measured now, in the parent), as
+    results.json's environment records them, and the planner's prediction for the run at their ridge point."""
     from otterbench.plan.shapes import PlanError
 
-    bandwidth = measure_peak_bandwidth(device, config.process.cpu_threads)
+    threads = config.process.cpu_threads
+    measured = {
+        "memory_bandwidth": measure_peak_bandwidth(device, threads),
+        "compute_peak": measure_peak_flops(device, config.dtype, threads),
+    }
+    ridge = ridge_point(measured["memory_bandwidth"], measured["compute_peak"])
     try:
-        return bandwidth, predict_run(config, catalogue, workload, device.type)
+        return measured, predict_run(config, catalogue, workload, device.type, ridge)
     except (PlanError, ValueError, OSError) as error:  # a model the planner cannot price: no prediction
         warn(f"no predicted costs for this run: {error}")
-        return bandwidth, None
+        return measured, None

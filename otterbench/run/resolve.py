@@ -128,7 +128,12 @@ def resolve_run(config: RunConfig, emit: EventSink = ignore) -> ResolvedRun:
         jobs=_jobs(config, catalogue, workload, str(device)),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         workload_info=workload_info,
-        environment={**describe_environment(device), "seed": config.suite.seed, "memory_bandwidth": None},
+        environment={
+            **describe_environment(device),
+            "seed": config.suite.seed,
+            "memory_bandwidth": None,
+            "compute_peak": None,
+        },
     )
 
 
@@ -140,15 +145,15 @@ def prepare_run(resolved: ResolvedRun, emit: EventSink = ignore) -> ResolvedRun:
         emit(RunPhase(f"preparing the {resolved.config.insertion.layout} checkpoint"))
     # built here (or found cached) on the run's device, outside every measured process
     config = with_fused_checkpoint(resolved.config, resolved.catalogue, device)
-    emit(RunPhase("measuring memory bandwidth"))
-    bandwidth, prediction = run_efficiency_inputs(
+    emit(RunPhase("measuring memory bandwidth and compute peak"))
+    peaks, prediction = run_efficiency_inputs(
         config, resolved.catalogue, resolved.workload, device, lambda message: emit(Notice(message))
     )
     return dataclasses.replace(
         resolved,
         config=config,
         jobs=_jobs(config, resolved.catalogue, resolved.workload, resolved.device),
-        environment={**resolved.environment, "memory_bandwidth": bandwidth},
+        environment={**resolved.environment, **peaks},
         prediction=prediction,
     )
 
