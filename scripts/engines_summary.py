@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.registry import arm_role, counterparts
+from otterbench.arms.registry import arm_decides_as
 from otterbench.results.files import load_run
 from otterbench.results.reference import reference_arm
 
@@ -39,11 +39,10 @@ def _pct(value: float | None, ci: list | None = None) -> str:
 
 
 def _decision(name: str) -> str:
-    """Arms that must decide alike share a key: every base-role arm decides the base's tokens, every
-    separate arm its task's rule (the Otter arm it answers decides with another reward: its own key)."""
-    if arm_role(name) in ("base", "integration"):
-        return "reference"
-    return f"separate:{counterparts()[name]}" if name in counterparts() else name
+    """Arms that must decide alike share a key: the arm whose tokens each reproduces in exact arithmetic
+    (ArmSpec.decides_as: args-optimized and args-vllm decide args-faithful's, base-plugin the base's), else
+    its own name (args-token's token-level reward model decides its own tokens)."""
+    return arm_decides_as(name) or name
 
 
 def arm_figures(arm: dict, base: dict | None) -> dict[str, Any]:

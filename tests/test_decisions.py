@@ -56,3 +56,22 @@ def test_every_declared_counterpart_is_a_registered_arm_of_its_task_or_the_refer
     for name, other in declared.items():
         spec, target = arm_info(name), arm_info(other)
         assert target.task == spec.task or target is reference_spec(), (name, other)
+
+
+def test_the_engines_summary_compares_each_arm_with_the_decision_it_reproduces() -> None:
+    # scripts/engines_summary.py's "tokens = <first engine>" column: a token-level reward model decides its
+    # own tokens, not args-faithful's; the vLLM forms of ARGS and of the base decide theirs
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "engines_summary.py"
+    spec = importlib.util.spec_from_file_location("engines_summary", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    keys = {name: module._decision(name) for name in ("base", "base-plugin", "args-vllm", "args-token")}
+    assert keys == {
+        "base": "base",
+        "base-plugin": "base",
+        "args-vllm": "args-faithful",
+        "args-token": "args-token",
+    }
