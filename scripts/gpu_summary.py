@@ -43,7 +43,26 @@ def arm_rows(name: str, data: dict) -> list[str]:
             f"{name:28} {arm['name']:15} {_ms(arm['latency'], 'tpot_s'):>9} {_ms(arm['latency'], 'ttft_s'):>9}"
             f" {(memory.get('weights_bytes') or 0) / MIB:>11,.1f} {(memory.get('peak_bytes') or 0) / MIB:>10,.0f}"
             f" {memory.get('method', '-'):>6} {'-' if mbu is None else f'{100 * mbu:.1f}%':>6}"
-            f" {arm.get('compile_s') or 0:>7.1f}"
+            f" {efficiency.get('bound') or '-':>7} {arm.get('compile_s') or 0:>7.1f}"
+        )
+    return rows
+
+
+def overhead_rows(name: str, data: dict) -> list[str]:
+    """Each Otter arm's per-token time over the base's beside its bytes per step over the base's: the share
+    of time it adds, against the share of bytes it adds (1.00x: it costs exactly its extra bytes)."""
+    arms = {arm["name"]: arm for arm in data["arms"] if arm.get("status") == "ok" and arm.get("efficiency")}
+    base = next((arm for arm in arms.values() if arm.get("role") == "base"), None)
+    rows = []
+    for arm in arms.values():
+        if base is None or arm.get("role") != "otter":
+            continue
+        time_share = arm["latency"]["tpot_s"]["median"] / base["latency"]["tpot_s"]["median"] - 1
+        bytes_share = arm["efficiency"]["bytes_per_step"] / base["efficiency"]["bytes_per_step"] - 1
+        ratio = f"{time_share / bytes_share:.2f}x" if bytes_share > 0 else "-"
+        rows.append(
+            f"{name:28} {arm['name']} over base: TPOT +{100 * time_share:.1f}%, bytes per step "
+            f"+{100 * bytes_share:.1f}%: {ratio} its extra-bytes share"
         )
     return rows
 
@@ -60,8 +79,32 @@ def saving_rows(name: str, data: dict) -> list[str]:
             f"  decode {_pct(saving.get('extra_decode_time_saved_pct'))}"
             f"{_interval(saving.get('extra_decode_time_saved_ci95'))}"
             f"  predicted {', '.join(f'{k} {v:.1f}%' for k, v in limit.items()) or '-'}"
+            f"{_to_limit(saving.get('extra_decode_time_saved_pct'), limit.get('time_roofline_pct'))}"
         )
     return rows
+
+
+def _to_limit(measured: float | None, limit: float | None) -> str:
+    """How far the measured decode saving sits from its limit, in points."""
+    return "" if measured is None or limit is None else f"  decode - limit {measured - limit:+.1f} points"
+
+
+def peaks_line(name: str, data: dict) -> str:
+    """The device's peaks as the run measured them, and the ridge point its limits were priced at."""
+    env = data.get("environment") or {}
+    bandwidth = (env.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    compute = env.get("compute_peak") or {}
+    flops = compute.get("peak_flops_per_s")
+    if not bandwidth or not flops:
+        return f"{name:28} peaks: not measured"
+    return (
+        f"{name:28} peaks: {bandwidth / 1e9:,.1f} GB/s, {_flops(flops)} {compute.get('dtype')}"
+        f" (ridge {flops / bandwidth:.1f} FLOP/byte)"
+    )
+
+
+def _flops(per_s: float) -> str:
+    return f"{per_s / 1e12:,.1f} TFLOP/s" if per_s >= 1e12 else f"{per_s / 1e9:,.1f} GFLOP/s"
 
 
 def checkpoint_line(name: str, data: dict) -> str:
@@ -90,12 +133,17 @@ def main(paths: list[str]) -> None:
         f"device: {env.get('gpu_name') or env.get('cpu')} · torch {env.get('torch')} · "
         f"transformers {env.get('transformers')} · commit {str(env.get('git_commit'))[:10]}"
     )
+    for name, data in runs:
+        print(peaks_line(name, data))
     print(
         f"{'run':28} {'arm':15} {'TPOT p50':>9} {'TTFT p50':>9} {'weights MiB':>11} {'peak MiB':>10}"
-        f" {'method':>6} {'MBU':>6} {'compile':>7}"
+        f" {'method':>6} {'MBU':>6} {'bound':>7} {'compile':>7}"
     )
     for name, data in runs:
         print("\n".join(arm_rows(name, data)))
+    print()
+    for name, data in runs:
+        print("\n".join(overhead_rows(name, data)))
     print()
     for name, data in runs:
         print("\n".join(saving_rows(name, data)))

@@ -84,3 +84,36 @@ def test_planner_peak_within_tolerance_of_measured_cpu_peak(tmp_path) -> None:
             predicted,
             memory["peak_bytes"],
         )
+
+
+def test_the_gpu_summary_sets_otters_overhead_beside_its_extra_bytes_and_the_limit() -> None:
+    # scripts/gpu_summary.py prints two of issue 20's GPU goals: Otter's per-token overhead over base against
+    # its share of extra bytes, and how far each measured decode saving sits from its limit
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_summary.py"
+    spec = importlib.util.spec_from_file_location("gpu_summary", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def arm(name: str, role: str, tpot: float, step_bytes: int) -> dict:
+        latency = {"tpot_s": {"median": tpot}}
+        return {
+            "name": name,
+            "role": role,
+            "status": "ok",
+            "latency": latency,
+            "efficiency": {"bytes_per_step": step_bytes},
+        }
+
+    data = {"arms": [arm("base", "base", 0.010, 1000), arm("otter-args", "otter", 0.0115, 1100)]}
+    (row,) = module.overhead_rows("r", data)
+    assert "TPOT +15.0%, bytes per step +10.0%: 1.50x its extra-bytes share" in row
+    assert module._to_limit(83.1, 85.0) == "  decode - limit -1.9 points"
+    environment = {
+        "memory_bandwidth": {"peak_bytes_per_s": 4e12},
+        "compute_peak": {"peak_flops_per_s": 8e14, "dtype": "bfloat16"},
+    }
+    assert "4,000.0 GB/s, 800.0 TFLOP/s bfloat16 (ridge 200.0 FLOP/byte)" in module.peaks_line(
+        "r", {"environment": environment}
+    )

@@ -223,9 +223,10 @@ def _config(name: str):
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--ridge", "inf"), ("--ridge", "nan"), ("--otter-ratio", "nan")]
+    ("option", "value"),
+    [("--ridge", "inf"), ("--ridge", "nan"), ("--otter-ratio", "nan"), ("--vllm-block-size", "0")],
 )
-def test_non_finite_plan_options_are_refused(option, value):
+def test_non_finite_or_out_of_range_plan_options_are_refused(option, value):
     result = runner.invoke(app, ["plan", "--base", "llama-2-7b", option, value])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and value in lines[0], result.output
