@@ -1,13 +1,16 @@
 """Why an arm costs what it costs: the planner's bytes and FLOPs per decode step and per prefill for the run's
-own workload, the device's peak memory bandwidth (measured once per run), and the bandwidth each arm achieved.
+own workload, the device's peaks (memory bandwidth, and FLOP/s in the run's dtype: measured once per run), and
+what each arm achieved against them.
 
 Runs in the parent, outside every measured process. The prediction uses plan/costs.py with the run's models,
-task, k, batch size, dtype and layout (and every other layout, for the limits beside it); its context T is the
-mean KV length over the decode steps (each batch's padded prompt length plus N/2), its prompt length P the
-mean padded prompt length. The predicted savings are limits: what Otter saves when every arm runs at the same
-efficiency (docs/planner.md). Beside them each arm's measured efficiency: MBU = `bytes_per_step / TPOT p50 /
-peak bandwidth`, and its fixed per-step overhead `TPOT p50 - bytes_per_step / peak` (the time a step takes
-beyond moving its bytes at peak bandwidth: launches, Python, copies the planner does not count).
+task, k, batch size, dtype and layout (and every other layout, for the limits beside it), at the device's
+ridge point (peak FLOP/s over peak bandwidth); its context T is the mean KV length over the decode steps (each
+batch's padded prompt length plus N/2), its prompt length P the mean padded prompt length. The predicted
+savings are limits: what Otter saves when every arm runs at the same efficiency (docs/planner.md). Beside them
+each arm's measured efficiency: MBU = `bytes_per_step / TPOT p50 / peak bandwidth`, MFU = `flops_per_step /
+TPOT p50 / peak FLOP/s`, the efficiency of its extra work over the base's, and its fixed per-step overhead
+`TPOT p50 - roofline_bytes / peak` (the time a step takes beyond its roofline at peak: launches, Python,
+copies the planner does not count).
 """
 
 from __future__ import annotations
@@ -247,7 +250,6 @@ def arm_efficiency(
     predicted = prediction["arms"][arm["name"]]
     tpot = ((arm.get("latency") or {}).get("tpot_s") or {}).get("median")
     achieved = predicted["bytes_per_step"] / tpot if tpot else None
-    roofline = predicted.get("roofline_bytes", predicted["bytes_per_step"])
     return {
         **predicted,
         "context": prediction["context"],
@@ -256,7 +258,7 @@ def arm_efficiency(
         "mbu": achieved / peak if achieved is not None and peak else None,
         "mfu": predicted["flops_per_step"] / tpot / peak_flops if tpot and peak_flops else None,
         # what a step costs beyond its roofline (its bytes, or its FLOPs where compute-bound) at peak
-        "overhead_s_per_step": tpot - roofline / peak if tpot and peak else None,
+        "overhead_s_per_step": tpot - predicted["roofline_bytes"] / peak if tpot and peak else None,
     }
 
 
@@ -267,11 +269,8 @@ def extra_efficiency(arm: dict[str, Any], base: dict[str, Any] | None, peak: flo
     exactly when the separate arm's extra efficiency is below the Otter arm's."""
     if base is None or not peak:
         return None
-    eff, base_eff = arm["efficiency"], base["efficiency"]
     extra_time = arm["latency"]["tpot_s"]["median"] - base["latency"]["tpot_s"]["median"]
-    extra_work = eff.get("roofline_bytes", eff["bytes_per_step"]) - base_eff.get(
-        "roofline_bytes", base_eff["bytes_per_step"]
-    )
+    extra_work = arm["efficiency"]["roofline_bytes"] - base["efficiency"]["roofline_bytes"]
     return extra_work / extra_time / peak if extra_time > 0 and extra_work > 0 else None
 
 
