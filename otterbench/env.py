@@ -23,6 +23,9 @@ from otterbench.provenance import source_state
 
 PROC_STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
+POWERCAP = Path(
+    "/sys/class/powercap"
+)  # Linux's RAPL energy counters (Intel, and AMD Zen via the same driver)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -155,6 +158,65 @@ def open_nvml(device: torch.device) -> tuple[NvmlGpu | None, str]:
         return None, str(err)
 
 
+class RaplUnavailable(RuntimeError):
+    """A RAPL energy counter could not be read."""
+
+
+@dataclass(frozen=True)
+class RaplPackages:
+    """The CPU's RAPL package-energy counters: each top-level powercap zone `intel-rapl:N` named package-N
+    (sub-zones such as core and dram lie inside a package, psys spans more than the CPU, and the MMIO copies of
+    the package zones count the same energy again: all left out). Each counter is package-wide: it counts
+    every process on the package, in microjoules, and wraps at its `max_energy_range_uj`."""
+
+    zones: tuple[Path, ...]
+
+    def read_uj(self) -> list[int]:
+        """Every package's counter now, in microjoules."""
+        try:
+            return [int((zone / "energy_uj").read_text()) for zone in self.zones]
+        except (OSError, ValueError) as err:
+            raise RaplUnavailable(str(err)) from err
+
+    def joules_between(self, start: list[int], end: list[int]) -> float:
+        """The energy counted from `start` to `end` (two `read_uj`), a counter that wrapped once included."""
+        total = 0
+        for zone, first, last in zip(self.zones, start, end):
+            if last < first:
+                try:
+                    last += int((zone / "max_energy_range_uj").read_text())
+                except (OSError, ValueError) as err:
+                    raise RaplUnavailable(f"{zone.name} wrapped and its range is unreadable: {err}") from err
+            total += last - first
+        return total / 1e6
+
+
+def open_rapl(root: Path = POWERCAP) -> tuple[RaplPackages | None, str]:
+    """The RAPL package counters under `root` when this process can read them, else (None, why)."""
+    zones = []
+    for zone in sorted(root.glob("intel-rapl:*")):
+        try:
+            named_package = (zone / "name").read_text().strip().startswith("package")
+        except OSError:
+            continue
+        if re.fullmatch(r"intel-rapl:\d+", zone.name) and named_package:
+            zones.append(zone)
+    if not zones:
+        return (
+            None,
+            f"no RAPL package counter under {root} (not Linux, or no powercap RAPL driver for this CPU)",
+        )
+    rapl = RaplPackages(tuple(zones))
+    try:
+        rapl.read_uj()
+    except RaplUnavailable as err:
+        return (
+            None,
+            f"RAPL counters under {root} are not readable here ({err}); since Linux 5.10 only root may",
+        )
+    return rapl, ""
+
+
 def _nvml_library_status() -> str:
     try:
         import pynvml
@@ -269,7 +331,9 @@ def probe_capabilities(device: torch.device) -> Capabilities:
             if caps.cuda_available
             else f"no CUDA device here ({_nvml_library_status()})"
         )
-        caps.nvml_process_memory_reason = caps.energy_reason = "no GPU measured: the device is CPU"
+        caps.nvml_process_memory_reason = "no GPU measured: the device is CPU"
+        rapl, caps.energy_reason = open_rapl()
+        caps.energy_counter = rapl is not None
         return caps
     _probe_nvml(device, caps)
     return caps

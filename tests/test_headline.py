@@ -119,6 +119,14 @@ def test_summary_fits_80_columns() -> None:
     wide = io.StringIO()
     print_summary(Console(file=wide, width=140, color_system=None), results)
     assert "TTFT p50 ms" in wide.getvalue() and "TTFT p50 ms" not in text
+    # energy per generated token (NVML on a GPU, RAPL on a CPU) where the run measured it
+    joules = f"{results['arms'][0]['energy']['j_per_token']:.3g}"
+    assert "J/token" in wide.getvalue() and joules in wide.getvalue() and "J/token" not in text
+    for arm in results["arms"]:
+        arm["energy"] = {"energy_j": None, "j_per_token": None, "supported": False, "note": "no counter"}
+    unmeasured = io.StringIO()
+    print_summary(Console(file=unmeasured, width=140, color_system=None), results)
+    assert "J/token" not in unmeasured.getvalue()
 
 
 def _with_stored(results: dict, **fields: object) -> tuple[dict, dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -156,13 +157,56 @@ def test_weights_bytes_follows_dtype() -> None:
     assert weights_bytes(model) == 2 * n_params
 
 
-def test_energy_tracker_on_cpu_is_unsupported_with_none() -> None:
-    with EnergyTracker(CPU) as tracker:
+def _powercap(root: Path, zones: dict[str, tuple[str, int]]) -> Path:
+    """A fake /sys/class/powercap: zone directory -> (name, energy_uj), each with a 1,000 J range."""
+    for zone, (name, energy_uj) in zones.items():
+        (root / zone).mkdir(parents=True)
+        (root / zone / "name").write_text(f"{name}\n")
+        (root / zone / "energy_uj").write_text(f"{energy_uj}\n")
+        (root / zone / "max_energy_range_uj").write_text("1000000000\n")
+    return root
+
+
+def _set_uj(root: Path, zone: str, energy_uj: int) -> None:
+    (root / zone / "energy_uj").write_text(f"{energy_uj}\n")
+
+
+def test_cpu_energy_sums_the_rapl_packages_only(tmp_path: Path) -> None:
+    zones = {
+        "intel-rapl:0": ("package-0", 5_000_000),
+        "intel-rapl:0:0": ("core", 1_000_000),  # inside package 0: counted there already
+        "intel-rapl:1": ("package-1", 7_000_000),
+        "intel-rapl:2": ("psys", 9_000_000),  # the platform, beyond the CPU
+        "intel-rapl-mmio:0": ("package-0", 5_000_000),  # package 0 again, through MMIO
+    }
+    root = _powercap(tmp_path, zones)
+    with EnergyTracker(CPU, powercap=root) as tracker:
+        for zone in zones:  # every counter moves; only the packages' 1.5 J and 2.0 J count
+            _set_uj(root, zone, zones[zone][1] + (1_500_000 if zone == "intel-rapl:0" else 2_000_000))
+    record = tracker.record()
+    assert record.supported and record.energy_j == pytest.approx(3.5)
+    assert "RAPL" in record.note and "2 package(s)" in record.note
+
+
+def test_cpu_energy_counts_a_counter_that_wrapped(tmp_path: Path) -> None:
+    root = _powercap(tmp_path, {"intel-rapl:0": ("package-0", 999_000_000)})  # 1 J before its 1,000 J wrap
+    with EnergyTracker(CPU, powercap=root) as tracker:
+        _set_uj(root, "intel-rapl:0", 500_000)
+    assert tracker.record().energy_j == pytest.approx(1.5)
+
+
+def test_cpu_energy_without_readable_rapl_is_unsupported_and_says_why(tmp_path: Path) -> None:
+    with EnergyTracker(CPU, powercap=tmp_path / "absent") as tracker:
         torch.ones(10).sum()
     record = tracker.record()
-    assert record.supported is False
-    assert record.energy_j is None
-    assert "CPU" in record.note
+    assert record.supported is False and record.energy_j is None and "no RAPL package counter" in record.note
+    root = _powercap(tmp_path / "sys", {"intel-rapl:0": ("package-0", 1)})
+    (root / "intel-rapl:0" / "energy_uj").unlink()
+    (root / "intel-rapl:0" / "energy_uj").mkdir()  # unreadable, as root-only counters are to other users
+    with EnergyTracker(CPU, powercap=root) as tracker:
+        pass
+    record = tracker.record()
+    assert record.supported is False and "not readable" in record.note
 
 
 def test_records_are_json_serialisable() -> None:

@@ -30,7 +30,9 @@ def _capability_table(caps: dict[str, Any], others: list[dict[str, Any]] | None)
         "per-process GPU memory (NVML)",
         _yes_no(caps["nvml_process_memory"], caps["nvml_process_memory_reason"]),
     )
-    table.add_row("energy counter (NVML)", _yes_no(caps["energy_counter"], caps["energy_reason"]))
+    table.add_row(
+        "energy counter (GPU: NVML; CPU: RAPL)", _yes_no(caps["energy_counter"], caps["energy_reason"])
+    )
     table.add_row(
         "torch CUDA memory stats", "yes" if caps["torch_memory_stats"] else "no: device is not CUDA"
     )

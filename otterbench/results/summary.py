@@ -106,7 +106,9 @@ def engine_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
-NARROW_WIDTH = 100  # below this many columns the tables drop the weights and TTFT columns and wrap cells
+NARROW_WIDTH = (
+    100  # below this many columns the tables drop the weights, TTFT and energy columns and wrap cells
+)
 
 
 def _arms_table(results: dict[str, Any], narrow: bool) -> Table:
@@ -120,6 +122,8 @@ def _arms_table(results: dict[str, Any], narrow: bool) -> Table:
     }
     if narrow:
         del columns["weights"], columns["ttft"]
+    if not narrow and any(_j_per_token(arm) is not None for arm in results["arms"]):  # NVML; CPU: RAPL
+        columns["energy"] = "J/token"
     for key, header in columns.items():
         table.add_column(header, justify="left" if key == "arm" else "right", no_wrap=key != "arm")
     for arm in results["arms"]:
@@ -130,9 +134,14 @@ def _arms_table(results: dict[str, Any], narrow: bool) -> Table:
             "peak": _mib(memory.get("peak_bytes"), "" if narrow else " MiB"),
             "weights": _mib(memory.get("weights_bytes")),
             **{key: ms_text(figure_ms(arm, key)) for key in ("ttft", "tpot", "tpot_p90", "total")},
+            "energy": "-" if _j_per_token(arm) is None else f"{_j_per_token(arm):.3g}",
         }
         table.add_row(*(cells[key] for key in columns))
     return table
+
+
+def _j_per_token(arm: dict[str, Any]) -> float | None:
+    return (arm.get("energy") or {}).get("j_per_token")
 
 
 def _savings_views(results: dict[str, Any]) -> list[tuple[dict, SavingView, SavingView]]:

@@ -1,18 +1,30 @@
-"""GPU energy of a block from NVML's total-energy counter (millijoules), device synchronised at both ends.
+"""Energy of a block: on a GPU from NVML's total-energy counter (millijoules), device synchronised at both
+ends; on a CPU from the RAPL package counters Linux exposes under /sys/class/powercap (microjoules).
 
-The counter is device-wide: it includes every process on the GPU, so check `other_gpu_processes` first.
-On CPU, or on a GPU without the counter (pre-Volta, MIG slices), the record says unsupported and energy None.
+Both counters are device-wide: a GPU's includes every process on it (check `other_gpu_processes` first), a
+CPU package's every process and core on the package. Where neither can be read (a GPU without the counter:
+pre-Volta, MIG slices; a CPU without RAPL, or whose counters only root may read) the record says unsupported,
+why, and energy None.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from otterbench.env import NvmlGpu, NvmlUnavailable, open_nvml
+from otterbench.env import (
+    POWERCAP,
+    NvmlGpu,
+    NvmlUnavailable,
+    RaplPackages,
+    RaplUnavailable,
+    open_nvml,
+    open_rapl,
+)
 
 
 @dataclass
@@ -29,19 +41,26 @@ class EnergyRecord:
 
 
 class EnergyTracker:
-    """Context manager reading the GPU energy counter on entry and exit; `record()` after exit."""
+    """Context manager reading the device's energy counter on entry and exit; `record()` after exit."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    def __init__(self, device: torch.device, powercap: Path = POWERCAP) -> None:
+        self.device, self.powercap = device, powercap
         self._gpu: NvmlGpu | None = None
         self._start_mj: int | None = None
+        self._rapl: RaplPackages | None = None
+        self._start_uj: list[int] | None = None
         self._record: EnergyRecord | None = None
         self._reason = ""
 
     def __enter__(self) -> EnergyTracker:
         self._record = None
         if self.device.type != "cuda":
-            self._reason = "device is CPU; NVML reports GPU energy only"
+            self._rapl, self._reason = open_rapl(self.powercap)
+            if self._rapl is not None:
+                try:
+                    self._start_uj = self._rapl.read_uj()
+                except RaplUnavailable as err:
+                    self._reason, self._rapl = f"RAPL read failed: {err}", None
             return self
         self._gpu, self._reason = open_nvml(self.device)
         if self._gpu is not None:
@@ -54,6 +73,10 @@ class EnergyTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._rapl is not None and self._start_uj is not None:
+            self._record = self._cpu_record(self._rapl, self._start_uj)
+            self._rapl, self._start_uj = None, None
+            return
         if self._gpu is None or self._start_mj is None:
             self._record = EnergyRecord(energy_j=None, supported=False, note=self._reason)
             return
@@ -69,6 +92,19 @@ class EnergyTracker:
             self._record = EnergyRecord(energy_j=None, supported=False, note=f"energy read failed: {err}")
         finally:
             self._close()
+
+    @staticmethod
+    def _cpu_record(rapl: RaplPackages, start_uj: list[int]) -> EnergyRecord:
+        try:
+            joules = rapl.joules_between(start_uj, rapl.read_uj())
+        except RaplUnavailable as err:
+            return EnergyRecord(energy_j=None, supported=False, note=f"RAPL read failed: {err}")
+        return EnergyRecord(
+            energy_j=joules,
+            supported=True,
+            note=f"RAPL package energy counter difference ({len(rapl.zones)} package(s)); package-wide "
+            "(includes every process and core on the package)",
+        )
 
     def _close(self) -> None:
         if self._gpu is not None:
