@@ -167,7 +167,9 @@ class RaplPackages:
     """The CPU's RAPL package-energy counters: each top-level powercap zone `intel-rapl:N` named package-N
     (sub-zones such as core and dram lie inside a package, psys spans more than the CPU, and the MMIO copies of
     the package zones count the same energy again: all left out). Each counter is package-wide: it counts
-    every process on the package, in microjoules, and wraps at its `max_energy_range_uj`."""
+    every process on the package, in microjoules, and wraps at its `max_energy_range_uj`. One wrap within a
+    block is counted; a second cannot be seen from two reads (a range of ~65 kJ on AMD Zen is several minutes
+    at full package power, longer than any measured repeat of the CPU workloads here)."""
 
     zones: tuple[Path, ...]
 

@@ -2,8 +2,9 @@
 
     python scripts/gpu_summary.py RESULTS.json [RESULTS.json ...]
 
-Reads only what the files hold (no figure is computed here that the run did not record, except the
-unit conversions), so the table can be rebuilt on any machine from the committed files.
+Reads only what the files hold (the figures computed here are ratios and differences of recorded ones: the
+ridge point, Otter's overhead over base against its extra-bytes share, each decode saving's distance to its
+limit; and unit conversions), so the table can be rebuilt on any machine from the committed files.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def overhead_rows(name: str, data: dict) -> list[str]:
         bytes_share = arm["efficiency"]["bytes_per_step"] / base["efficiency"]["bytes_per_step"] - 1
         ratio = f"{time_share / bytes_share:.2f}x" if bytes_share > 0 else "-"
         rows.append(
-            f"{name:28} {arm['name']} over base: TPOT +{100 * time_share:.1f}%, bytes per step "
-            f"+{100 * bytes_share:.1f}%: {ratio} its extra-bytes share"
+            f"{name:28} {arm['name']} over base: TPOT {100 * time_share:+.1f}%, bytes per step "
+            f"{100 * bytes_share:+.1f}%: {ratio} its extra-bytes share"
         )
     return rows
 

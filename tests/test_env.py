@@ -16,6 +16,7 @@ from otterbench.cli import app
 from otterbench.dtypes import torch_dtype as resolve_dtype
 from otterbench.env import (
     describe_environment,
+    open_rapl,
     other_gpu_processes,
     probe_capabilities,
     resolve_device,
@@ -165,7 +166,8 @@ def test_probe_capabilities_on_cpu_says_why_not() -> None:
     caps = probe_capabilities(CPU)
     assert not caps.nvml_available and caps.nvml_reason
     assert not caps.nvml_process_memory and caps.nvml_process_memory_reason
-    assert not caps.energy_counter and caps.energy_reason
+    # energy on a CPU: the RAPL package counters where this machine has them and this user may read them
+    assert caps.energy_counter == (open_rapl()[0] is not None) and (caps.energy_counter or caps.energy_reason)
     assert not caps.torch_memory_stats
     assert caps.rss_method in {"VmHWM", "getrusage"}
     assert caps.rss_phase_reset or caps.rss_phase_reset_reason

@@ -83,6 +83,9 @@ def test_args_vllm_recomputes_what_whole_blocks_leave_by_hand(source: str) -> No
     assert vllm.bytes_per_step - optimized.bytes_per_step == T * (K - 1) * KV == 640
     assert vllm.prefill_bytes == optimized.prefill_bytes  # one prefill per engine: blocks serve the step
     assert "blocks of 4 tokens" in " ".join(plan.notes)
+    # a block longer than the context: no block is full yet, every request recomputes all T tokens
+    whole = _plan(source, vllm_block_size=32).arm("args-vllm")
+    assert whole.flops_per_token == T * (2 * 896 + 4 * 1 * 2 * 4 * T) + K * T * (2 * 648 + 4 * 1 * 2 * 4 * T)
 
 
 def test_decode_limit_is_the_bytes_saving_at_batch_one(source: str) -> None:

@@ -41,6 +41,7 @@ class CostModel(Protocol):
     """
 
     k: int  # the ARGS candidates per step
+    t: int  # the context T: KV length per sequence at a decode step
     vllm_block_size: int  # tokens per KV block of vLLM's prefix cache, which serves whole blocks only
 
     def cached(
