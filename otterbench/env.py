@@ -23,9 +23,8 @@ from otterbench.provenance import source_state
 
 PROC_STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
-POWERCAP = Path(
-    "/sys/class/powercap"
-)  # Linux's RAPL energy counters (Intel, and AMD Zen via the same driver)
+# Linux's RAPL energy counters (Intel, and AMD Zen through the same driver)
+POWERCAP = Path("/sys/class/powercap")
 
 
 def resolve_device(spec: str) -> torch.device:

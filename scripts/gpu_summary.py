@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from otterbench.results.decisions import decisions_line
+from otterbench.results.reference import reference_arm
 from otterbench.results.summary import non_disruption_line
+from otterbench.results.summary_efficiency import ridge_point
 
 MIB = 2**20
 
@@ -53,7 +55,7 @@ def overhead_rows(name: str, data: dict) -> list[str]:
     """Each Otter arm's per-token time over the base's beside its bytes per step over the base's: the share
     of time it adds, against the share of bytes it adds (1.00x: it costs exactly its extra bytes)."""
     arms = {arm["name"]: arm for arm in data["arms"] if arm.get("status") == "ok" and arm.get("efficiency")}
-    base = next((arm for arm in arms.values() if arm.get("role") == "base"), None)
+    base = reference_arm(arms)
     rows = []
     for arm in arms.values():
         if base is None or arm.get("role") != "otter":
@@ -93,14 +95,13 @@ def _to_limit(measured: float | None, limit: float | None) -> str:
 def peaks_line(name: str, data: dict) -> str:
     """The device's peaks as the run measured them, and the ridge point its limits were priced at."""
     env = data.get("environment") or {}
-    bandwidth = (env.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
-    compute = env.get("compute_peak") or {}
-    flops = compute.get("peak_flops_per_s")
-    if not bandwidth or not flops:
+    ridge = ridge_point(env)
+    if ridge is None:
         return f"{name:28} peaks: not measured"
+    compute = env["compute_peak"]
     return (
-        f"{name:28} peaks: {bandwidth / 1e9:,.1f} GB/s, {_flops(flops)} {compute.get('dtype')}"
-        f" (ridge {flops / bandwidth:.1f} FLOP/byte)"
+        f"{name:28} peaks: {env['memory_bandwidth']['peak_bytes_per_s'] / 1e9:,.1f} GB/s, "
+        f"{_flops(compute['peak_flops_per_s'])} {compute.get('dtype')} (ridge {ridge:.1f} FLOP/byte)"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from repo_scripts import load_script
 
 from otterbench.arms.registry import ARMS, arm_info, reference_spec
 from otterbench.results.decisions import DecisionPair, decision_pairs, decisions_line
@@ -61,13 +62,7 @@ def test_every_declared_counterpart_is_a_registered_arm_of_its_task_or_the_refer
 def test_the_engines_summary_compares_each_arm_with_the_decision_it_reproduces() -> None:
     # scripts/engines_summary.py's "tokens = <first engine>" column: a token-level reward model decides its
     # own tokens, not args-faithful's; the vLLM forms of ARGS and of the base decide theirs
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "engines_summary.py"
-    spec = importlib.util.spec_from_file_location("engines_summary", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("engines_summary")
     keys = {name: module._decision(name) for name in ("base", "base-plugin", "args-vllm", "args-token")}
     assert keys == {
         "base": "base",

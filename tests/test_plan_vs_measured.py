@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from repo_scripts import load_script
 from typer.testing import CliRunner
 
 from otterbench.cli import app
@@ -89,12 +90,7 @@ def test_planner_peak_within_tolerance_of_measured_cpu_peak(tmp_path) -> None:
 def test_the_gpu_summary_sets_otters_overhead_beside_its_extra_bytes_and_the_limit() -> None:
     # scripts/gpu_summary.py prints two of issue 20's GPU goals: Otter's per-token overhead over base against
     # its share of extra bytes, and how far each measured decode saving sits from its limit
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_summary.py"
-    spec = importlib.util.spec_from_file_location("gpu_summary", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("gpu_summary")
 
     def arm(name: str, role: str, tpot: float, step_bytes: int) -> dict:
         latency = {"tpot_s": {"median": tpot}}

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from factories import make_results
+from repo_scripts import SCRIPTS, load_script
 
 from otterbench.results.findings import GateSettings
-
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "power_study.py"
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("power_study", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("power_study")
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +71,10 @@ def test_plant_slowdown_script_writes_a_run_the_gate_fails(tmp_path: Path) -> No
 
     baseline = make_results(repeats=10)
     run_dir = write_run(tmp_path, baseline, "run")
-    script = _SCRIPT.parent / "plant_slowdown.py"
+    script = SCRIPTS / "plant_slowdown.py"
     out = tmp_path / "slow5x"
     args = [sys.executable, str(script), str(run_dir), str(out), "--arm", "all", "--slowdown", "400"]
-    root = str(_SCRIPT.parents[1])
+    root = str(SCRIPTS.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     subprocess.run(args, check=True, capture_output=True, env=env)
     slow = load_run(out)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from repo_scripts import load_script
 from transformers import LlamaForSequenceClassification
 
 from otterbench.models.build import make_causal_lm, make_config, make_reward_model
@@ -61,9 +61,7 @@ def test_tokenizer_loads_offline_and_identically(tokenizer, monkeypatch):
 
 
 def test_shipped_tokenizer_matches_its_corpus(tokenizer):
-    spec = importlib.util.spec_from_file_location("build_tokenizer", REPO / "scripts" / "build_tokenizer.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("build_tokenizer")
     retrained = script.train_tokenizer(script.DATA_DIR / "corpus.txt")
     assert retrained.get_vocab() == tokenizer.backend_tokenizer.get_vocab()
 

@@ -4,13 +4,12 @@ and the gate reading the same classes."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import jsonschema
 import pytest
 import torch
 from factories import make_results
+from repo_scripts import load_script
 from rich.console import Console
 
 from otterbench.models.tiny import build_tiny_model
@@ -305,10 +304,7 @@ def test_a_bfloat16_run_of_the_tiny_profile_records_a_yardstick(tmp_path) -> Non
 
 
 def test_the_gpu_checks_summary_prints_the_verdict_beside_the_yardstick() -> None:
-    path = Path(__file__).resolve().parents[1] / "scripts" / "gpu_summary.py"
-    spec = importlib.util.spec_from_file_location("gpu_summary", path)
-    gpu_summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_summary)
+    gpu_summary = load_script("gpu_summary")
     results = _results_with(_block(0.06, 0.03))
     line = gpu_summary.disruption_line("gpu-7b-compiled-packed", results)
     assert line.endswith(non_disruption_line(results)) and "base vs itself" in line

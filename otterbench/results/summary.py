@@ -106,9 +106,8 @@ def engine_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
-NARROW_WIDTH = (
-    100  # below this many columns the tables drop the weights, TTFT and energy columns and wrap cells
-)
+# below this many columns the tables drop the weights, TTFT and energy columns and wrap cells
+NARROW_WIDTH = 100
 
 
 def _arms_table(results: dict[str, Any], narrow: bool) -> Table:

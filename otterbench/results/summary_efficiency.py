@@ -24,11 +24,11 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
         return None
     environment = results["environment"]
     bandwidth = (environment.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
-    compute = environment.get("compute_peak") or {}
     context = arms[0]["efficiency"]["context"]
     title = f"Per decode step (planner, mean context {context}); peak {_num(bandwidth, 1e9)} GB/s"
-    if compute.get("peak_flops_per_s") and bandwidth:
-        ridge = compute["peak_flops_per_s"] / bandwidth
+    ridge = ridge_point(environment)
+    if ridge is not None:
+        compute = environment["compute_peak"]
         title += f", {_num(compute['peak_flops_per_s'], 1e9)} GFLOP/s {compute['dtype']} (ridge {ridge:.1f} FLOP/B)"
     table = Table(title=title)
     for column in ("arm", "MB/step", "MFLOP/step", "bound", "MBU", "MFU", "extra eff.", "overhead ms"):
@@ -42,7 +42,7 @@ def efficiency_table(results: dict[str, Any]) -> Table | None:
             eff.get("bound", "-"),
             _share(eff.get("mbu")),
             _share(eff.get("mfu")),
-            _share(extra_efficiency(arm)),
+            _share(recorded_extra_efficiency(arm)),
             _num(eff.get("overhead_s_per_step"), 1e-3, 2),
         )
     return table
@@ -52,7 +52,15 @@ def _share(value: float | None) -> str:
     return pct_text(None if value is None else 100 * value)
 
 
-def extra_efficiency(arm: dict[str, Any] | None) -> float | None:
+def ridge_point(environment: dict[str, Any]) -> float | None:
+    """The device's ridge point (FLOPs per byte where compute-bound starts) from a results file's environment
+    (or the run's measured peaks, the same keys): peak FLOP/s over peak bytes/s; None unless both were measured."""
+    flops = (environment.get("compute_peak") or {}).get("peak_flops_per_s")
+    bytes_per_s = (environment.get("memory_bandwidth") or {}).get("peak_bytes_per_s")
+    return flops / bytes_per_s if flops and bytes_per_s else None
+
+
+def recorded_extra_efficiency(arm: dict[str, Any] | None) -> float | None:
     """The share of peak at which an arm did its extra work over the base's (older files: their extra MBU)."""
     efficiency = (arm or {}).get("efficiency") or {}
     return efficiency.get("extra_efficiency", efficiency.get("extra_mbu"))
@@ -94,7 +102,7 @@ def savings_vs_predicted_table(results: dict[str, Any]) -> Table | None:
 
 
 def _efficiency_text(arm: dict[str, Any] | None) -> str:
-    return f"extra efficiency {_share(extra_efficiency(arm))}"
+    return f"extra efficiency {_share(recorded_extra_efficiency(arm))}"
 
 
 def limit_notes(results: dict[str, Any]) -> list[str]:

@@ -103,13 +103,6 @@ def measure_peak_flops(device: torch.device, dtype: str, cpu_threads: int = 1) -
     }
 
 
-def ridge_point(bandwidth: dict[str, Any] | None, compute: dict[str, Any] | None) -> float | None:
-    """The device's ridge point (FLOPs per byte where compute-bound starts): peak FLOP/s over peak bytes/s."""
-    flops = (compute or {}).get("peak_flops_per_s")
-    bytes_per_s = (bandwidth or {}).get("peak_bytes_per_s")
-    return flops / bytes_per_s if flops and bytes_per_s else None
-
-
 def _planner_source(config: Any, catalogue: Any, role: str, scratch: Path) -> str | None:
     """What the planner reads for a role: the catalogue's config written out as config.json; a role the run
     does not load (its arms not chosen) is priced from its profile's source, the tiny profile's from code."""
@@ -295,13 +288,14 @@ def run_efficiency_inputs(
     """The device's peak bandwidth and peak FLOP/s in the run's dtype (measured now, in the parent), as
     results.json's environment records them, and the planner's prediction for the run at their ridge point."""
     from otterbench.plan.shapes import PlanError
+    from otterbench.results.summary_efficiency import ridge_point
 
     threads = config.process.cpu_threads
     measured = {
         "memory_bandwidth": measure_peak_bandwidth(device, threads),
         "compute_peak": measure_peak_flops(device, config.dtype, threads),
     }
-    ridge = ridge_point(measured["memory_bandwidth"], measured["compute_peak"])
+    ridge = ridge_point(measured)  # the environment's keys: results/summary_efficiency.py reads it alike
     try:
         return measured, predict_run(config, catalogue, workload, device.type, ridge)
     except (PlanError, ValueError, OSError) as error:  # a model the planner cannot price: no prediction
