@@ -4,6 +4,8 @@ Base: hidden d=8, 2 heads of hd=4 (2 kv heads), FFN m=16, vocab V=32, one layer,
   parameters P = V*d (embed 256) + q,k,v,o 4*64 + gate,up,down 3*128 + 2 norms 16 + final norm 8 + head 256
               = 1176; its Linear layers P_lin = 256 + 384 + 256 = 896.
 Reward model: the same decoder with a one-label score head (8) instead of the vocabulary head: 928, P_lin 648.
+Output heads (P_head, in P_lin): the base's vocabulary head 256, the score head 8; a forward reads its output at
+the last position only where it says so, and there the head runs once: `rows*2*(P_lin - P_head) + 2*P_head`.
 KV per token and sequence: 2*L*g*hd*b = 2*1*2*4*2 = 32 bytes in bf16. Otter: dx=4, gx=1 (hx=1), mx=8.
 Workload: k=3, batch 1, context T=10, prompt P=4, bf16 (b=2).
 """
@@ -70,9 +72,10 @@ def test_args_vllm_recomputes_what_whole_blocks_leave_by_hand(source: str) -> No
     # policy's request reads its T-token prefix once, the reward model's k requests each read theirs
     plan = _plan(source, vllm_block_size=4)
     tail = 2.5
-    policy_flops = tail * (2 * 896 + 4 * 1 * 2 * 4 * T)  # rows x (2 P_lin + 4 L h hd T)
-    reward_flops = K * tail * (2 * 648 + 4 * 1 * 2 * 4 * T)
-    assert plan.arm("args-vllm").flops_per_token == policy_flops + reward_flops == 17400
+    # rows x (2 (P_lin - P_head) + 4 L h hd T), and each request's head once, at its last position
+    policy_flops = tail * (2 * (896 - 256) + 4 * 1 * 2 * 4 * T) + 2 * 256
+    reward_flops = K * tail * (2 * (648 - 8) + 4 * 1 * 2 * 4 * T) + K * 2 * 8
+    assert plan.arm("args-vllm").flops_per_token == policy_flops + reward_flops == 16560
     rewritten = round((tail - 1) * KV) + round(K * tail * KV)  # the recomputed rows' KV, written each step
     assert plan.arm("args-vllm").bytes_per_step == (BASE + RM) * BYTES + T * (KV + K * KV) + rewritten == 5776
     # blocks of one token recompute nothing: the same FLOPs as args-optimized, which reads the shared prefix
@@ -85,7 +88,8 @@ def test_args_vllm_recomputes_what_whole_blocks_leave_by_hand(source: str) -> No
     assert "blocks of 4 tokens" in " ".join(plan.notes)
     # a block longer than the context: no block is full yet, every request recomputes all T tokens
     whole = _plan(source, vllm_block_size=32).arm("args-vllm")
-    assert whole.flops_per_token == T * (2 * 896 + 4 * 1 * 2 * 4 * T) + K * T * (2 * 648 + 4 * 1 * 2 * 4 * T)
+    policy_whole = T * (2 * 640 + 4 * 1 * 2 * 4 * T) + 2 * 256
+    assert whole.flops_per_token == policy_whole + K * T * (2 * 640 + 4 * 1 * 2 * 4 * T) + K * 2 * 8
 
 
 def test_decode_limit_is_the_bytes_saving_at_batch_one(source: str) -> None:
@@ -98,12 +102,13 @@ def test_decode_limit_is_the_bytes_saving_at_batch_one(source: str) -> None:
 
 def test_prefill_is_predicted_apart_from_decode(source: str) -> None:
     plan = _plan(source)
-    base_flops = P * (2 * 896 + 2 * 1 * 2 * 4 * P)  # P tokens x (2 P_lin + 2 L h hd P)
-    assert plan.arm("base").prefill_flops == base_flops == 7424
+    # P tokens x (2 (P_lin - P_head) + 2 L h hd P), the head once at the last position (logits_to_keep=1)
+    base_flops = P * (2 * (896 - 256) + 2 * 1 * 2 * 4 * P) + 2 * 256
+    assert plan.arm("base").prefill_flops == base_flops == 5888
     assert plan.arm("base").prefill_bytes == BASE * BYTES + P * KV == 2480  # weights once + the KV written
     # faithful prefills the prompt k times through the reward model (one batched forward: weights once)
-    faithful_flops = base_flops + K * P * (2 * 648 + 2 * 1 * 2 * 4 * P)
-    assert plan.arm("args-faithful").prefill_flops == faithful_flops == 23744
+    faithful_flops = base_flops + K * (P * (2 * (648 - 8) + 2 * 1 * 2 * 4 * P) + 2 * 8)
+    assert plan.arm("args-faithful").prefill_flops == faithful_flops == 22064
     assert plan.arm("args-faithful").prefill_bytes == (BASE + RM) * BYTES + P * (KV + K * KV) == 4720
     otter = plan.arm("otter-args")
     assert otter.prefill_bytes == (BASE + INSERTED) * BYTES + P * (KV + KV_OTTER) == 4040
@@ -112,7 +117,21 @@ def test_prefill_is_predicted_apart_from_decode(source: str) -> None:
     assert saving.prefill_pct == pytest.approx(100 * (1 - (4040 - 2480) / (4720 - 2480)))
     # a ridge of 1 FLOP/byte makes every prefill compute-bound: the limit is the FLOPs saving
     compute = {s.separate_arm: s for s in _plan(source, ridge_flops_per_byte=1.0).savings}["args-faithful"]
-    assert compute.prefill_pct == pytest.approx(100 * (1 - (otter.prefill_flops - 7424) / (23744 - 7424)))
+    assert compute.prefill_pct == pytest.approx(100 * (1 - (otter.prefill_flops - 5888) / (22064 - 5888)))
+
+
+def test_output_heads_run_where_an_output_is_read(source: str) -> None:
+    from otterbench.plan.shapes import model_shape
+
+    assert model_shape(source, "causal-lm").head_parameters == 256  # V x d
+    assert model_shape(source, "reward").head_parameters == 8  # one score
+    plan = _plan(source, task="dexperts")
+    # dexperts-faithful runs uncached forwards that compute logits at every position, as its reference does:
+    # each token re-runs the T-token sequence through three models, 2 P_lin + 2 L h hd T per position
+    assert plan.arm("dexperts-faithful").flops_per_token == 3 * T * (2 * 896 + 2 * 1 * 2 * 4 * T) == 58560
+    assert plan.arm("dexperts-faithful").prefill_flops == 3 * P * (2 * 896 + 2 * 1 * 2 * 4 * P) == 22272
+    # dexperts-cached prefills with logits_to_keep=1: the vocabulary head once per model
+    assert plan.arm("dexperts-cached").prefill_flops == 3 * (P * (2 * 640 + 2 * 1 * 2 * 4 * P) + 2 * 256)
 
 
 def test_each_layout_counts_what_it_stores(source: str) -> None:

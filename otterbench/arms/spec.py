@@ -53,10 +53,11 @@ class CostModel(Protocol):
         moved_rows: int = 1,
         prefills: int = 1,
         transient_rows: float = 0,
+        head_rows: float | None = None,
         same_vocab: bool = False,
     ) -> Any:
-        """A model decoded with its KV cache: `rows` query rows per step (a mean where it varies), the cache
-        held/moved per row."""
+        """A model decoded with its KV cache: `rows` query rows per step (a mean where it varies), its output
+        heads run at `head_rows` of them (default: all), the cache held/moved per row."""
 
     def uncached(self, role: str, *, same_vocab: bool = False) -> Any:
         """A model with no cache: every new token re-runs the whole sequence."""

@@ -5,11 +5,13 @@ matmuls; embedding tables and norms are lookups and scalings), L layers, h query
 dim, b bytes per element of `dtype`, T the context, B the batch, k the ARGS candidates.
 - KV cache per token and sequence: `2*L*g*hd*b`.
 - Decode FLOPs per generated token: `2*P_lin + 4*L*h*hd*T` (QK^T and AV each `2*h*hd*T` per layer).
-- Prefill FLOPs per prompt token: `2*P_lin + 2*L*h*hd*P` at prompt length P (causal: P/2 keys on average).
+- Prefill FLOPs per prompt token: `2*(P_lin - P_head) + 2*P_head/P + 2*L*h*hd*P` at prompt length P (causal:
+  P/2 keys on average; P_head the output heads' parameters, run at the last position: `logits_to_keep=1`).
   These formulas live in plan/flops.py, shared with `run`'s efficiency columns and bench-insert.
 - Prefill of one batch, predicted apart from decode: FLOPs `B*P*prefill` per model row, bytes every weight
   once plus the KV it writes (`B*P*kv` per cached row); its time at equal efficiency is the roofline of both.
-- Recompute without a cache (dexperts-faithful): each new token re-runs the T-token sequence, `T*prefill`.
+- Recompute without a cache (dexperts-faithful): each new token re-runs the T-token sequence, its heads at
+  every position as the reference computes them: `T*(2*P_lin + 2*L*h*hd*T)`.
 - Otter (split layout) adds `count_inserted_parameters`; its matmuls are those minus the extra embedding
   table `V*dx` and norms `(2L+1)*dx`, its attention `4*L*hx*hd*T`, its cache `2*L*gx*hd*b`.
   Otter (fused layout, `layout="fused"`) runs the widened checkpoint instead of the base, zero blocks included.

@@ -122,6 +122,7 @@ class ModelShape:
     head: str
     parameters: int
     linear_parameters: int
+    head_parameters: int  # of those, the output heads': they run only where an output is read
     num_layers: int
     num_heads: int
     num_kv_heads: int
@@ -136,12 +137,14 @@ def _shape_of(raw_json: str, source: str, head: Head) -> ModelShape:
     config = config_from_dict(json.loads(raw_json))
     model = instantiate_meta(config, head)
     linear = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) for p in m.parameters())
+    output_head = model.score if head == "reward" else model.get_output_embeddings()
     dims = BaseDims.from_config(config)
     return ModelShape(
         source=source,
         head=head,
         parameters=sum(p.numel() for p in model.parameters()),  # shared (tied) tensors once
         linear_parameters=linear,
+        head_parameters=sum(p.numel() for p in output_head.parameters()),
         num_layers=dims.num_layers,
         num_heads=dims.num_heads,
         num_kv_heads=dims.num_kv_heads,

@@ -40,12 +40,14 @@ def cached_term(
     moved_rows: int = 1,
     prefills: int = 1,
     transient_rows: float = 0,
+    head_rows: float | None = None,
 ) -> Term:
-    # rows may be a mean (args-vllm: the tokens a prefix cache of whole blocks leaves to recompute)
+    # rows may be a mean (args-vllm: the tokens a prefix cache of whole blocks leaves to recompute, the output
+    # heads run at head_rows of them: one per request); the prefill reads the last position's output only
     kv = kv_bytes_per_token(shape, b)
     return Term(
         parameters=shape.parameters,
-        decode_flops=rows * decode_flops(shape, context),
+        decode_flops=decode_flops(shape, context, rows, head_rows),
         prefill_flops=prefills * prefill_flops(shape, prompt),
         kv_bytes_per_token=cache_rows * kv,
         kv_moved_bytes_per_token=moved_rows * kv,
@@ -55,9 +57,11 @@ def cached_term(
 
 
 def uncached_term(shape: ModelShape, context: int, prompt: int) -> Term:
-    # no cache: every new token re-runs the whole T-token sequence; the prefill is one forward, nothing kept
+    # no cache: every new token re-runs the whole T-token sequence, its heads at every position (as the
+    # DExperts reference's forwards do); the prefill is one such forward, nothing kept
+    every = prefill_flops(shape, context, all_positions=True)
     return Term(
-        shape.parameters, context * prefill_flops(shape, context), prefill_flops(shape, prompt), 0, 0, 0, 0
+        shape.parameters, context * every, prefill_flops(shape, prompt, all_positions=True), 0, 0, 0, 0
     )
 
 

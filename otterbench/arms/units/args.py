@@ -96,12 +96,13 @@ def _vllm_cost(model: CostModel) -> Any:
     # blocks of what earlier steps computed and recomputes the rest, 1..block tokens, (block+1)/2 on average,
     # all T while no block is full (rows beyond the one a cached decode writes are rewritten KV: transient);
     # each request's attention reads its own T-token prefix (the reward model: k per sequence, their shared
-    # blocks held once). The first step prefills the prompt once per engine: blocks allocated for one request
+    # blocks held once); each request's output heads run at its last position. The first step prefills the prompt once per engine: blocks allocated for one request
     # serve the next within the step.
     block, k = model.vllm_block_size, model.k
     tail = model.t if model.t <= block else (block + 1) / 2
-    return model.cached("base", rows=tail, transient_rows=tail - 1) + model.cached(
-        "reward_model", rows=k * tail, moved_rows=k, transient_rows=k * tail
+    policy = model.cached("base", rows=tail, transient_rows=tail - 1, head_rows=1)
+    return policy + model.cached(
+        "reward_model", rows=k * tail, moved_rows=k, transient_rows=k * tail, head_rows=k
     )
 
 
