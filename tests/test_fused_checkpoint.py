@@ -92,8 +92,15 @@ def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
 def test_unsavable_insertion_is_bad_input(tmp_path, layout: str) -> None:
     from otterbench.run.config import RunInputError
 
+    from otterbench.models.tiny import build_tiny_model
+    from otterbench.otter import OtterSpec, insert_otter, save_otter
+
+    # a fresh insertion is sized so the heads divide its width (OtterSpec.from_ratio); a saved one keeps the
+    # sizes it was trained with: hidden 128+32 over 4+2 heads
+    spec = OtterSpec(extra_hidden_size=32, extra_kv_heads=1, extra_intermediate_size=64)
+    folder = save_otter(insert_otter(build_tiny_model("base"), spec), tmp_path / "otter")
     with pytest.raises(RunInputError, match="--layout split"):
-        config = _config(tmp_path, otter_ratio=0.25, layout=layout)  # hidden 160 over 6 heads
+        config = _config(tmp_path, otter=str(folder), layout=layout)
         with_fused_checkpoint(config, _catalogue(config))
     assert not list((tmp_path / "fused-cache").glob("*/model-*"))  # refused before any shard was written
 

@@ -116,8 +116,16 @@ def test_load_fused_refuses_a_plain_checkpoint(tmp_path) -> None:
         load_fused(tmp_path)
 
 
+def test_from_ratio_sizes_a_hidden_width_the_heads_divide() -> None:
+    base = make_causal_lm("llama", seed=5)  # hidden 64 over 4 heads; ratio 1/4 adds 2 heads
+    spec = OtterSpec.from_ratio(base.config, 0.25)
+    assert spec.extra_hidden_size == 14  # the nearest to 16 with (64 + dx) % 6 == 0: 78 = 6 x 13
+
+
 def test_save_fused_explains_a_hidden_size_transformers_would_refuse(tmp_path) -> None:
-    _, _, fused = build("llama", ratio=0.25)  # 80 hidden over 6 heads
+    base = make_causal_lm("llama", seed=5)
+    spec = OtterSpec(extra_hidden_size=16, extra_kv_heads=1, extra_intermediate_size=32)
+    fused = insert_otter(base, spec).to_fused()  # 80 hidden over 6 heads
     with pytest.raises(
         ValueError, match=r"multiple of num_attention_heads \(6\).*extra_hidden_size = .*= 32"
     ):

@@ -151,11 +151,14 @@ def test_each_layout_counts_what_it_stores(source: str) -> None:
 def test_a_layout_that_cannot_hold_the_insertion_is_refused_in_one_line(source: str) -> None:
     from otterbench.plan.shapes import PlanError
 
-    # hidden 8+3 over 2+1 heads: no standard fused checkpoint; the split layout still plans it
+    # hidden 8+3 over 2+1 heads: no fused or packed checkpoint (transformers refuses it); split still plans it
     assert "split" in _plan(source, extra_hidden=3).stored_extra_parameters
-    assert "fused" not in _plan(source, extra_hidden=3).stored_extra_parameters
-    with pytest.raises(PlanError, match="fused layout cannot hold"):
-        _plan(source, extra_hidden=3, layout="fused")
+    assert {"fused", "packed"}.isdisjoint(
+        _plan(source, extra_hidden=3, layout="split").stored_extra_parameters
+    )
+    for layout in ("fused", "packed"):
+        with pytest.raises(PlanError, match=f"{layout} layout cannot hold.*or --layout split"):
+            _plan(source, extra_hidden=3, layout=layout)
 
 
 def test_a_measured_saving_above_its_limit_is_said_with_the_efficiencies() -> None:

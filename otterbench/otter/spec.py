@@ -105,8 +105,10 @@ class OtterSpec:
         init: Literal["copy", "normal", "zeros"] = "copy",
         tensor_parallel_size: int = 1,
     ) -> OtterSpec:
-        """Derive sizes as a fraction of the base model's: dx=d*r, mx=m*r, gx=max(1, g*r); with
-        `tensor_parallel_size` N > 1, gx and mx move to the nearest sizes N ranks can split (`divisible_spec`)."""
+        """Derive sizes as a fraction of the base model's: dx=d*r, mx=m*r, gx=max(1, g*r), each rounded, dx to
+        the nearest width d+dx that the h+hx query heads divide (a transformers checkpoint of the packed or
+        fused layout requires it); with `tensor_parallel_size` N > 1, gx and mx move to the nearest sizes N
+        ranks can split (`divisible_spec`)."""
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
             raise ValueError(f"ratio={ratio!r} is invalid: expected a number in (0, 1]")
         dims = BaseDims.from_config(config)
@@ -117,9 +119,12 @@ class OtterSpec:
             signal=signal,
             init=init,
         )
-        if tensor_parallel_size <= 1 or not tensor_parallel_problems(dims, spec, tensor_parallel_size):
-            return spec
-        return divisible_spec(dims, spec, tensor_parallel_size)
+        if tensor_parallel_size > 1 and tensor_parallel_problems(dims, spec, tensor_parallel_size):
+            return divisible_spec(dims, spec, tensor_parallel_size)
+        heads = dims.num_heads + spec.query_heads_for(dims)
+        return replace(
+            spec, extra_hidden_size=_nearest_multiple_above(spec.extra_hidden_size, dims.hidden_size, heads)
+        )
 
     def query_heads_for(self, dims: BaseDims) -> int:
         """hx: extra query heads, keeping the base's query-per-kv-head ratio."""

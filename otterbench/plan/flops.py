@@ -70,17 +70,23 @@ def inserted_shape(dims: BaseDims, spec: OtterSpec) -> ModelShape:
     )
 
 
+def require_checkpoint_width(dims: BaseDims, spec: OtterSpec, layout: str) -> None:
+    """Refuse an insertion whose widened width d+dx the h+hx heads do not divide: transformers refuses such a
+    config, so no checkpoint of `layout` (fused, packed) exists for it."""
+    hidden, heads = dims.hidden_size + spec.extra_hidden_size, dims.num_heads + spec.query_heads_for(dims)
+    if hidden % heads:
+        raise PlanError(
+            f"the {layout} layout cannot hold this insertion: hidden {hidden} is not a multiple of {heads} "
+            "heads; choose extra_hidden_size = extra query heads x head_dim, or --layout split"
+        )
+
+
 def fused_shape(base_config: Any, spec: OtterSpec) -> ModelShape:
     """The fused layout's widened checkpoint plus its signal head (built on meta: no weights)."""
     from otterbench.otter.fused import widened_config
 
     dims = BaseDims.from_config(base_config)
-    hidden, heads = dims.hidden_size + spec.extra_hidden_size, dims.num_heads + spec.query_heads_for(dims)
-    if hidden % heads:  # transformers refuses such a config: no standard fused checkpoint exists
-        raise PlanError(
-            f"the fused layout cannot hold this insertion: hidden {hidden} is not a multiple of {heads} heads; "
-            f"choose extra_hidden_size = extra query heads x head_dim"
-        )
+    require_checkpoint_width(dims, spec, "fused")
     widened = widened_config(base_config, dims, spec)
     shape = shape_of_config(json.loads(widened.to_json_string(use_diff=False)), "otter-fused", "causal-lm")
     signal = spec.extra_hidden_size * spec.signal_size(dims)  # the head reading the dx extra channels

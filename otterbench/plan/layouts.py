@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from otterbench.otter.spec import BaseDims, OtterSpec
-from otterbench.plan.flops import fused_shape, inserted_shape
+from otterbench.plan.flops import fused_shape, inserted_shape, require_checkpoint_width
 from otterbench.plan.shapes import ModelShape
 
 
@@ -32,12 +32,19 @@ def _split_shape(base_config: Any, spec: OtterSpec) -> ModelShape:
     return inserted_shape(BaseDims.from_config(base_config), spec)
 
 
+def _packed_shape(base_config: Any, spec: OtterSpec) -> ModelShape:
+    # the split layout's bytes and FLOPs, in a widened checkpoint: its width must be one transformers saves
+    dims = BaseDims.from_config(base_config)
+    require_checkpoint_width(dims, spec, "packed")
+    return inserted_shape(dims, spec)
+
+
 PLANNED_LAYOUTS: dict[str, PlannedLayout] = {
     layout.name: layout
     for layout in (
         PlannedLayout("split", beside_base=True, shape=_split_shape),
         PlannedLayout("fused", beside_base=False, shape=fused_shape),
-        PlannedLayout("packed", beside_base=True, shape=_split_shape),  # same bytes and FLOPs as split
+        PlannedLayout("packed", beside_base=True, shape=_packed_shape),
     )
 }
 
