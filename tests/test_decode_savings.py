@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from otterbench.results.decode_savings import decode_saving, tpot_per_repeat
-from otterbench.results.stats import saved_pct, summarize
+from otterbench.results.stats import summarize
+from otterbench.saving import saved_pct
 
 
 def _arm(steps_per_repeat: list[list[float]]) -> dict:

@@ -90,10 +90,9 @@ def test_checkpoint_is_cached_by_its_inputs(tmp_path) -> None:
 
 @pytest.mark.parametrize("layout", ["fused", "packed"])
 def test_unsavable_insertion_is_bad_input(tmp_path, layout: str) -> None:
-    from otterbench.run.config import RunInputError
-
     from otterbench.models.tiny import build_tiny_model
     from otterbench.otter import OtterSpec, insert_otter, save_otter
+    from otterbench.run.config import RunInputError
 
     # a fresh insertion is sized so the heads divide its width (OtterSpec.from_ratio); a saved one keeps the
     # sizes it was trained with: hidden 128+32 over 4+2 heads

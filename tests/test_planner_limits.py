@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from otterbench.arms.units.args import FAITHFUL_KV_ROWS_PER_CANDIDATE
-from otterbench.plan.costs import plan_costs, saved_pct
+from otterbench.plan.costs import plan_costs
 from otterbench.plan.inputs import PlanInputs
 from otterbench.plan.layouts import PLANNED_LAYOUTS
+from otterbench.saving import saved_pct
 
 B, T, P, K, BYTES = 1, 10, 4, 3, 2
 KV = 32  # base and reward model, per token

@@ -22,10 +22,10 @@ from otterbench.results.stats import (
     holm_adjusted,
     per_repeat_medians,
     per_round_savings,
-    saved_pct,
     slower_p_value,
     summarize,
 )
+from otterbench.saving import saved_pct
 
 
 def test_summarize_matches_numpy_percentiles() -> None:

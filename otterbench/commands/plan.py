@@ -57,13 +57,16 @@ def plan(
     ],
     task: Annotated[str, typer.Option(help=f"The task priced: {' or '.join(planned_tasks())}.")] = "args",
     otter_ratio: Annotated[
-        float, typer.Option(help="Insertion ratio r: dx=d*r, mx=m*r, gx=max(1,g*r).")
+        float,
+        typer.Option(
+            help="Insertion ratio r: dx=d*r, mx=m*r, gx=max(1,g*r), dx rounded to a width the heads divide."
+        ),
     ] = DEFAULT_RATIO,
     extra_hidden: Annotated[int | None, typer.Option(help="Override dx.")] = None,
     extra_kv_heads: Annotated[int | None, typer.Option(help="Override gx.")] = None,
     extra_ffn: Annotated[int | None, typer.Option(help="Override mx.")] = None,
     signal: Annotated[str, typer.Option(help="Otter signal head: vocab or scalar.")] = "vocab",
-    k: Annotated[int, typer.Option(help="ARGS candidates per step.")] = 10,
+    k: Annotated[int, typer.Option(help="ARGS candidates per step.")] = PlanInputs.k,
     batch_size: Annotated[int, typer.Option(help="Sequences decoded together.")] = 1,
     context: Annotated[int, typer.Option(help="Tokens in context (KV size, attention FLOPs).")] = 1024,
     prompt_length: Annotated[

@@ -85,10 +85,6 @@ class TinyModels:
     draft: LlamaForCausalLM
     token_reward_model: LlamaForCausalLM
 
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters of each role's model."""
-        return {role: sum(p.numel() for p in getattr(self, role).parameters()) for role in _held()}
-
 
 def _held() -> list[str]:
     return [f.name for f in fields(TinyModels)]

@@ -49,6 +49,7 @@ from otterbench.plan.inputs import PlanInputs, planned, planned_roles
 from otterbench.plan.layouts import PLANNED_LAYOUTS, otter_shape, stored_extra_parameters
 from otterbench.plan.shapes import ModelShape, config_from_dict, model_shape, read_config
 from otterbench.plan.terms import Shapes, Term
+from otterbench.saving import saved_pct
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -168,12 +169,6 @@ def _arm_cost(name: str, term: Term, inputs: PlanInputs) -> ArmCost:
         prefill_bytes=prefill_bytes,
         prefill_roofline_bytes=max(prefill_flops_batch / inputs.ridge_flops_per_byte, prefill_bytes),
     )
-
-
-def saved_pct(base: float, separate: float, otter: float) -> float | None:
-    """100*(1 - extra(otter)/extra(separate)), extra = arm - base; None when the separate arm adds nothing."""
-    extra_separate = separate - base
-    return None if extra_separate <= 0 else 100 * (1 - (otter - base) / extra_separate)
 
 
 def _saving(base: ArmCost, separate: ArmCost, otter: ArmCost) -> Savings:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from otterbench.arms.registry import ARMS
+from otterbench.arms.units.args import K
 from otterbench.backends.vllm.args_engines import CUDA_BLOCK_TOKENS
 from otterbench.dtypes import DTYPE_BYTES
 from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_names
@@ -41,7 +42,7 @@ class PlanInputs:
     extra_kv_heads: int | None = None  # overrides ratio for gx
     extra_ffn: int | None = None  # overrides ratio for mx
     signal: Literal["vocab", "scalar"] = "vocab"
-    k: int = 10
+    k: int = K.default
     batch_size: int = 1
     context: int = 1024
     dtype: str = "bfloat16"

@@ -88,13 +88,3 @@ def add_accel_metrics(arms: list[dict], savings: list[dict]) -> None:
             continue
         new_tokens = separate["speculation"]["new_tokens"]
         saving.update(_side_by_side(by_name, saving, new_tokens))
-
-
-def acceptance_table(results: dict) -> list[dict[str, Any]]:
-    """One row per finished speculative arm: its metrics, for terminal tables and reports."""
-    rows = []
-    for arm in results["arms"]:
-        spec = arm.get("speculation")
-        if spec and arm["status"] == "ok":
-            rows.append({"name": arm["name"], **spec})
-    return rows

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from otterbench.results.stats import bootstrap_saved_ci, saved_pct
+from otterbench.results.stats import bootstrap_saved_ci
+from otterbench.saving import saved_pct
 
 
 def tpot_per_repeat(arm: dict[str, Any] | None) -> list[float] | None:

@@ -22,7 +22,8 @@ from otterbench.arms.registry import counterparts
 from otterbench.backends import STATIC_ENGINE, backend_names
 from otterbench.results.decode_savings import decode_saving, prefill_saving
 from otterbench.results.reference import reference_arm
-from otterbench.results.stats import bootstrap_saved_ci, saved_pct
+from otterbench.results.stats import bootstrap_saved_ci
+from otterbench.saving import saved_pct
 
 RESULTS_FILE = "results.json"
 ARMS_FILE = "arms.csv"

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from otterbench.saving import saved_pct
+
 Samples = Sequence[float] | np.ndarray
 CONFIDENCE = 0.95
 DEFAULT_N_BOOT = 2000
@@ -39,14 +41,6 @@ def summarize(samples: Samples, unit: str = "s") -> dict:
         "samples": [float(v) for v in values],
         "unit": unit,
     }
-
-
-def saved_pct(base: float, separate: float, otter: float) -> float | None:
-    """Percent of the separate arm's extra cost over base that the Otter arm saves (None if extra <= 0)."""
-    extra_separate = separate - base
-    if not extra_separate > 0:
-        return None
-    return float(100.0 * (1.0 - (otter - base) / extra_separate))
 
 
 def per_repeat_medians(samples: Samples, repeats: int) -> list[float]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from otterbench.backends.vllm import KV_CACHE_MIB
 from otterbench.backends.vllm.layout import SIGNAL_SWITCH
 from otterbench.backends.vllm.rules import Guidance, guidance_args
 
@@ -40,9 +41,8 @@ class EngineOptions:
     tensor_parallel_size: int = 1
     enforce_eager: bool = True  # vLLM's torch.compile costs minutes on a small CPU; tokens match either way
     max_model_len: int | None = 512  # None: the model's own context length
-    kv_cache_memory_bytes: int | None = (
-        256 * 2**20
-    )  # None: vLLM's default (on CPU VLLM_CPU_KVCACHE_SPACE wins)
+    # None: vLLM's default (on CPU VLLM_CPU_KVCACHE_SPACE wins); the run's default is the knob's (MiB)
+    kv_cache_memory_bytes: int | None = KV_CACHE_MIB.default * 2**20
     seed: int = 0
     signal: bool = False  # an Otter checkpoint emitting its signal as extra logit columns (layout.py)
     rules: bool = False  # the logits processor applying the rule a request names (always on with `signal`)

@@ -8,6 +8,7 @@ from otterbench.results.disruption_verdict import was_measured
 from otterbench.results.figures import FIGURES, figure_ms, ms_text
 from otterbench.results.headline import (
     MIN_REPEATS_FOR_INTERVAL,
+    PAPER_SAVED_PCT,
     decode_saving,
     space_saving,
     speedup_lines,
@@ -17,7 +18,8 @@ from otterbench.results.report.quality import quality_section
 from otterbench.results.summary import non_disruption_line
 
 PAPER_CLAIM = (
-    'The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "up to 86.5% extra space and 98.5% '
+    "The paper (Yuan et al., arXiv 2408.10764) reports that Otter saves "
+    f'"up to {PAPER_SAVED_PCT["space"]}% extra space and {PAPER_SAVED_PCT["time"]}% '
     'extra time" against steering with separate models. *Extra* is the cost over the base LLM alone: '
     "`extra(arm) = X(arm) - X(base)` and `saved = 100 * (1 - extra(otter) / extra(separate))`, with X the "
     "peak memory (space) or the median total time of the workload (time)."
@@ -55,7 +57,8 @@ def _headline(results: dict) -> list[str]:
         time = max(chosen, key=lambda s: s["extra_time_saved_pct"] or float("-inf"))
         lines.append(
             f"- Against the {kind} separate-model arm(s): up to {space_saving(results, space).text} extra "
-            f"space and {time_saving(results, time).text} extra time saved (paper: 86.5% and 98.5%)."
+            f"space and {time_saving(results, time).text} extra time saved "
+            f"(paper: {PAPER_SAVED_PCT['space']}% and {PAPER_SAVED_PCT['time']}%)."
         )
     return [*lines, ""] if lines else []
 

@@ -83,20 +83,6 @@ def setup_arm_axis(ax: Axes, arms: list[dict], labels: list[str] | None = None) 
     ax.set_xlabel("arm")
 
 
-def annotate_box(ax: Axes, text: str, loc: tuple[float, float] = (0.02, 0.97)) -> None:
-    """A framed note in axes coordinates, top-left by default."""
-    if text:
-        ax.text(
-            *loc,
-            text,
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9, "edgecolor": "#999999"},
-        )
-
-
 def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write `fig` as out_dir/stem.png and .svg and return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
