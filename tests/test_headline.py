@@ -214,3 +214,13 @@ def test_speculative_runs_lead_with_speedup_and_call_a_slower_arm_slower() -> No
         "slower than base" in n
         for n in time_saving(*(lambda r: (r, _faithful(r)))(_speculative(1.8, None))).notes
     )
+
+
+def test_a_decode_interval_that_excludes_its_estimate_is_dropped_with_a_note() -> None:
+    # a file written when the point was TPOT p50 over all steps: 84.9% beside a per-repeat CI [77.1, 84.1]
+    results, saving = _with_stored(
+        make_results(repeats=5), extra_decode_time_saved_pct=84.9, extra_decode_time_saved_ci95=[77.1, 84.1]
+    )
+    view = decode_saving(results, saving)
+    assert view.ci is None and view.text == "84.9%"
+    assert "its CI95 [77.1, 84.1] excludes the estimate 84.9%" in " ".join(view.notes)

@@ -144,9 +144,16 @@ def decode_saving(results: dict, saving: dict) -> SavingView:
     n = min(len(_totals(arms.get(name))) for name in names)
     if value is None:
         return SavingView("decode", None, None, n, "n/a", ())
-    ci = shown_interval(value, saving.get("extra_decode_time_saved_ci95"), n)
+    stored = saving.get("extra_decode_time_saved_ci95")
+    ci = shown_interval(value, stored, n)
     text = pct_text(value, ci) + ("" if n >= MIN_REPEATS_FOR_INTERVAL else f" ({NO_INTERVAL})")
-    return SavingView("decode", value, ci, n, text, tuple(range_notes(value, ci, "TPOT")))
+    notes = range_notes(value, ci, "TPOT")
+    if stored and ci is None and n >= MIN_REPEATS_FOR_INTERVAL:  # a file whose point was another statistic
+        notes.append(
+            f"its CI95 [{stored[0]:.1f}, {stored[1]:.1f}] excludes the estimate {value:.1f}% (written when the "
+            "point was TPOT p50 over all steps, the interval over per-repeat medians): not shown"
+        )
+    return SavingView("decode", value, ci, n, text, tuple(notes))
 
 
 def _peak_extras(results: dict, saving: dict) -> tuple[float, float, str]:
