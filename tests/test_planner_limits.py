@@ -188,6 +188,27 @@ def test_a_measured_saving_above_its_limit_is_said_with_the_efficiencies() -> No
     assert "(extra efficiency 50.0%)" in limit_notes(results)[1]
 
 
+def test_prefill_and_space_above_their_limits_and_a_negative_prefill_are_said() -> None:
+    from otterbench.results.summary_efficiency import limit_notes
+
+    predicted = {"time_roofline_pct": 95.3, "prefill_pct": 69.8, "space_pct": 86.6}
+    saving = {
+        "separate_arm": "args-optimized",
+        "otter_arm": "otter-args",
+        "extra_decode_time_saved_pct": 80.3,  # below its limit: no line
+        "extra_prefill_time_saved_pct": 78.5,
+        "extra_space_saved_pct": 94.1,
+        "predicted": predicted,
+    }
+    notes = limit_notes({"arms": [], "savings": [saving]})
+    assert len(notes) == 2
+    assert notes[0].startswith("args-optimized: the measured prefill saving 78.5% is above its limit 69.8%")
+    assert notes[1].startswith("args-optimized: the measured space saving 94.1% is above its limit 86.6%")
+    saving.update(extra_prefill_time_saved_pct=-422.6, extra_space_saved_pct=80.0, predicted={})
+    (note,) = limit_notes({"arms": [], "savings": [saving]})
+    assert note.startswith("args-optimized, prefill: below 0%: Otter's extra exceeded the separate arm's")
+
+
 def test_the_run_records_limits_efficiency_and_overhead(tmp_path: Path) -> None:
     from otterbench.results.files import load_run
     from otterbench.run import pipeline as runner

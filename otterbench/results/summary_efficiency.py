@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, decode_saving, pct_text
+from otterbench.results.headline import MIN_REPEATS_FOR_INTERVAL, decode_saving, pct_text, range_notes
 
 
 def _num(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -105,8 +105,42 @@ def _efficiency_text(arm: dict[str, Any] | None) -> str:
     return f"extra efficiency {_share(recorded_extra_efficiency(arm))}"
 
 
+# why a measured saving can exceed its limit, by figure: the limits price every arm at equal efficiency
+_ABOVE_LIMIT = {
+    "prefill": "{separate} did its extra prompt work at a lower share of the device's peak than {otter} did "
+    "its own (per-call costs the prefill limit does not price: prefill efficiency is not measured per arm)",
+    "space": "{separate} held more beyond its weights and KV cache (activations, allocator and runtime "
+    "buffers, which the space limit does not price) relative to its extra than {otter} did",
+}
+
+
+def _above_limit_notes(saving: dict[str, Any], arms: dict[str, Any]) -> list[str]:
+    """One line per measured saving above its limit (decode with both arms' extra efficiencies)."""
+    predicted, separate, otter = saving.get("predicted") or {}, saving["separate_arm"], saving["otter_arm"]
+    figures = {
+        "decode": ("extra_decode_time_saved_pct", "time_roofline_pct"),
+        "prefill": ("extra_prefill_time_saved_pct", "prefill_pct"),
+        "space": ("extra_space_saved_pct", "space_pct"),
+    }
+    notes = []
+    for kind, (measured_key, limit_key) in figures.items():
+        measured, limit = saving.get(measured_key), predicted.get(limit_key)
+        if measured is None or limit is None or measured <= limit:
+            continue
+        why = _ABOVE_LIMIT.get(kind, "").format(separate=separate, otter=otter) or (
+            f"{separate} did its extra work (bytes, or FLOPs where compute-bound) at a lower share of the "
+            f"device's peak ({_efficiency_text(arms.get(separate))}) than {otter} "
+            f"({_efficiency_text(arms.get(otter))})"
+        )
+        notes.append(
+            f"{separate}: the measured {kind} saving {measured:.1f}% is above its limit {limit:.1f}%: {why}"
+        )
+    return notes
+
+
 def limit_notes(results: dict[str, Any]) -> list[str]:
-    """Every layout's limits, and a measured decode saving above its limit, said with the efficiencies."""
+    """Every layout's limits, each measured saving above its limit said with why, and a prefill saving
+    outside [0, 100] read as the summary reads the others."""
     arms = {arm["name"]: arm for arm in results["arms"]}
     notes = []
     for saving in results["savings"]:
@@ -118,15 +152,9 @@ def limit_notes(results: dict[str, Any]) -> list[str]:
         )
         if layouts:
             notes.append(f"{separate} limits by layout: {layouts}")
-        measured, limit = saving.get("extra_decode_time_saved_pct"), predicted.get("time_roofline_pct")
-        if measured is not None and limit is not None and measured > limit:
-            otter = saving["otter_arm"]
-            notes.append(
-                f"{separate}: the measured decode saving {measured:.1f}% is above its limit {limit:.1f}%: "
-                f"{separate} did its extra work (bytes, or FLOPs where compute-bound) at a lower share of the "
-                f"device's peak ({_efficiency_text(arms.get(separate))}) than {otter} "
-                f"({_efficiency_text(arms.get(otter))})"
-            )
+        notes += _above_limit_notes(saving, arms)
+        prefill = saving.get("extra_prefill_time_saved_pct")
+        notes += [f"{separate}, prefill: {n}" for n in range_notes(prefill, None, "TTFT")] if prefill else []
     return notes
 
 
