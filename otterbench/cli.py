@@ -23,6 +23,7 @@ app = typer.Typer(
         + EXIT_HELP
     ),
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -41,8 +42,30 @@ app.command("plan")(plan.plan)
 app.add_typer(models.app, name="models")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from otterbench.provenance import source_state
+
+        state = source_state()
+        commit = (
+            f" (commit {state.git_commit[:10]}{', dirty' if state.git_dirty else ''})"
+            if state.git_commit
+            else ""
+        )
+        print(f"otterbench {state.version}{commit}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _before_every_command() -> None:
+def _before_every_command(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print otterbench's version (and the commit of the checkout holding its source) and exit.",
+    ),
+) -> None:
     # before any command imports transformers; the arm processes a run spawns inherit it
     silence_progress_bars()
 

@@ -44,7 +44,15 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["run", "--help"], ["sweep", "--help"], ["report", "--help"], ["plan", "--help"]],
+    [
+        ["--help"],
+        ["-h"],
+        ["run", "--help"],
+        ["run", "-h"],
+        ["sweep", "--help"],
+        ["report", "--help"],
+        ["plan", "--help"],
+    ],
 )
 def test_help_loads_no_heavy_library(args) -> None:
     assert _probe(args) == {"code": 0, "heavy": []}
@@ -68,3 +76,13 @@ def test_a_bad_suite_is_refused_without_heavy_libraries(command) -> None:
 )
 def test_input_checked_without_models_is_refused_without_heavy_libraries(args) -> None:
     assert _probe(args) == {"code": 2, "heavy": []}
+
+
+def test_version_names_the_package_version_without_heavy_libraries() -> None:
+    from otterbench import __version__
+
+    assert _probe(["--version"]) == {"code": 0, "heavy": []}
+    done = subprocess.run(
+        [sys.executable, "-m", "otterbench", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith(f"otterbench {__version__}")

@@ -253,5 +253,7 @@ def test_separate_models_are_given_by_model_role():
         > plan_costs(PlanInputs(base="llama-3-8b")).arm("base").parameters
     )
     assert not [note for note in given.notes if "not given" in note]  # every role the arms need was given
+    partly = plan_costs(PlanInputs(base="llama-3-8b", models={"reward_model": "llama-2-7b"}))
+    assert "not given: --token-reward-model; planned with the base's shape (llama-3-8b)" in partly.notes
     with pytest.raises(PlanError, match=r"model role\(s\) \['critic'\] are not separate models"):
         PlanInputs(base="llama-3-8b", models={"critic": "llama-2-7b"})

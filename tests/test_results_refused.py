@@ -72,3 +72,14 @@ def test_export_to_stdout_is_strict_json(good: Path) -> None:
     assert outcome.exit_code == 0
     entries = json.loads(outcome.output, parse_constant=lambda name: pytest.fail(f"{name} in the export"))
     assert entries and all(isinstance(entry["value"], float) for entry in entries)
+
+
+def test_export_of_a_run_where_no_arm_finished_is_refused(tmp_path: Path) -> None:
+    results = make_results(repeats=6)
+    for arm in results["arms"]:
+        arm.update(status="failed", error="killed before its first repeat")
+    results.update(savings=[], status="interrupted")
+    run_dir = write_run(tmp_path, results, "stopped")
+    outcome = runner.invoke(app, ["export", str(run_dir), "--format", "github"])
+    assert outcome.exit_code == 2, outcome.output
+    assert outcome.output.startswith("error:") and "no arm finished" in outcome.output

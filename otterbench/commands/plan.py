@@ -81,7 +81,11 @@ def plan(
     ] = "split",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "bfloat16",
     ridge: Annotated[
-        float, typer.Option(help="Device FLOPs per byte where compute-bound starts (H100 SXM bf16 default).")
+        float,
+        typer.Option(
+            help="Device FLOPs per byte where compute-bound starts.",
+            show_default=f"{H100_RIDGE_FLOPS_PER_BYTE:.0f}: H100 SXM, 989 dense bf16 TFLOP/s over 3.35 TB/s",
+        ),
     ] = H100_RIDGE_FLOPS_PER_BYTE,
     vllm_block_size: Annotated[
         int,

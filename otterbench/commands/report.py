@@ -292,9 +292,12 @@ def export(
     if problem:
         raise _fail_input(problem)
     try:
-        entries = github_benchmark_entries(load_run(run))
+        results = load_run(run)
     except ResultsError as exc:
         raise _fail_input(str(exc)) from None
+    entries = github_benchmark_entries(results)
+    if not entries:  # an empty set would record nothing, silently, in the benchmark history
+        raise _fail_input(f"{run}: no arm finished (run status {results.get('status')!r}): nothing to export")
     if out is None:
         print(json.dumps(entries, indent=2, allow_nan=False))  # JSON has no NaN: the reader refused any
     else:

@@ -229,8 +229,10 @@ def _stored_by_layout(base_config: Any, spec: OtterSpec, base: ModelShape) -> di
 def _notes(inputs: PlanInputs) -> list[str]:
     notes = []
     specs = planned(inputs.task)
-    if any(inputs.source(role) is None for role in planned_roles(inputs.task)):
-        notes.append(f"separate model(s) not given: planned with the base's shape ({inputs.base})")
+    missing = [role for role in planned_roles(inputs.task) if inputs.source(role) is None]
+    if missing:
+        flags = ", ".join("--" + role.replace("_", "-") for role in missing)
+        notes.append(f"not given: {flags}; planned with the base's shape ({inputs.base})")
     notes += [spec.cost_note.format_map(vars(inputs)) for spec in specs if spec.cost_note]
     if inputs.signal == "scalar":
         notes.append("scalar signal scores the prefix, not each of the k candidates; counted as one forward")
