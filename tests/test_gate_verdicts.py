@@ -182,3 +182,73 @@ def test_run_says_before_measuring_whether_it_can_feed_the_gate(tmp_path: Path) 
     assert len(gate) == 1 and lines[gate[0]].endswith("`--preset ci` (40 repeats) can")  # one line
     summary = next(i for i, line in enumerate(lines) if "TPOT p50 ms" in line)
     assert gate[0] < summary
+
+
+def _judged(results: dict) -> dict:
+    """A copy whose non-disruption block carries a verdict, as every run writes it now."""
+    judged = copy.deepcopy(results)
+    judged["non_disruption"].update(verdict="exact", measured=True, criterion="every logit torch.equal")
+    return judged
+
+
+def _unmeasured(results: dict, former: bool = False) -> dict:
+    """A copy whose non-disruption check did not run: as the run writes it now, or (former) as files did
+    before `measured` and `verdict` existed."""
+    from otterbench.run.nondisruption import not_measured
+
+    cut = copy.deepcopy(results)
+    block = not_measured("split", "no Otter arm finished")
+    if former:
+        block = {key: block[key] for key in ("layout", "exact", "max_abs_logit_diff", "argmax_agreement")}
+    cut["non_disruption"] = block
+    return cut
+
+
+@pytest.mark.parametrize("former", [False, True], ids=["verdict classes", "former rules"])
+def test_non_disruption_not_measured_is_inconclusive_never_a_regression(
+    tmp_path: Path, results: dict, former: bool
+) -> None:
+    baseline = results if former else _judged(results)
+    for run, base, side in ((_unmeasured(results, former), baseline, "run"),
+                            (baseline, _unmeasured(results, former), "baseline")):  # fmt: skip
+        result = check_runs(run, base)
+        assert result.verdict is Verdict.INCONCLUSIVE and not result.regressions
+        (finding,) = [f for f in result.findings if f.metric in ("non_disruption", "exactness")]
+        assert finding.metric == ("exactness" if former else "non_disruption")
+        assert finding.inconclusive and f"not measured in the {side}" in finding.evidence
+    outcome = _check(tmp_path, _unmeasured(results, former), baseline)
+    assert outcome.exit_code == Exit.INCONCLUSIVE, outcome.output
+    assert "FAIL" not in outcome.output and "not measured in the run" in outcome.output
+
+
+def test_a_run_stopped_before_any_arm_finished_is_inconclusive(tmp_path: Path, results: dict) -> None:
+    stopped = _unmeasured(results)
+    stopped["status"] = "interrupted"
+    for arm in stopped["arms"]:
+        arm.update(status="not_run", error="stopped before it ran", latency=None, memory=None, energy=None)
+    stopped["savings"] = [
+        dict(s, extra_time_saved_pct=None, extra_space_saved_pct=None) for s in stopped["savings"]
+    ]
+    outcome = _check(tmp_path, stopped, _judged(results), "--allow-mismatch")
+    assert outcome.exit_code == Exit.INCONCLUSIVE, outcome.output
+    assert "REGRESSED" not in outcome.output and "INCONCLUSIVE" in outcome.output
+
+
+def test_an_unmeasured_check_does_not_hide_a_real_failure(results: dict) -> None:
+    crashed = _unmeasured(results)
+    crashed["arms"][1].update(status="failed", error="RuntimeError: boom", latency=None, memory=None)
+    result = check_runs(crashed, _judged(results))
+    assert result.verdict is Verdict.FAIL
+    assert [(f.metric, f.subject) for f in result.decisive] == [("arm_status", "args-faithful")]
+
+
+@pytest.mark.parametrize("kind", ["time", "space"])
+def test_a_saving_null_in_one_run_only_is_inconclusive_not_a_regression(results: dict, kind: str) -> None:
+    key = f"extra_{kind}_saved_pct"
+    nulled = copy.deepcopy(results)
+    nulled["savings"][0][key] = None  # e.g. the separate arm cost no extra over base in this run
+    for run, base in ((nulled, results), (results, nulled)):
+        (finding, *_) = [f for f in check_runs(run, base).findings if f.metric == f"extra_{kind}_saved"]
+        assert finding.inconclusive and not finding.regressed and "INCONCLUSIVE" in finding.evidence
+    both = next(f for f in check_runs(nulled, nulled).findings if f.metric == f"extra_{kind}_saved")
+    assert not both.inconclusive and not both.regressed  # null in both: nothing was monitored either time

@@ -1,8 +1,9 @@
 """What the regression gate decides with and what it returns: settings, one finding per figure, the verdict.
 
 Three verdicts: FAIL when a finding regressed; otherwise INCONCLUSIVE when a finding could not be decided
-(its smallest detectable change exceeds its limit, it moved beyond its limit without significance, or a run
-is partial or interrupted); otherwise PASS. PASS therefore always means "could have seen it, did not".
+(its smallest detectable change exceeds its limit, it moved beyond its limit without significance, it was not
+measured in one of the runs, or a run is partial or interrupted); otherwise PASS. Missing data is never a
+regression. PASS therefore always means "could have seen it, did not".
 When a run is incomplete, only findings that do not rest on sample counts (an arm that crashed, changed
 tokens, lost exactness, a deviation) can FAIL: a latency or saving that regressed in the repeats a cut run
 measured is shown as regressed, but the verdict is INCONCLUSIVE (re-run it to the end).

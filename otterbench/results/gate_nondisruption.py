@@ -3,6 +3,8 @@
 A verdict that moved to a worse class (exact -> within the base's numerics -> disrupted) fails. Files written
 before verdicts existed carry no yardstick: for them the former rules apply (`exactness`: the baseline was
 bit-equal and the run is not; `deviation`: the run's max |Δlogit| is above `--deviation-tolerance`).
+A run or baseline whose check did not run (no Otter arm finished, the run was stopped) has nothing to judge:
+its finding is undecided (INCONCLUSIVE), never a regression.
 """
 
 from __future__ import annotations
@@ -44,11 +46,30 @@ def _finding(before: str, after: str, now: dict, evidence: str) -> Finding:
     )
 
 
+def _unmeasured_finding(was: dict, now: dict) -> Finding:
+    """Either side's check did not run: nothing to compare, so the finding is undecided, not regressed."""
+    side, block = ("run", now) if not was_measured(now) else ("baseline", was)
+    reason = block.get("reason") or "no Otter arm finished"
+    judged = "verdict" in was or "verdict" in now  # the verdict classes, else the former exactness rule
+    metric, key = ("non_disruption", "verdict") if judged else ("exactness", "exact")
+    layout = now.get("layout") or was.get("layout") or "?"
+    values = [str(b.get(key)) if was_measured(b) else "not measured" for b in (was, now)]
+    return Finding(
+        metric,
+        f"non_disruption ({layout})" if judged else "non_disruption",
+        *values,
+        None,
+        None,
+        f"not measured in the {side} ({reason}); INCONCLUSIVE: nothing to judge",
+        regressed=False,
+        inconclusive=True,
+    )
+
+
 def _former_findings(was: dict, now: dict, tolerance: float) -> list[Finding]:
     """The rules for files without a verdict: lost bit-exactness, and a deviation above the tolerance."""
     diff = now["max_abs_logit_diff"]
     layout = now.get("layout") or "?"
-    not_measured = "not measured (no Otter arm finished)"
     exactness = Finding(
         "exactness",
         "non_disruption",
@@ -56,8 +77,8 @@ def _former_findings(was: dict, now: dict, tolerance: float) -> list[Finding]:
         str(now["exact"]),
         None,
         None,
-        not_measured if diff is None else f"max |logit diff| now {diff:.3g} ({layout} layout)",
-        regressed=bool(was["exact"]) and now["exact"] is not True,
+        "no logit compared" if diff is None else f"max |logit diff| now {diff:.3g} ({layout} layout)",
+        regressed=bool(was["exact"]) and now["exact"] is False,
     )
     if diff is None:
         return [exactness]
@@ -75,8 +96,11 @@ def _former_findings(was: dict, now: dict, tolerance: float) -> list[Finding]:
 
 
 def non_disruption_findings(run: dict, baseline: dict, tolerance: float) -> list[Finding]:
-    """One verdict finding when both runs were judged; else the former exactness and deviation findings."""
+    """One verdict finding when both runs were judged; else the former exactness and deviation findings;
+    one undecided finding when either side was not measured."""
     was, now = baseline["non_disruption"], run["non_disruption"]
-    if not was_measured(now) or verdict_of(was) is None or verdict_of(now) is None:
+    if not (was_measured(was) and was_measured(now)):
+        return [_unmeasured_finding(was, now)]
+    if verdict_of(was) is None or verdict_of(now) is None:
         return _former_findings(was, now, tolerance)
     return [_verdict_finding(was, now)]

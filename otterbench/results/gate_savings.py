@@ -44,6 +44,20 @@ def _mover(run: dict, baseline: dict, saving: dict) -> str:
     return f"largest move: {name} ({role}) total {pct:+.1f}%"
 
 
+def _null_saving(
+    metric: str, subject: str, was: float | None, now: float | None, threshold: float
+) -> Finding:
+    """A saving null in a run (its arms did not finish, or the separate arm cost no extra over base): never
+    a regression; undecided when the other run had one, since what it became cannot be told."""
+    evidence = "not comparable: a saving is null"
+    one_sided = (was is None) != (now is None)
+    if one_sided:
+        evidence += (
+            f" in the {'baseline' if was is None else 'run'} only; INCONCLUSIVE: its change is unknown"
+        )
+    return Finding(metric, subject, was, now, None, threshold, evidence, False, inconclusive=one_sided)
+
+
 def time_saving_finding(
     run: dict, baseline: dict, was_s: dict, now_s: dict, settings: GateSettings
 ) -> Finding:
@@ -53,9 +67,7 @@ def time_saving_finding(
     was, now = was_s["extra_time_saved_pct"], now_s["extra_time_saved_pct"]
     triples = _totals(baseline, was_s), _totals(run, now_s)
     if was is None or now is None:
-        return Finding(
-            "extra_time_saved", subject, was, now, None, threshold, "not comparable: a saving is null", False
-        )
+        return _null_saving("extra_time_saved", subject, was, now, threshold)
     if None in triples:
         evidence = (
             "not comparable: base, separate and Otter do not share their rounds (a cut run); INCONCLUSIVE"
@@ -128,9 +140,7 @@ def space_saving_finding(
     subject = f"{was_s['separate_arm']}->{was_s['otter_arm']}"
     was, now = was_s["extra_space_saved_pct"], now_s["extra_space_saved_pct"]
     if was is None or now is None:
-        return Finding(
-            "extra_space_saved", subject, was, now, None, threshold, "not comparable: a saving is null", False
-        )
+        return _null_saving("extra_space_saved", subject, was, now, threshold)
     change = now - was
     grew, floor = _otter_extra_growth(run, baseline, was_s, settings.space_noise_pct)
     evidence = (
@@ -139,7 +149,22 @@ def space_saving_finding(
         + f" (noise floor {floor / 2**20:.1f} MiB = {settings.space_noise_pct:g}% of the base peak)"
     )
     regressed = -change > threshold and grew is not None and grew > floor
+    # a drop beyond the threshold whose cause cannot be read (a peak missing): undecided, not a regression
+    undecided = -change > threshold and grew is None
+    if undecided:
+        evidence += "; INCONCLUSIVE: it dropped beyond its limit, but Otter's extra peak cannot be read"
     rose = change > threshold
     if rose:
         evidence = "saving rose beyond the threshold (a larger separate arm inflates it): " + evidence
-    return Finding("extra_space_saved", subject, was, now, change, threshold, evidence, regressed, rose)
+    return Finding(
+        "extra_space_saved",
+        subject,
+        was,
+        now,
+        change,
+        threshold,
+        evidence,
+        regressed,
+        rose,
+        inconclusive=undecided,
+    )
