@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +15,13 @@ from factories import make_results, scale_arm_latency, write_run
 from typer.testing import CliRunner
 
 from otterbench.cli import app
+from otterbench.results.files import describe_mismatch
 from otterbench.results.findings import GateSettings, Verdict
 from otterbench.results.gate import check_runs, local_speeds, parse_thresholds
 from otterbench.results.stats import summarize
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +225,44 @@ def test_mismatched_workload_refused_unless_allowed(tmp_path: Path, baseline_dir
     assert runner.invoke(app, ["compare", str(baseline_dir), str(other)]).exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("setting", "was", "now", "line"),
+    [
+        ("engine", "eager", "compiled", "engine: 'eager' vs 'compiled'"),
+        ("isolation", "process", "inline", "isolation: 'process' vs 'inline'"),
+        ("schedule", "interleaved", "sequential", "schedule: 'interleaved' vs 'sequential'"),
+        ("cpu_threads", 1, 0, "cpu_threads: 1 vs 0"),
+        ("device_map", None, "auto", "device_map: None vs 'auto'"),
+        ("yardstick_engine", "compiled", "static", "yardstick_engine: 'compiled' vs 'static'"),
+    ],
+)
+def test_runs_measured_under_other_settings_are_refused_unless_allowed(
+    tmp_path: Path, setting: str, was: object, now: object, line: str
+) -> None:
+    base, other = make_results(repeats=10), make_results(repeats=10)
+    for results, value in ((base, was), (other, now)):
+        target = results if setting == "isolation" else results["config"]
+        target[setting] = value
+    refused = _check(write_run(tmp_path, other, "other"), write_run(tmp_path, base, "base"))
+    assert refused.exit_code == 2 and line in refused.output
+    assert refused.output.startswith("error: workloads differ:") and len(refused.output.splitlines()) == 1
+    allowed = _check(tmp_path / "other", tmp_path / "base", "--allow-mismatch")
+    assert allowed.exit_code == 0, allowed.output
+    assert f"workload differs (allowed) {line}" in allowed.output
+    assert runner.invoke(app, ["compare", str(tmp_path / "base"), str(tmp_path / "other")]).exit_code == 2
+
+
+def test_a_file_from_before_a_run_setting_existed_still_compares(results: dict) -> None:
+    recorded = copy.deepcopy(results)
+    recorded["config"].update(engine="eager", schedule="sequential", cpu_threads=1, yardstick_engine="static")
+    assert (
+        describe_mismatch(results, recorded) == []
+    )  # absent: eager then; the others not known, not compared
+    compiled = copy.deepcopy(results)
+    compiled["config"]["engine"] = "compiled"  # every run before --engine decoded eager
+    assert describe_mismatch(results, compiled) == ["engine: 'eager' vs 'compiled'"]
+
+
 @pytest.mark.parametrize("damage", ["truncated", "schema"])
 def test_bad_results_file_is_one_line_exit_2(
     tmp_path: Path, baseline_dir: Path, damage: str, results: dict
@@ -302,3 +345,33 @@ def test_space_regression_needs_growth_beyond_the_noise_floor(results: dict) -> 
     generous = 200 * separate_extra / base_peak  # a floor twice the growth: the same drop is not evidence
     below_floor = _space_findings(grown, results, space_noise_pct=generous)
     assert all(-f.change > 10 for f in below_floor) and not any(f.regressed for f in below_floor)
+
+
+def _check_into_reader(run_dir: Path, extra: tuple[str, ...], reader: str) -> subprocess.CompletedProcess:
+    """`otterbench check RUN --baseline RUN` piped into a reader that stops early: one that closed its end
+    before anything was written (every write then fails), or one that reads one line (`| head -1`)."""
+    command = [sys.executable, "-m", "otterbench", "check", str(run_dir), "--baseline", str(run_dir), *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    if reader == "closed at once":
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, env=env) as proc:
+            os.close(write_end)
+            stderr = proc.stderr.read()
+        return subprocess.CompletedProcess(command, proc.returncode, None, stderr)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+    return subprocess.CompletedProcess(command, proc.returncode, first, stderr)
+
+
+@pytest.mark.parametrize("reader", ["closed at once", "one line"])
+@pytest.mark.parametrize("extra", [(), ("--json",)], ids=["table", "json"])
+def test_a_reader_that_stops_early_leaves_the_exit_code_the_verdicts(
+    tmp_path: Path, extra: tuple[str, ...], reader: str
+) -> None:
+    short = write_run(tmp_path, make_results(repeats=5), "short")  # 5 repeats: INCONCLUSIVE against itself
+    done = _check_into_reader(short, extra, reader)
+    assert done.returncode == 3, done.stderr.decode()
+    assert done.stderr == b""  # no traceback, no "Exception ignored" from the interpreter's last flush

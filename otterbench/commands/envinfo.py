@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from otterbench.commands.common import stdout_console, stdout_may_close
 from otterbench.exits import Exit
 
 
@@ -69,8 +69,9 @@ def env(
         raise typer.Exit(Exit.BAD_INPUT) from None
     report = environment_report(resolved)
     if json_output:
-        typer.echo(json.dumps(report, indent=2))
+        with stdout_may_close():
+            typer.echo(json.dumps(report, indent=2))
         return
-    console = Console()
+    console = stdout_console()
     console.print(_capability_table(report["capabilities"], report["other_gpu_processes"]))
     console.print(_environment_table(report["environment"]))

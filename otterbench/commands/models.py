@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from otterbench.commands.common import fail
+from otterbench.commands.common import StdoutConsole, fail
 from otterbench.paths import writable_problem
 
 app = typer.Typer(help="Work with model profiles.", no_args_is_help=True)
@@ -35,4 +34,4 @@ def save(
     except OSError as error:  # the disk filled or the folder went away while writing
         raise fail(f"could not write {directory}: {error.strerror or error}") from None
     for role, folder in written.items():
-        Console().print(f"{role}: {folder}")
+        StdoutConsole().print(f"{role}: {folder}")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from otterbench.backends.vllm.args_engines import CUDA_BLOCK_TOKENS
+from otterbench.commands.common import stdout_console, stdout_may_close
 from otterbench.exits import Exit
 from otterbench.models.roles import BASE_ROLE, ROLES
 from otterbench.otter.spec import DEFAULT_RATIO
@@ -127,11 +127,10 @@ def plan(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(Exit.BAD_INPUT) from None
     if json_out:
-        typer.echo(json.dumps(result.to_dict()))
+        with stdout_may_close():
+            typer.echo(json.dumps(result.to_dict()))
         return
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=130)  # pipes and logs: keep each arm on one line
+    console = stdout_console(pipe_width=130)  # pipes and logs: keep each arm on one line
     print_plan(result, console)
     if plot is not None:
         console.print(f"plot: {plot}")

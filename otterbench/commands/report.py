@@ -7,7 +7,6 @@ schema-invalid results, mismatched workloads, a malformed threshold), 3 the chec
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from otterbench.commands.common import stdout_console, stdout_may_close
 from otterbench.exits import Exit
 from otterbench.paths import writable_problem
 from otterbench.results.thresholds import DEFAULT_ALPHA, DEFAULT_DEVIATION_TOLERANCE, DEFAULT_SPACE_NOISE_PCT
@@ -31,7 +31,7 @@ _VERDICT_EXIT = {"pass": Exit.OK, "fail": Exit.FAILED, "inconclusive": Exit.INCO
 
 def _stdout() -> Console:
     """A console for tables; CI logs are not terminals, so give them room instead of rich's 80 columns."""
-    return Console() if sys.stdout.isatty() else Console(width=150)
+    return stdout_console(pipe_width=150)
 
 
 def _fail_input(message: str) -> typer.Exit:
@@ -270,10 +270,11 @@ def check(
         result = check_runs(current, base, parse_thresholds(threshold or []), limit, allow_mismatch, settings)
     except ValueError as exc:
         raise _fail_input(str(exc)) from None
-    if json_output:
-        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
-    else:
-        _render_check(result, normalize)
+    with stdout_may_close():  # `check ... | head -1`: the exit code stays the verdict's
+        if json_output:
+            print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        else:
+            _render_check(result, normalize)
     raise typer.Exit(_VERDICT_EXIT[result.verdict.value])
 
 
@@ -299,7 +300,8 @@ def export(
     if not entries:  # an empty set would record nothing, silently, in the benchmark history
         raise _fail_input(f"{run}: no arm finished (run status {results.get('status')!r}): nothing to export")
     if out is None:
-        print(json.dumps(entries, indent=2, allow_nan=False))  # JSON has no NaN: the reader refused any
+        with stdout_may_close():  # JSON has no NaN: the reader refused any
+            print(json.dumps(entries, indent=2, allow_nan=False))
     else:
         try:
             write_json_atomic(out, entries)

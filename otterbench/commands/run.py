@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.commands.common import fail
+from otterbench.commands.common import StdoutConsole, fail, stdout_may_close
 from otterbench.commands.run_options import with_run_options
 from otterbench.exits import EXIT_HELP, Exit
 from otterbench.run.events import (
@@ -122,16 +122,18 @@ def run(
     if outcome.write_error:
         console.print(f"[red]error:[/] {outcome.write_error}", soft_wrap=True)
     if json_output:
-        typer.echo(json.dumps(outcome.results))
+        with stdout_may_close():
+            typer.echo(json.dumps(outcome.results))
     else:
         from otterbench.results.summary import print_summary
 
-        out_console = Console()
+        out_console = StdoutConsole()
         if not out_console.is_terminal and "COLUMNS" not in os.environ:
-            out_console = Console(width=160)  # logs and pipes: keep each table row on one line
+            out_console = StdoutConsole(width=160)  # logs and pipes: keep each table row on one line
         print_summary(out_console, outcome.results, outcome.run_dir if outcome.saved else None)
         if not outcome.saved:  # no folder took the files: stdout keeps the only copy
-            typer.echo(json.dumps(outcome.results))
+            with stdout_may_close():
+                typer.echo(json.dumps(outcome.results))
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -177,4 +179,4 @@ def suites() -> None:
     table.add_column("description")
     for name, description in list_suites():
         table.add_row(name, description)
-    Console().print(table)
+    StdoutConsole().print(table)

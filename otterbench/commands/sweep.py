@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.commands.common import fail
+from otterbench.commands.common import fail, stdout_console
 from otterbench.commands.run_options import with_run_options
 from otterbench.exits import EXIT_HELP, Exit
 from otterbench.run.options import RunOptions
@@ -163,7 +162,7 @@ def sweep(
     console.print(
         f"ran {len(outcome.ran)} point(s); {skipped} already complete; index: {index}", soft_wrap=True
     )
-    stdout = Console() if sys.stdout.isatty() else Console(width=150)  # logs are not 80-column terminals
+    stdout = stdout_console(pipe_width=150)  # logs are not 80-column terminals
     stdout.print(_summary_table(outcome))
     if outcome.exit_code in (Exit.INTERRUPTED, Exit.TERMINATED):
         console.print("[yellow]interrupted[/]: run the same command again to resume")

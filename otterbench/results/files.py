@@ -20,6 +20,7 @@ import pandas as pd
 
 from otterbench.arms.registry import counterparts
 from otterbench.backends import STATIC_ENGINE, backend_names
+from otterbench.backends.spec import EAGER_ENGINE
 from otterbench.results.decode_savings import decode_saving, prefill_saving
 from otterbench.results.reference import reference_arm
 from otterbench.results.stats import bootstrap_saved_ci
@@ -195,8 +196,31 @@ def arm_by_name(results: dict) -> dict[str, dict]:
     return {arm["name"]: arm for arm in results["arms"]}
 
 
+# The run settings that change what is measured, beside the workload: the decode engine (kernels, static
+# caches), the arms' isolation (a process each or one shared), their schedule (round-robin or one after
+# another: what a slow spell of the machine hits), torch threads per arm on CPU, the device map (placement
+# over GPUs) and the yardstick's engine (the base's own numerics, which judge non-disruption). Each maps to
+# the value a file written before the field existed ran with, where that is known (every run before
+# --engine decoded eager); _UNKNOWN otherwise, and then an absent field is not compared.
+_UNKNOWN = object()
+_RUN_SETTINGS_BEFORE: dict[str, Any] = {
+    "engine": EAGER_ENGINE,
+    "schedule": _UNKNOWN,
+    "cpu_threads": _UNKNOWN,
+    "device_map": _UNKNOWN,
+    "yardstick_engine": _UNKNOWN,
+}
+
+
+def _run_settings(results: dict) -> dict[str, Any]:
+    """The run settings two runs must share (`isolation` is required at the top of every file)."""
+    config = results["config"]
+    settings = {name: config.get(name, before) for name, before in _RUN_SETTINGS_BEFORE.items()}
+    return {**settings, "isolation": results["isolation"]}
+
+
 def workload_signature(results: dict) -> dict:
-    """The fields two runs must share for their numbers to be comparable."""
+    """The fields two runs must share for their numbers to be comparable: workload and run settings."""
     config = results["config"]
     return {
         "suite": results["suite"],
@@ -213,13 +237,15 @@ def workload_signature(results: dict) -> dict:
         "device": config["device"],
         "gpu_name": results["environment"]["gpu_name"],
         "otter_layout": results["otter"]["layout"],
+        **_run_settings(results),
         "workload_fingerprint": results["workload"]["fingerprint"],
         "model_fingerprints": results["workload"]["model_fingerprints"],
     }
 
 
 def describe_mismatch(a: dict, b: dict) -> list[str]:
-    """One line per workload field on which results `a` and `b` differ, naming both values."""
+    """One line per field on which results `a` and `b` differ, naming both values (a run setting absent from
+    a file, whose value then is unknown, is not compared)."""
     sig_a, sig_b = workload_signature(a), workload_signature(b)
     lines = []
     for field in sig_a:
@@ -229,6 +255,8 @@ def describe_mismatch(a: dict, b: dict) -> list[str]:
                 fa, fb = sig_a[field].get(role), sig_b[field].get(role)
                 if fa != fb:
                     lines.append(f"model_fingerprints.{role}: {fa!r} vs {fb!r}")
+        elif _UNKNOWN in (sig_a[field], sig_b[field]):
+            continue
         elif sig_a[field] != sig_b[field]:
             lines.append(f"{field}: {sig_a[field]!r} vs {sig_b[field]!r}")
     return lines
