@@ -72,6 +72,10 @@ class ProgressView:
     def close(self) -> None:
         """Drop the preparing line: bad input found while preparing must leave only its error line."""
         self._preparing(None)
+        if not self.tasks:  # no arm started: an empty display would end in a blank line before the error
+            self.progress.live.transient = True  # a terminal's display erased
+            self.progress.live.stop()
+            self.progress.disable = True  # and Progress.stop, which adds a newline on a pipe, skipped
 
     def _preparing(self, phase: str | None) -> None:
         """Show `phase` on the run's preparing line (None: the run has started, the line goes)."""

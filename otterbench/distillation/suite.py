@@ -26,7 +26,7 @@ from otterbench.models.loading import load_model_set
 from otterbench.otter import OtterSpec
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.run.config import resolve_run_config
-from otterbench.run.preflight import preflight
+from otterbench.run.preflight import PreflightError, preflight
 from otterbench.run.suite import load_prompts, load_suite
 
 OnStep = Callable[[str, int, float], None]  # (student: "otter", "draft" or "token", step, loss)
@@ -73,13 +73,37 @@ def _load(config: DistillConfig) -> tuple[Any, Any, list[str], Any]:
     return suite, models, load_prompts(suite.prompts_path), device
 
 
+def _own_problems(config: DistillConfig) -> list[str]:
+    """distill's own numbers a run has not: training steps and batch (no weights are "distilled" in 0 steps)."""
+    counts = {
+        "--steps": (config.steps, "Adam steps"),
+        "--batch-size": (config.batch_size, "sequences per step"),
+    }
+    return [
+        f"{flag}={value!r} is invalid: pass an integer >= 1 ({what})"
+        for flag, (value, what) in counts.items()
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ]
+
+
 def _check(config: DistillConfig) -> None:
     """Every bad input at once, as a run checks it (ValueError with one line each)."""
+    own = _own_problems(config)
     numbers = {"--lr": config.lr, "--ratio": config.ratio, "--held-out": config.held_out}
-    run = resolve_run_config(
-        config.suite, out_dir=config.out or Path("distilled"), profile=config.profile, device=config.device
-    )
-    preflight(run, numbers)
+    try:
+        run = resolve_run_config(
+            config.suite,
+            out_dir=config.out or Path("distilled"),
+            profile=config.profile,
+            device=config.device,
+        )
+        preflight(run, numbers)
+    except PreflightError as error:
+        raise PreflightError(own + error.problems) from None
+    except ValueError as error:
+        raise PreflightError([*own, *str(error).splitlines()]) from None
+    if own:
+        raise PreflightError(own)
 
 
 def distill_suite(config: DistillConfig, on_step: OnStep | None = None) -> DistillOutcome:

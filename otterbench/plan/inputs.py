@@ -14,7 +14,7 @@ from otterbench.arms.registry import ARMS
 from otterbench.arms.units.args import K
 from otterbench.backends.vllm.args_engines import CUDA_BLOCK_TOKENS
 from otterbench.dtypes import DTYPE_BYTES
-from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_names
+from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_flag, role_names
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.plan.layouts import PLANNED_LAYOUTS
 from otterbench.plan.shapes import PlanError
@@ -64,6 +64,14 @@ class PlanInputs:
         if self.task not in planned_tasks():
             raise PlanError(
                 f"task={self.task!r} is not priced by the planner: expected one of {planned_tasks()}"
+            )
+        unused = [role for role in self.models if role not in planned_roles(self.task)]
+        if unused:
+            flags = ", ".join(role_flag(role) for role in unused)
+            used = ", ".join(role_flag(role) for role in planned_roles(self.task)) or "none"
+            raise PlanError(
+                f"{flags}: no arm the planner prices for task {self.task} loads it (they load {used}): "
+                f"drop {flags} or plan the task that uses it"
             )
         if self.dtype not in DTYPE_BYTES:
             raise PlanError(f"dtype={self.dtype!r} is invalid: expected one of {tuple(DTYPE_BYTES)}")

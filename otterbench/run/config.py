@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otterbench.arms.registry import arm_info, arm_names
+from otterbench.arms.registry import arm_info, arm_names, knobs
 from otterbench.backends import BackendSettings, backend_names, backend_spec
 from otterbench.models.roles import BASE_ROLE, OTTER_ROLE, role_flag, role_names
 from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run import settings
 from otterbench.run.compile_cache import compile_cache_problem
-from otterbench.run.quick_checks import quick_problems
+from otterbench.run.quick_checks import quick_problems, unused_input_problems
 from otterbench.run.settings import (
     GROUPS,
     ISOLATIONS,
@@ -168,35 +168,52 @@ def _suite_changes(
     return changes
 
 
-def _check_run_fields(config: RunConfig) -> None:
-    """The run's own fields (not the suite's), each refused with the option that set it."""
-    process, insertion, engine = config.process, config.insertion, config.backend.name
+def _process_problems(process: ProcessSettings) -> list[str]:
+    """The process settings' own values: isolation, threads, schedule (one it cannot honour too), cache."""
+    problems = []
     if process.isolation not in ISOLATIONS:
-        raise _fail("--isolation", process.isolation, f"is unknown: choose {' or '.join(ISOLATIONS)}")
+        problems.append(f"--isolation={process.isolation!r} is unknown: choose {' or '.join(ISOLATIONS)}")
     threads = process.cpu_threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise _fail("--cpu-threads", threads, "is invalid: use 0 (torch's default) or a positive count")
+        problems.append(f"--cpu-threads={threads!r} is invalid: use 0 (torch's default) or a positive count")
     if process.schedule not in SCHEDULES:
-        raise _fail("--schedule", process.schedule, f"is unknown: choose one of {', '.join(SCHEDULES)}")
+        problems.append(f"--schedule={process.schedule!r} is unknown: choose one of {', '.join(SCHEDULES)}")
+    elif process.schedule == "interleaved" and process.isolation == "inline":
+        problems.append(
+            "--schedule='interleaved' cannot be honoured with --isolation inline: inline arms run one after "
+            "another in this process, so round-robin repeats need an arm process each; pass --isolation "
+            "process, or --schedule sequential (or auto)"
+        )
     cache_problem = compile_cache_problem(process.compile_cache)
-    if cache_problem:
-        raise RunInputError(cache_problem)
+    return [*problems, *([cache_problem] if cache_problem else [])]
+
+
+def _insertion_problems(insertion: OtterSettings, engine: str) -> list[str]:
+    """The Otter settings' and the engine's own values (each independent of the others)."""
+    problems = []
     if insertion.yardstick_engine is not None and insertion.yardstick_engine not in YARDSTICK_ENGINES:
-        raise _fail(
-            "--yardstick-engine",
-            insertion.yardstick_engine,
-            f"is unknown: choose {' or '.join(YARDSTICK_ENGINES)}",
+        problems.append(
+            f"--yardstick-engine={insertion.yardstick_engine!r} is unknown: "
+            f"choose {' or '.join(YARDSTICK_ENGINES)}"
         )
     if insertion.layout is not None and insertion.layout not in LAYOUTS:
-        raise _fail("--layout", insertion.layout, f"is unknown: choose {' or '.join(LAYOUTS)}")
+        problems.append(f"--layout={insertion.layout!r} is unknown: choose {' or '.join(LAYOUTS)}")
     if engine not in backend_names():
-        raise _fail("--engine", engine, f"is unknown: choose {' or '.join(backend_names())}")
+        problems.append(f"--engine={engine!r} is unknown: choose {' or '.join(backend_names())}")
     if not 0 < insertion.ratio <= 1:
-        raise _fail("--otter-ratio", insertion.ratio, "is out of range: choose a number in (0, 1]")
+        problems.append(f"--otter-ratio={insertion.ratio!r} is out of range: choose a number in (0, 1]")
     if insertion.path is not None and not Path(insertion.path).is_dir():
-        raise _fail(
-            "--otter", insertion.path, "is not a folder: pass a directory written by `otterbench distill`"
+        problems.append(
+            f"--otter={insertion.path!r} is not a folder: pass a directory written by `otterbench distill`"
         )
+    return problems
+
+
+def _check_run_fields(config: RunConfig) -> None:
+    """The run's own fields (not the suite's), every bad one refused at once with the option that set it."""
+    problems = _process_problems(config.process) + _insertion_problems(config.insertion, config.backend.name)
+    if problems:
+        raise RunInputError("\n".join(problems))
 
 
 def _with_defaults(config: RunConfig) -> RunConfig:
@@ -244,6 +261,8 @@ def resolve_run_config(
     problems = quick_problems(  # fast: nothing heavy is imported yet
         suite, config.device, config.insertion, config.process, config.sources(), suite_overrides or {}
     )
+    given_knobs = {name: (suite_overrides or {}).get(name) for name in knobs()}
+    problems += unused_input_problems(suite.name, config.arms, given_knobs, config.overrides)
     if problems:
         raise RunInputError("\n".join(problems))
     return config

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from otterbench.arms.registry import ARMS, arm_info, model_roles
+from otterbench.knobs import Knob
+from otterbench.models.roles import role_flag
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.run.settings import OtterSettings, ProcessSettings
 from otterbench.run.suite import SuiteConfig, load_prompts
@@ -108,8 +111,11 @@ def model_path_problems(sources: Sources) -> list[str]:
     """A model given as a local path that does not exist or holds no config.json."""
     problems = []
     for role, source in sources.items():
-        if not source or source == "tiny" or not source.startswith(("/", "./", "../", "~")):
-            continue  # a hub id: whether it is cached is for transformers to say
+        if not source or source == "tiny":
+            continue
+        if not source.startswith(("/", "./", "../", "~")):
+            problems += _hub_id_problems(role, source)
+            continue
         folder = Path(source).expanduser()
         if not folder.is_dir():
             problems.append(
@@ -121,6 +127,66 @@ def model_path_problems(sources: Sources) -> list[str]:
                 f"{role} model {source!r} is not a model directory (no config.json there): pass "
                 f"{_flag(role)} a folder written by save_pretrained (or `otterbench models save`)"
             )
+    return problems
+
+
+def _hub_id_problems(role: str, source: str) -> list[str]:
+    """A hub id whose config is not in the local Hugging Face cache (the message models/sources.py gives when
+    transformers looks for it; asked here through huggingface_hub alone, without importing transformers)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(source).expanduser().exists():
+        return []
+    try:
+        if isinstance(try_to_load_from_cache(source, "config.json"), str):
+            return []
+    except ValueError:  # not even a valid repo id (huggingface_hub's HFValidationError)
+        pass
+    return [
+        f"{role} model {source!r} is not available offline (not in the local Hugging Face cache or not a "
+        f"model directory): download it with `hf download {source}` on a machine with network, pass "
+        f"{_flag(role)} /local/path, or use --profile tiny"
+    ]
+
+
+def _owners(knob: str | None = None, role: str | None = None) -> str:
+    """The registered arms that read `knob` or load `role`, named for a message."""
+    found = [
+        name
+        for name, spec in ARMS.items()
+        if knob in (k.name for k in spec.knobs) or (role is not None and role in spec.needs)
+    ]
+    return ", ".join(found) or "no registered arm"
+
+
+def unused_input_problems(
+    suite: str, arms: Sequence[str], knob_values: Mapping[str, Any], roles: Iterable[str]
+) -> list[str]:
+    """A task knob (`knob_values`: name -> value given, None: not given) or a model role given on the command
+    line that none of the run's `arms` reads: it would be ignored in silence. What an arm reads is its spec's
+    `knobs` and `needs` (arms/registry.py)."""
+    read: dict[str, Knob] = {knob.name: knob for arm in arms for knob in arm_info(arm).knobs}
+    loaded = model_roles(arms)
+    listed = ", ".join(arms)
+    problems = []
+    for name, value in knob_values.items():
+        if value is None or name in read:
+            continue
+        flag = _flag(name)
+        problems.append(
+            f"{flag}={value!r} is read by the arm(s) {_owners(knob=name)}, "
+            f"none of which this run runs (suite {suite}: {listed}; they read "
+            f"{', '.join(_flag(k) for k in read) or 'no task knob'}): drop {flag} or pass --arms that read it"
+        )
+    for role in roles:
+        if role in loaded:
+            continue
+        flag = role_flag(role)
+        problems.append(
+            f"{flag} is loaded by the arm(s) {_owners(role=role)}, none of which this run "
+            f"runs (suite {suite}: {listed}; they load {', '.join(role_flag(r) for r in sorted(loaded))}): "
+            f"drop {flag} or pass --arms that load it"
+        )
     return problems
 
 
