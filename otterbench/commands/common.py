@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -59,3 +60,12 @@ def stdout_may_close() -> Iterator[None]:
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
+
+
+def drop_display(progress: Any) -> None:
+    """Stop a rich Progress that drew nothing worth keeping, leaving no line behind: an error line that
+    follows must be the only output (a terminal's display is erased; on a pipe, Progress.stop's closing
+    newline is skipped)."""
+    progress.live.transient = True
+    progress.live.stop()
+    progress.disable = True

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from otterbench.commands.common import fail
+from otterbench.commands.common import drop_display, fail
 from otterbench.otter.spec import DEFAULT_RATIO
 
 
@@ -69,7 +69,12 @@ def distill(
                     bars[student] = progress.add_task(student, total=steps)
                 progress.update(bars[student], completed=step, description=f"{student}: loss {loss:.3g}")
 
-            outcome = distill_suite(config, on_step)
+            try:
+                outcome = distill_suite(config, on_step)
+            except ValueError:
+                if not bars:  # refused before training: the error line alone
+                    drop_display(progress)
+                raise
     except ValueError as error:
         raise fail(str(error)) from None
     if outcome.kind == "drafts":

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from otterbench.commands.common import StdoutConsole, fail, stdout_may_close
+from otterbench.commands.common import StdoutConsole, drop_display, fail, stdout_may_close
 from otterbench.commands.run_options import with_run_options
 from otterbench.exits import EXIT_HELP, Exit
 from otterbench.run.events import (
@@ -73,9 +73,7 @@ class ProgressView:
         """Drop the preparing line: bad input found while preparing must leave only its error line."""
         self._preparing(None)
         if not self.tasks:  # no arm started: an empty display would end in a blank line before the error
-            self.progress.live.transient = True  # a terminal's display erased
-            self.progress.live.stop()
-            self.progress.disable = True  # and Progress.stop, which adds a newline on a pipe, skipped
+            drop_display(self.progress)
 
     def _preparing(self, phase: str | None) -> None:
         """Show `phase` on the run's preparing line (None: the run has started, the line goes)."""

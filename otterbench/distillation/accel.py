@@ -253,13 +253,19 @@ def distill_accel(
     )  # fmt: skip
 
 
-def save_accel_distilled(report: AccelDistillReport, directory: str | Path, prompts: Sequence[str]) -> Path:
-    """Write the insertion (save_otter), the draft model (OUT/draft), held_out.jsonl and the report."""
+def save_accel_distilled(
+    report: AccelDistillReport,
+    directory: str | Path,
+    prompts: Sequence[str],
+    base_weights: str | None = None,
+) -> Path:
+    """Write the insertion (save_otter, with `base_weights`: the base's weights hash), the draft model
+    (OUT/draft), held_out.jsonl and the report."""
     if report.otter is None or report.draft is None:
         raise ValueError("this AccelDistillReport carries no models to save")
     directory = Path(directory)
     metadata = {"distilled": True, "distill": {"task": report.task, "steps": report.steps}}
-    save_otter(report.otter, directory, metadata=metadata)
+    save_otter(report.otter, directory, metadata=metadata, base_weights=base_weights)
     report.draft.save_pretrained(directory / DRAFT_DIR)
     lines = [json.dumps({"prompt": prompts[i]}) for i in report.held_out_rows]
     (directory / HELD_OUT_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -243,9 +243,12 @@ def distill_otter(
     )  # fmt: skip
 
 
-def save_distilled(report: DistillReport, directory: str | Path, tokenizer: Any = None) -> Path:
-    """Write the trained insertion (save_otter), distill_report.json and, when present, the distilled
-    token-level reward model (a Hugging Face checkpoint in `token_reward_model/`) and quality.json."""
+def save_distilled(
+    report: DistillReport, directory: str | Path, tokenizer: Any = None, base_weights: str | None = None
+) -> Path:
+    """Write the trained insertion (save_otter, with `base_weights`: the base's weights hash), distill_report.json
+    and, when present, the distilled token-level reward model (a Hugging Face checkpoint in
+    `token_reward_model/`) and quality.json."""
     if report.otter is None:
         raise ValueError("this DistillReport carries no model to save (report.otter is None)")
     directory = Path(directory)
@@ -253,6 +256,7 @@ def save_distilled(report: DistillReport, directory: str | Path, tokenizer: Any 
         report.otter,
         directory,
         metadata={"distilled": True, "distill": {"task": report.task, "steps": report.steps}},
+        base_weights=base_weights,
     )
     (directory / "distill_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     if report.token_reward_model is not None:

@@ -22,6 +22,7 @@ from otterbench.distillation.accel import (
 )
 from otterbench.distillation.distill import distill_otter, save_distilled
 from otterbench.env import resolve_device
+from otterbench.models.fingerprint import weights_fingerprint
 from otterbench.models.loading import load_model_set
 from otterbench.otter import OtterSpec
 from otterbench.otter.spec import DEFAULT_RATIO
@@ -124,8 +125,13 @@ def distill_suite(config: DistillConfig, on_step: OnStep | None = None) -> Disti
             weight=suite.weight, alpha=suite.alpha, batch_size=config.batch_size, filter_p=suite.filter_p,
             device=device, on_step=lambda done, loss: step("otter", done, loss), token_student=config.token_rm,
         )  # fmt: skip
-        save_distilled(report, out, tokenizer=models.tokenizer)
+        save_distilled(report, out, tokenizer=models.tokenizer, base_weights=_base_weights(models))
     return DistillOutcome(suite.task, out, report, kind)
+
+
+def _base_weights(models: Any) -> str | None:
+    """The hash of the base's weights files the insertion is saved with: a run on another base is refused."""
+    return weights_fingerprint(models.sources.get("base", ""))
 
 
 def _distill_drafts(
@@ -142,5 +148,5 @@ def _distill_drafts(
         seed=config.seed, held_out_fraction=config.held_out, max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size, device=device,
     )  # fmt: skip
-    save_accel_distilled(report, config.out, prompts)
+    save_accel_distilled(report, config.out, prompts, base_weights=_base_weights(models))
     return report

@@ -1,6 +1,10 @@
 """save_otter / load_otter: the inserted tensors as safetensors plus a small JSON (like a peft adapter).
 
-The JSON records the spec and the base model's fingerprint; loading onto a different base is refused. No pickle.
+The JSON records the spec, the base's fingerprint (its architecture and every size, and, when the saver knew
+the base's files, a hash of its weights: models/fingerprint.py) and what trained it (`metadata`: a distilled
+insertion's task). `load_otter` refuses a base of another architecture or size; `saved_otter_problems`
+(a run's preflight, from files alone) also refuses another base of the same shape, whose weights hash
+differs. No pickle.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from otterbench.otter.spec import BaseDims, OtterSpec, count_inserted_parameters
 WEIGHTS_FILE = "otter_inserted.safetensors"
 CONFIG_FILE = "otter_config.json"
 FORMAT = "otterbench-otter/1"
+WEIGHTS_KEY = "weights"  # the base fingerprint's hash of the base's weights files (absent: not recorded)
 
 
 def base_fingerprint(model: nn.Module) -> dict[str, Any]:
@@ -28,17 +33,33 @@ def base_fingerprint(model: nn.Module) -> dict[str, Any]:
     return config_fingerprint(type(model).__name__, model.config)
 
 
-def config_fingerprint(architecture: str, config: Any) -> dict[str, Any]:
-    """`base_fingerprint` of a model of class `architecture` built from `config`, without building it."""
+def config_fingerprint(architecture: str, config: Any, weights: str | None = None) -> dict[str, Any]:
+    """`base_fingerprint` of a model of class `architecture` built from `config`, without building it; with
+    `weights`, the hash of its weights (models/fingerprint.py) too."""
     return {
         "architecture": architecture,
         "model_type": getattr(config, "model_type", None),
         **asdict(BaseDims.from_config(config)),
+        **({WEIGHTS_KEY: weights} if weights else {}),
     }
 
 
-def save_otter(otter: OtterModel, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write the inserted tensors and their spec + base fingerprint; returns the directory."""
+def distilled_task(record: dict[str, Any]) -> str | None:
+    """The task a saved insertion was distilled for (its metadata's distill.task); None: undistilled."""
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    distill = metadata.get("distill") if isinstance(metadata.get("distill"), dict) else {}
+    task = distill.get("task")
+    return task if isinstance(task, str) else None
+
+
+def save_otter(
+    otter: OtterModel,
+    directory: str | Path,
+    metadata: dict[str, Any] | None = None,
+    base_weights: str | None = None,
+) -> Path:
+    """Write the inserted tensors and their spec + base fingerprint (with `base_weights`, the hash of the
+    base's weights files, models/fingerprint.py); returns the directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().contiguous().cpu() for name, t in otter.inserted_state_dict().items()}
@@ -46,7 +67,10 @@ def save_otter(otter: OtterModel, directory: str | Path, metadata: dict[str, Any
     record = {
         "format": FORMAT,
         "spec": otter.spec.to_dict(),
-        "base": base_fingerprint(otter.base_model),
+        "base": {
+            **base_fingerprint(otter.base_model),
+            **({WEIGHTS_KEY: base_weights} if base_weights else {}),
+        },
         "inserted_parameters": otter.num_inserted_parameters(),
         "dtype": str(next(otter.inserted.parameters()).dtype).removeprefix("torch."),
         "metadata": metadata or {},
@@ -70,11 +94,13 @@ def read_otter_config(directory: str | Path) -> dict[str, Any]:
 
 
 def _base_differences(record: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """What differs between the saved base fingerprint and `actual`; the weights' hash only where both have
+    one (an insertion saved without its base's files, or a base without safetensors files, is not judged)."""
     saved = record.get("base") if isinstance(record.get("base"), dict) else {}
     return [
         f"{key}: saved {saved.get(key)!r}, given {value!r}"
         for key, value in actual.items()
-        if saved.get(key) != value
+        if saved.get(key) != value and (key != WEIGHTS_KEY or saved.get(key) is not None)
     ]
 
 
@@ -157,8 +183,11 @@ def safetensors_numel(path: Path) -> int:
     return numel
 
 
-def saved_otter_problems(directory: str | Path, architecture: str, config: Any) -> list[str]:
-    """Why the insertion saved in `directory` would not load onto a `architecture` base with `config`.
+def saved_otter_problems(
+    directory: str | Path, architecture: str, config: Any, weights: str | None = None
+) -> list[str]:
+    """Why the insertion saved in `directory` would not load onto a `architecture` base with `config` (and
+    weights hashing to `weights`, when known), or was trained on another base.
 
     Reads the JSON and the safetensors header only (no tensor data), so a run can refuse a broken folder
     before any model loads.
@@ -171,7 +200,7 @@ def saved_otter_problems(directory: str | Path, architecture: str, config: Any) 
         what = error if isinstance(error, ValueError) else f"its spec does not parse ({error!r})"
         return [f"--otter {directory}: {what}: {fix}"]
     problems = []
-    differences = _base_differences(record, config_fingerprint(architecture, config))
+    differences = _base_differences(record, config_fingerprint(architecture, config, weights))
     if differences:
         problems.append(
             f"--otter {directory}: {CONFIG_FILE} was saved for another base ({'; '.join(differences)}): {fix}"

@@ -14,7 +14,7 @@ from otterbench.otter.spec import LAYOUTS
 from otterbench.paths import writable_problem
 from otterbench.run import settings
 from otterbench.run.compile_cache import compile_cache_problem
-from otterbench.run.quick_checks import quick_problems, unused_input_problems
+from otterbench.run.quick_checks import quick_problems, uncached_hub_problems, unused_input_problems
 from otterbench.run.settings import (
     GROUPS,
     ISOLATIONS,
@@ -263,6 +263,8 @@ def resolve_run_config(
     )
     given_knobs = {name: (suite_overrides or {}).get(name) for name in knobs()}
     problems += unused_input_problems(suite.name, config.arms, given_knobs, config.overrides)
+    if problems:  # refused here, the run never reaches preflight: its uncached models are said with the rest
+        problems += uncached_hub_problems(config.sources())
     if problems:
         raise RunInputError("\n".join(problems))
     return config

@@ -2,7 +2,8 @@
 
 Options, device and dtype, the output folder, the prompts, each model's config (family, head, vocabulary),
 the base's tokenizer, prompt + new tokens against every model's context and the base's KV cache against the
-device's memory, and a saved Otter folder against the base. Every problem is collected and raised at once,
+device's memory, and a saved Otter folder against the base (its architecture, sizes and weights) and the
+task its Otter arms answer. Every problem is collected and raised at once,
 one line each naming the file or option and the fix (exit code 2 at the command line).
 """
 
@@ -17,9 +18,10 @@ from otterbench.backends import backend_spec, refusal
 from otterbench.dtypes import DTYPE_BYTES, torch_dtype
 from otterbench.env import device_memory_bytes, resolve_device
 from otterbench.models.checks import causal_lm_class, config_problems, model_config
+from otterbench.models.fingerprint import weights_fingerprint
 from otterbench.models.roles import role_flag
 from otterbench.models.sources import tokenizer_for
-from otterbench.otter.io import read_otter_config, saved_otter_problems
+from otterbench.otter.io import distilled_task, read_otter_config, saved_otter_problems
 from otterbench.otter.spec import (
     BaseDims,
     OtterSpec,
@@ -94,7 +96,9 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
         return problems, catalogue  # an unusable base: its tokenizer and sizes would only add noise
     path = config.insertion.path
     if path and any(arm_info(arm).role == "otter" for arm in config.arms):
-        problems += saved_otter_problems(path, causal_lm_class(base), base)
+        weights = weights_fingerprint(config.source("base") or "")
+        problems += saved_otter_problems(path, causal_lm_class(base), base, weights)
+        problems += insertion_task_problems(config, path)
     problems += parallel_problems(config, config.backend.tensor_parallel_size)
     longest = _longest_prompt(config, base, prompts, problems) if prompts else None
     if longest is not None:
@@ -102,6 +106,26 @@ def check_run(config: RunConfig) -> tuple[list[str], Catalogue]:
         used = min(config.suite.num_prompts or len(prompts), len(prompts))
         problems += _memory_problems(config, base, longest, device, used)
     return problems, catalogue
+
+
+def insertion_task_problems(config: RunConfig, path: str) -> list[str]:
+    """A distilled insertion whose task is not the one the run's Otter arms answer: its signal was trained
+    on another separate model's (ARGS' rewards read as DExperts' logit shifts...). An undistilled insertion
+    is task-free."""
+    try:
+        task = distilled_task(read_otter_config(path))
+    except ValueError:  # a broken folder: saved_otter_problems reports it
+        return []
+    otter_arms = [arm for arm in config.arms if arm_info(arm).role == "otter"]
+    wrong = [arm for arm in otter_arms if arm_info(arm).task not in (None, task)]
+    if task is None or not wrong:
+        return []
+    tasks = ", ".join(dict.fromkeys(str(arm_info(arm).task) for arm in wrong))
+    return [
+        f"--otter {path} was distilled for task {task}, but this run's Otter arm(s) {', '.join(wrong)} "
+        f"answer task {tasks} (suite {config.suite.name}, task {config.suite.task}): pass an insertion "
+        f"distilled for {tasks} (`otterbench distill --suite ...` of that task), or drop --otter"
+    ]
 
 
 def backend_problems(engine: str, arms: Sequence[str], device: Any) -> list[str]:

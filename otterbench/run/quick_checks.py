@@ -26,6 +26,7 @@ from otterbench.run.suite import SuiteConfig, load_prompts
 _DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
 # device files a CUDA (or ROCm, or WSL) torch needs; with none of them, torch.cuda.is_available() is False
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+_PATH_PREFIXES = ("/", "./", "../", "~")  # a source starting so names a local folder, else a hub id
 _OTTER_CONFIG = "otter_config.json"  # otterbench.otter.io.CONFIG_FILE (that module imports torch)
 
 
@@ -111,11 +112,8 @@ def model_path_problems(sources: Sources) -> list[str]:
     """A model given as a local path that does not exist or holds no config.json."""
     problems = []
     for role, source in sources.items():
-        if not source or source == "tiny":
-            continue
-        if not source.startswith(("/", "./", "../", "~")):
-            problems += _hub_id_problems(role, source)
-            continue
+        if not source or source == "tiny" or not source.startswith(_PATH_PREFIXES):
+            continue  # a hub id: whether it is cached is for transformers to say (uncached_hub_problems)
         folder = Path(source).expanduser()
         if not folder.is_dir():
             problems.append(
@@ -130,23 +128,28 @@ def model_path_problems(sources: Sources) -> list[str]:
     return problems
 
 
-def _hub_id_problems(role: str, source: str) -> list[str]:
-    """A hub id whose config is not in the local Hugging Face cache (the message models/sources.py gives when
-    transformers looks for it; asked here through huggingface_hub alone, without importing transformers)."""
+def uncached_hub_problems(sources: Sources) -> list[str]:
+    """Hub ids whose config is not in the local Hugging Face cache, one line each (the message preflight's
+    transformers lookup gives, models/sources.py), asked through huggingface_hub alone. A refused config
+    never reaches preflight, so the run's other problems come with these; a config that may run leaves them
+    to preflight (a config resolved only to be described need not have its models here)."""
     from huggingface_hub import try_to_load_from_cache
 
-    if Path(source).expanduser().exists():
-        return []
-    try:
-        if isinstance(try_to_load_from_cache(source, "config.json"), str):
-            return []
-    except ValueError:  # not even a valid repo id (huggingface_hub's HFValidationError)
-        pass
-    return [
-        f"{role} model {source!r} is not available offline (not in the local Hugging Face cache or not a "
-        f"model directory): download it with `hf download {source}` on a machine with network, pass "
-        f"{_flag(role)} /local/path, or use --profile tiny"
-    ]
+    problems = []
+    for role, source in sources.items():
+        if not source or source == "tiny" or source.startswith(_PATH_PREFIXES) or Path(source).exists():
+            continue  # a path: model_path_problems judges it
+        try:
+            if isinstance(try_to_load_from_cache(source, "config.json"), str):
+                continue
+        except ValueError:  # not even a valid repo id (huggingface_hub's HFValidationError)
+            pass
+        problems.append(
+            f"{role} model {source!r} is not available offline (not in the local Hugging Face cache or not "
+            f"a model directory): download it with `hf download {source}` on a machine with network, pass "
+            f"{_flag(role)} /local/path, or use --profile tiny"
+        )
+    return problems
 
 
 def _owners(knob: str | None = None, role: str | None = None) -> str:
