@@ -124,7 +124,7 @@ def insertion_task_problems(config: RunConfig, path: str) -> list[str]:
     return [
         f"--otter {path} was distilled for task {task}, but this run's Otter arm(s) {', '.join(wrong)} "
         f"answer task {tasks} (suite {config.suite.name}, task {config.suite.task}): pass an insertion "
-        f"distilled for {tasks} (`otterbench distill --suite ...` of that task), or drop --otter"
+        f"distilled for {tasks} (`otterbench distill --suite {config.suite.name}`), or drop --otter"
     ]
 
 
