@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 
-from otterbench.models.sources import TINY, looks_like_path
+from otterbench.models.sources import TINY, local_folder
 
 _HEX = 16  # a 64-bit prefix of the SHA-256: enough to tell models apart, short enough to read in a message
 
@@ -30,7 +29,7 @@ _HEX = 16  # a 64-bit prefix of the SHA-256: enough to tell models apart, short 
 def weights_fingerprint(source: str) -> str | None:
     """A short hash of `source`'s weights read from its safetensors files (see the module); None when it has
     none on this machine (or is the tiny profile)."""
-    folder = None if source == TINY else _local_folder(source)
+    folder = None if source == TINY else local_folder(source)
     files = sorted(folder.glob("*.safetensors")) if folder is not None else []
     if not files:
         return None
@@ -50,16 +49,3 @@ def _tensor_summary(handle: Any, name: str) -> bytes:
     values = handle.get_tensor(name) if len(shape) <= 1 else part[:1]
     raw = values.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
     return f"{name}|{part.get_dtype()}|{shape}|".encode() + raw
-
-
-def _local_folder(source: str) -> Path | None:
-    """The folder holding `source`'s files: the path given, or the hub id's snapshot in the local cache."""
-    if looks_like_path(source):
-        folder = Path(source).expanduser()
-        return folder if folder.is_dir() else None
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(source, local_files_only=True))
-    except Exception:  # noqa: BLE001 — not cached, not a repo id: huggingface_hub raises several kinds
-        return None

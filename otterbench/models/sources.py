@@ -2,7 +2,8 @@
 
 Nothing is ever downloaded: a model that is not on this machine raises `ModelUnavailableError` with one line
 saying how to get it. The loader (models/loading.py) and the checks without weights (models/checks.py) read
-sources through here.
+sources through here. Importing this module does not import transformers (the run's quick checks, before
+anything heavy loads, name a missing model with the same line).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig, AutoTokenizer
-
 TINY = "tiny"  # the embedded profile's source name (models/tiny.py builds its models from configs)
+PATH_PREFIXES = ("/", "./", "../", "~")  # a source starting so names a local folder, never a hub id
 
 
 class ModelUnavailableError(ValueError):
@@ -34,11 +34,27 @@ def unavailable(role: str, source: str, why: str) -> ModelUnavailableError:
 
 def looks_like_path(source: str) -> bool:
     """Whether `source` names a local folder rather than a hub id."""
-    return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().exists()
+    return source.startswith(PATH_PREFIXES) or Path(source).expanduser().exists()
+
+
+def local_folder(source: str) -> Path | None:
+    """The folder on this machine holding `source`'s files: the directory it names, or a hub id's snapshot
+    in the local Hugging Face cache; None when neither is here (nothing is downloaded)."""
+    if looks_like_path(source):
+        folder = Path(source).expanduser()
+        return folder if folder.is_dir() else None
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except Exception:  # noqa: BLE001 — not cached, not a repo id: huggingface_hub raises several kinds
+        return None
 
 
 def load_config(source: str, role: str) -> Any:
     """A real model's config, offline, without its weights; a missing model raises ModelUnavailableError."""
+    from transformers import AutoConfig
+
     if looks_like_path(source) and not Path(source).expanduser().is_dir():
         raise unavailable(role, source, "no such directory")
     try:
@@ -52,6 +68,8 @@ def load_config(source: str, role: str) -> Any:
 
 def load_real_tokenizer(source: str) -> Any:
     """The base model's own tokenizer, offline, padding on the left, pad = eos when it has no pad token."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(Path(source).expanduser()), local_files_only=True)
     except (OSError, ValueError):

@@ -28,9 +28,10 @@ FORMAT = "otterbench-otter/1"
 WEIGHTS_KEY = "weights"  # the base fingerprint's hash of the base's weights files (absent: not recorded)
 
 
-def base_fingerprint(model: nn.Module) -> dict[str, Any]:
-    """What an insertion depends on: the architecture class and every size it was built against."""
-    return config_fingerprint(type(model).__name__, model.config)
+def base_fingerprint(model: nn.Module, weights: str | None = None) -> dict[str, Any]:
+    """What an insertion depends on: the architecture class and every size it was built against (and, when
+    given, the hash of the base's weights files, models/fingerprint.py)."""
+    return config_fingerprint(type(model).__name__, model.config, weights)
 
 
 def config_fingerprint(architecture: str, config: Any, weights: str | None = None) -> dict[str, Any]:
@@ -67,10 +68,7 @@ def save_otter(
     record = {
         "format": FORMAT,
         "spec": otter.spec.to_dict(),
-        "base": {
-            **base_fingerprint(otter.base_model),
-            **({WEIGHTS_KEY: base_weights} if base_weights else {}),
-        },
+        "base": base_fingerprint(otter.base_model, base_weights),
         "inserted_parameters": otter.num_inserted_parameters(),
         "dtype": str(next(otter.inserted.parameters()).dtype).removeprefix("torch."),
         "metadata": metadata or {},

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from otterbench.arms.registry import arm_info
 from otterbench.dtypes import torch_dtype
 from otterbench.models.loading import load_models
-from otterbench.models.sources import TINY, load_config
+from otterbench.models.sources import TINY, load_config, local_folder
 from otterbench.otter.spec import CHECKPOINT_LAYOUTS
 from otterbench.run.catalogue import Catalogue, ModelEntry
 from otterbench.run.config import RunConfig, RunInputError
@@ -84,14 +84,9 @@ def _base_folder(source: str) -> Path | None:
     """The local folder holding the base's safetensors (a path, or a hub id's cached snapshot), else None."""
     from otterbench.otter.tensors import INDEX_FILE, SINGLE_FILE
 
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(source, local_files_only=True))
-        except Exception:  # noqa: BLE001 — any miss means: build the base in memory instead
-            return None
+    folder = local_folder(source)  # None: build the base in memory instead
+    if folder is None:
+        return None
     return folder if (folder / INDEX_FILE).is_file() or (folder / SINGLE_FILE).is_file() else None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from otterbench.arms.registry import ARMS, arm_info, model_roles
 from otterbench.knobs import Knob
 from otterbench.models.roles import role_flag
+from otterbench.models.sources import PATH_PREFIXES, TINY, looks_like_path, unavailable
 from otterbench.otter.spec import DEFAULT_RATIO
 from otterbench.run.settings import OtterSettings, ProcessSettings
 from otterbench.run.suite import SuiteConfig, load_prompts
@@ -26,7 +27,6 @@ from otterbench.run.suite import SuiteConfig, load_prompts
 _DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
 # device files a CUDA (or ROCm, or WSL) torch needs; with none of them, torch.cuda.is_available() is False
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
-_PATH_PREFIXES = ("/", "./", "../", "~")  # a source starting so names a local folder, else a hub id
 _OTTER_CONFIG = "otter_config.json"  # otterbench.otter.io.CONFIG_FILE (that module imports torch)
 
 
@@ -112,14 +112,11 @@ def model_path_problems(sources: Sources) -> list[str]:
     """A model given as a local path that does not exist or holds no config.json."""
     problems = []
     for role, source in sources.items():
-        if not source or source == "tiny" or not source.startswith(_PATH_PREFIXES):
+        if not source or source == "tiny" or not source.startswith(PATH_PREFIXES):
             continue  # a hub id: whether it is cached is for transformers to say (uncached_hub_problems)
         folder = Path(source).expanduser()
         if not folder.is_dir():
-            problems.append(
-                f"{role} model {source!r} is not available offline (no such directory): check the path, "
-                f"pass {_flag(role)} with a directory that holds the model, or use --profile tiny"
-            )
+            problems.append(str(unavailable(role, source, "no such directory")))
         elif not (folder / "config.json").is_file():
             problems.append(
                 f"{role} model {source!r} is not a model directory (no config.json there): pass "
@@ -129,15 +126,15 @@ def model_path_problems(sources: Sources) -> list[str]:
 
 
 def uncached_hub_problems(sources: Sources) -> list[str]:
-    """Hub ids whose config is not in the local Hugging Face cache, one line each (the message preflight's
-    transformers lookup gives, models/sources.py), asked through huggingface_hub alone. A refused config
+    """Hub ids whose config is not in the local Hugging Face cache, one line each (models/sources.py's line, the one
+    preflight's transformers lookup gives), asked through huggingface_hub alone. A refused config
     never reaches preflight, so the run's other problems come with these; a config that may run leaves them
     to preflight (a config resolved only to be described need not have its models here)."""
     from huggingface_hub import try_to_load_from_cache
 
     problems = []
     for role, source in sources.items():
-        if not source or source == "tiny" or source.startswith(_PATH_PREFIXES) or Path(source).exists():
+        if not source or source == TINY or looks_like_path(source):
             continue  # a path: model_path_problems judges it
         try:
             if isinstance(try_to_load_from_cache(source, "config.json"), str):
@@ -145,9 +142,7 @@ def uncached_hub_problems(sources: Sources) -> list[str]:
         except ValueError:  # not even a valid repo id (huggingface_hub's HFValidationError)
             pass
         problems.append(
-            f"{role} model {source!r} is not available offline (not in the local Hugging Face cache or not "
-            f"a model directory): download it with `hf download {source}` on a machine with network, pass "
-            f"{_flag(role)} /local/path, or use --profile tiny"
+            str(unavailable(role, source, "not in the local Hugging Face cache or not a model directory"))
         )
     return problems
 
