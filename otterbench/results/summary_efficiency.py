@@ -105,35 +105,47 @@ def _efficiency_text(arm: dict[str, Any] | None) -> str:
     return f"extra efficiency {_share(recorded_extra_efficiency(arm))}"
 
 
-# why a measured saving can exceed its limit, by figure: the limits price every arm at equal efficiency
+# per figure: its measured and limit fields, and why a measured saving can exceed its limit (the limits price
+# every arm at equal efficiency)
 _ABOVE_LIMIT = {
-    "prefill": "{separate} did its extra prompt work at a lower share of the device's peak than {otter} did "
-    "its own (per-call costs the prefill limit does not price: prefill efficiency is not measured per arm)",
-    "space": "{separate} held more beyond its weights and KV cache (activations, allocator and runtime "
-    "buffers, which the space limit does not price) relative to its extra than {otter} did",
+    "decode": (
+        "extra_decode_time_saved_pct",
+        "time_roofline_pct",
+        "{separate} did its extra work (bytes, or FLOPs where compute-bound) at a lower share of the device's "
+        "peak ({separate_efficiency}) than {otter} ({otter_efficiency})",
+    ),
+    "prefill": (
+        "extra_prefill_time_saved_pct",
+        "prefill_pct",
+        "{separate} did its extra prompt work at a lower share of the device's peak than {otter} did its own "
+        "(per-call costs the prefill limit does not price: prefill efficiency is not measured per arm)",
+    ),
+    "space": (
+        "extra_space_saved_pct",
+        "space_pct",
+        "{separate} held more beyond its weights and KV cache (activations, allocator and runtime buffers, "
+        "which the space limit does not price) relative to its extra than {otter} did",
+    ),
 }
 
 
 def _above_limit_notes(saving: dict[str, Any], arms: dict[str, Any]) -> list[str]:
     """One line per measured saving above its limit (decode with both arms' extra efficiencies)."""
     predicted, separate, otter = saving.get("predicted") or {}, saving["separate_arm"], saving["otter_arm"]
-    figures = {
-        "decode": ("extra_decode_time_saved_pct", "time_roofline_pct"),
-        "prefill": ("extra_prefill_time_saved_pct", "prefill_pct"),
-        "space": ("extra_space_saved_pct", "space_pct"),
+    names = {
+        "separate": separate,
+        "otter": otter,
+        "separate_efficiency": _efficiency_text(arms.get(separate)),
+        "otter_efficiency": _efficiency_text(arms.get(otter)),
     }
     notes = []
-    for kind, (measured_key, limit_key) in figures.items():
+    for kind, (measured_key, limit_key, why) in _ABOVE_LIMIT.items():
         measured, limit = saving.get(measured_key), predicted.get(limit_key)
         if measured is None or limit is None or measured <= limit:
             continue
-        why = _ABOVE_LIMIT.get(kind, "").format(separate=separate, otter=otter) or (
-            f"{separate} did its extra work (bytes, or FLOPs where compute-bound) at a lower share of the "
-            f"device's peak ({_efficiency_text(arms.get(separate))}) than {otter} "
-            f"({_efficiency_text(arms.get(otter))})"
-        )
         notes.append(
-            f"{separate}: the measured {kind} saving {measured:.1f}% is above its limit {limit:.1f}%: {why}"
+            f"{separate}: the measured {kind} saving {measured:.1f}% is above its limit {limit:.1f}%: "
+            + why.format_map(names)
         )
     return notes
 
